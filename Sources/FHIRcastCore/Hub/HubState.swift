@@ -1,0 +1,363 @@
+import DequeModule
+import HeapModule
+import Foundation
+
+/// The FHIRcast hub of record as a value: topics, subscriptions, current context, versions and pending
+/// ACKs. Every operation takes the current time and returns the effects the edges must carry out. No I/O.
+public struct HubState: Sendable {
+    public let config: HubConfiguration
+    /// Makes event, version and subscription ids. Injected so that tests can be deterministic.
+    private let makeID: @Sendable () -> String
+
+    public private(set) var subscriptions: [SubscriptionID: Subscription] = [:]
+    private var byTopic: [String: Set<SubscriptionID>] = [:]
+    public private(set) var topics: [String: TopicContext] = [:]
+
+    private struct AckKey: Hashable { var subscription: SubscriptionID; var eventID: String }
+    private struct PendingAck { var eventName: String; var deadline: Date }
+    /// Pending ACKs by subscriber, then by event id.
+    private var pendingAcks: [SubscriptionID: [String: PendingAck]] = [:]
+    /// ACK deadlines in the order they were set; the timeout is constant, so this is deadline order.
+    private var ackQueue: Deque<(deadline: Date, key: AckKey)> = []
+    private struct LeaseEntry: Comparable {
+        var expiresAt: Date
+        var id: SubscriptionID
+        static func < (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt < b.expiresAt }
+        static func == (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt == b.expiresAt && a.id == b.id }
+    }
+    private var leases: Heap<LeaseEntry> = []
+    private var connectQueue: Deque<(deadline: Date, id: SubscriptionID)> = []
+    private var lastTopicSweep: Date?
+
+    public init(config: HubConfiguration = .init(), makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {
+        self.config = config
+        self.makeID = makeID
+    }
+
+    public var pendingAckCount: Int { pendingAcks.values.reduce(0) { $0 + $1.count } }
+
+    public func subscribers(of topic: String) -> [Subscription] {
+        (byTopic[topic] ?? []).compactMap { subscriptions[$0] }
+    }
+
+    // MARK: Subscribe / unsubscribe
+
+    public struct SubscribeResult: Sendable {
+        public var subscription: Subscription
+        /// False when an existing subscription was updated (C17).
+        public var created: Bool
+        public var effects: [HubEffect]
+    }
+
+    /// Subscribes, or re-subscribes an existing endpoint/callback on the same topic, replacing its events (C17).
+    public mutating func subscribe(
+        _ request: SubscriptionRequest, flavor: Flavor, now: Date, newID: SubscriptionID = .random()
+    ) throws(HubError) -> SubscribeResult {
+        precondition(request.mode == .subscribe)
+        let lease = config.grantedLease(requested: request.leaseSeconds)
+        let expiresAt = now.addingTimeInterval(Double(lease))
+
+        if let existingID = existing(for: request) {
+            guard var sub = subscriptions[existingID] else { preconditionFailure() }
+            guard sub.topic == request.topic else {
+                throw .badRequest("hub.channel.endpoint belongs to another topic")
+            }
+            sub.events = request.events
+            sub.eventKeys = Set(request.events.map { $0.lowercased() })
+            sub.leaseSeconds = lease
+            sub.expiresAt = expiresAt
+            if request.subscriberName != nil { sub.subscriberName = request.subscriberName }
+            var effects: [HubEffect] = []
+            if case .webhook(let callback, _) = sub.channel, let secret = request.secret {
+                sub.channel = .webhook(callback: callback, secret: secret)
+                effects.append(.verify(sub))
+            }
+            subscriptions[existingID] = sub
+            leases.insert(LeaseEntry(expiresAt: expiresAt, id: existingID))
+            return SubscribeResult(subscription: sub, created: false, effects: effects)
+        }
+
+        if subscriptions.count >= config.maxSubscriptions {
+            throw .unavailable("the hub holds its maximum of \(config.maxSubscriptions) subscriptions; try again later")
+        }
+        if topics[request.topic] == nil, byTopic[request.topic] == nil, byTopic.count >= config.maxTopics {
+            throw .unavailable("the hub holds its maximum of \(config.maxTopics) topics; try again later")
+        }
+        guard subscriptions[newID] == nil else { throw .unavailable("subscription id collision; retry") }
+
+        let channel: DeliveryChannel
+        let state: Subscription.State
+        switch request.channelType {
+        case .websocket:
+            channel = .websocket
+            state = .awaitingConnection
+            connectQueue.append((now.addingTimeInterval(config.connectTimeoutSeconds), newID))
+        case .webhook:
+            channel = .webhook(callback: request.callback ?? "", secret: request.secret ?? "")
+            state = .awaitingVerification
+        }
+        let sub = Subscription(
+            id: newID, topic: request.topic, flavor: flavor, channel: channel, events: request.events,
+            eventKeys: Set(request.events.map { $0.lowercased() }), subscriberName: request.subscriberName,
+            leaseSeconds: lease, expiresAt: expiresAt, state: state)
+        subscriptions[newID] = sub
+        byTopic[request.topic, default: []].insert(newID)
+        leases.insert(LeaseEntry(expiresAt: expiresAt, id: newID))
+        touch(request.topic, now: now)
+        return SubscribeResult(subscription: sub, created: true, effects: request.channelType == .webhook ? [.verify(sub)] : [])
+    }
+
+    /// Unsubscribes (C22, C23). Websocket subscribers get a `denied` frame and their socket is closed.
+    public mutating func unsubscribe(_ request: SubscriptionRequest) throws(HubError) -> (Subscription, [HubEffect]) {
+        guard let id = existing(for: request), let sub = subscriptions[id] else {
+            switch request.channelType {
+            case .websocket: throw .badRequest("unknown hub.channel.endpoint: no such subscription on this hub")
+            case .webhook: throw .badRequest("no webhook subscription for this hub.callback and hub.topic")
+            }
+        }
+        guard sub.topic == request.topic else {
+            throw .badRequest("hub.channel.endpoint does not belong to topic '\(request.topic)'")
+        }
+        remove(id)
+        // Unsubscribes are not verified, and a webhook subscriber that asked to leave is not sent a denial.
+        return (sub, sub.isWebSocket ? [.deny(sub, reason: "unsubscribed")] : [])
+    }
+
+    private func existing(for request: SubscriptionRequest) -> SubscriptionID? {
+        switch request.channelType {
+        case .websocket:
+            guard let endpoint = request.endpoint else { return nil }
+            let id = SubscriptionID(Self.endpointID(endpoint))
+            guard let sub = subscriptions[id], sub.isWebSocket else { return nil }
+            return id
+        case .webhook:
+            guard let callback = request.callback else { return nil }
+            return (byTopic[request.topic] ?? []).first { id in
+                if case .webhook(let c, _)? = subscriptions[id]?.channel { return c == callback }
+                return false
+            }
+        }
+    }
+
+    /// The id in an endpoint URL: its last path segment (`…/fhircast/ws/<id>`); a bare id is accepted too.
+    public static func endpointID(_ endpoint: String) -> String {
+        var s = Substring(endpoint)
+        if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
+        while s.hasSuffix("/") { s = s.dropLast() }
+        if let slash = s.lastIndex(of: "/") { s = s[s.index(after: slash)...] }
+        return String(s)
+    }
+
+    // MARK: Websocket connections
+
+    public struct ConnectResult: Sendable {
+        public var subscription: Subscription
+        /// Current context to send right after the confirmation (C18).
+        public var replay: [EventNotification]
+    }
+
+    /// A subscriber's socket connected to its endpoint (C15, C16, C18).
+    public mutating func connect(_ id: SubscriptionID, now: Date) throws(HubError) -> ConnectResult {
+        guard var sub = subscriptions[id], sub.isWebSocket else {
+            throw .notFound("unknown or expired websocket endpoint")
+        }
+        guard sub.expiresAt > now else {
+            remove(id)
+            throw .notFound("unknown or expired websocket endpoint")
+        }
+        guard sub.state == .awaitingConnection else {
+            throw .conflict("this endpoint already has an open connection; subscribe again for a new one")
+        }
+        sub.state = .active
+        let replay = (topics[sub.topic]?.replay() ?? []).filter { sub.wants($0.event.key) }
+        if let last = replay.last { sub.lastEvent = (last.id, last.event.name) }
+        subscriptions[id] = sub
+        for n in replay { trackAck(id, n, now: now) }
+        return ConnectResult(subscription: sub, replay: replay)
+    }
+
+    /// A subscriber's socket closed. A close other than 1000/1001 (or none at all) produces a SyncError (C24, C33).
+    public mutating func disconnected(_ id: SubscriptionID, closeCode: Int?, now: Date) -> [HubEffect] {
+        guard let sub = subscriptions[id], sub.isWebSocket, sub.state == .active else { return [] }
+        remove(id)
+        if let code = closeCode, code == 1000 || code == 1001 { return [] }
+        let how = closeCode.map { "with code \($0)" } ?? "without a close frame"
+        return syncErrorEffects(
+            about: sub, failedEvent: sub.lastEvent,
+            diagnostics: "\(sub.displayName) disconnected abnormally (\(how)) and is no longer subscribed", now: now)
+    }
+
+    // MARK: Webhook verification and delivery outcomes
+
+    /// The outcome of a webhook intent verification (STU2 §1.10).
+    public mutating func verified(_ id: SubscriptionID, success: Bool) {
+        guard var sub = subscriptions[id], sub.state != .active || !success else { return }
+        if success {
+            sub.state = .active
+            subscriptions[id] = sub
+        } else if sub.state == .awaitingVerification {
+            remove(id)
+        }
+    }
+
+    /// A delivery was refused by the subscriber: an ACK or webhook response that is not 2xx (C31).
+    public mutating func refused(_ id: SubscriptionID, eventID: String, eventName: String, status: Int, now: Date) -> [HubEffect] {
+        guard let sub = subscriptions[id] else { return [] }
+        let what = (400..<500).contains(status) ? "refused" : "could not process"
+        return syncErrorEffects(
+            about: sub, failedEvent: (eventID, eventName),
+            diagnostics: "\(sub.displayName) \(what) \(eventName) (status \(status))", now: now)
+    }
+
+    /// A subscriber stopped taking events (webhook retries exhausted, send buffer overflow): SyncError to the
+    /// others, then the subscriber is denied and removed (C33).
+    public mutating func unresponsive(_ id: SubscriptionID, eventID: String?, eventName: String?, reason: String, now: Date) -> [HubEffect] {
+        guard let sub = subscriptions[id] else { return [] }
+        let failed = eventID.map { ($0, eventName ?? "") } ?? sub.lastEvent
+        var effects = syncErrorEffects(
+            about: sub, failedEvent: failed, diagnostics: "\(sub.displayName) is unresponsive (\(reason)) and has been unsubscribed",
+            now: now)
+        remove(id)
+        effects.append(.deny(sub, reason: reason))
+        return effects
+    }
+
+    // MARK: ACKs
+
+    /// An ACK frame `{id, status}` from a websocket subscriber (C30, C31). Unknown ids are ignored.
+    public mutating func acknowledged(_ id: SubscriptionID, eventID: String, status: Int, now: Date) -> [HubEffect] {
+        guard let pending = pendingAcks[id]?.removeValue(forKey: eventID) else { return [] }
+        if (200..<300).contains(status) { return [] }
+        return refused(id, eventID: eventID, eventName: pending.eventName, status: status, now: now)
+    }
+
+    private mutating func trackAck(_ id: SubscriptionID, _ n: EventNotification, now: Date) {
+        guard config.ackTimeoutSeconds > 0, n.event.key != "syncerror" else { return }
+        let key = AckKey(subscription: id, eventID: n.id)
+        let deadline = now.addingTimeInterval(config.ackTimeoutSeconds)
+        pendingAcks[id, default: [:]][n.id] = PendingAck(eventName: n.event.name, deadline: deadline)
+        ackQueue.append((deadline, key))
+    }
+
+    // MARK: Publish
+
+    /// Accepts a context-change request: applies it to the topic's context and broadcasts it to every
+    /// subscriber of the event, including the requester, with the request's id (C26, C27, C38, C45–C51).
+    public mutating func publish(_ notification: EventNotification, now: Date) throws(HubError) -> [HubEffect] {
+        let topic = notification.event.topic
+        var ctx: TopicContext
+        if let existing = topics[topic] {
+            ctx = existing
+        } else {
+            if byTopic[topic] == nil, topics.count >= config.maxTopics {
+                throw .unavailable("the hub holds its maximum of \(config.maxTopics) topics; try again later")
+            }
+            ctx = TopicContext(now: now)
+        }
+        let makeID = self.makeID
+        let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
+        topics[topic] = ctx
+        return [deliverEffect(outgoing, now: now)]
+    }
+
+    private mutating func deliverEffect(_ n: EventNotification, now: Date) -> HubEffect {
+        let key = n.event.key
+        var targets: [SubscriptionID] = []
+        for id in byTopic[n.event.topic] ?? [] {
+            guard var sub = subscriptions[id], sub.state == .active, sub.wants(key) else { continue }
+            targets.append(id)
+            if key != "syncerror" {
+                sub.lastEvent = (n.id, n.event.name)
+                subscriptions[id] = sub
+                if sub.isWebSocket { trackAck(id, n, now: now) }
+            }
+        }
+        return .deliver(n, to: targets)
+    }
+
+    /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
+    private mutating func syncErrorEffects(
+        about sub: Subscription, failedEvent: (id: String, name: String)?, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        let n = SyncErrorFactory.make(
+            topic: sub.topic, failedEventID: failedEvent?.id ?? "none", failedEventName: failedEvent?.name ?? "none",
+            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
+        let targets = (byTopic[sub.topic] ?? []).filter { id in
+            guard id != sub.id, let s = subscriptions[id] else { return false }
+            return s.state == .active && s.wants("syncerror")
+        }
+        return targets.isEmpty ? [] : [.deliver(n, to: Array(targets))]
+    }
+
+    /// A SyncError for a request the hub accepted and later rejected: to the requester alone (C35).
+    public mutating func rejectAccepted(
+        _ notification: EventNotification, requester: SubscriptionID, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        guard let sub = subscriptions[requester], sub.state == .active else { return [] }
+        let n = SyncErrorFactory.make(
+            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
+            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
+        return [.deliver(n, to: [requester])]
+    }
+
+    // MARK: Current context
+
+    public func context(of topic: String) -> TopicContext? { topics[topic] }
+
+    // MARK: Timers
+
+    /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.
+    public mutating func expire(now: Date) -> [HubEffect] {
+        var effects: [HubEffect] = []
+        while let first = ackQueue.first, first.deadline <= now {
+            ackQueue.removeFirst()
+            let sid = first.key.subscription
+            guard let pending = pendingAcks[sid]?[first.key.eventID], pending.deadline == first.deadline else { continue }
+            pendingAcks[sid]?.removeValue(forKey: first.key.eventID)
+            guard subscriptions[first.key.subscription] != nil else { continue }
+            let secs = config.ackTimeoutSeconds
+            let shown = secs == secs.rounded() ? String(Int(secs)) : String(secs)
+            effects += unresponsive(
+                first.key.subscription, eventID: first.key.eventID, eventName: pending.eventName,
+                reason: "no acknowledgement of \(pending.eventName) within \(shown) s", now: now)
+        }
+        while let first = leases.min, first.expiresAt <= now {
+            leases.removeMin()
+            guard let sub = subscriptions[first.id], sub.expiresAt == first.expiresAt else { continue }
+            remove(first.id)
+            if sub.state == .active { effects.append(.deny(sub, reason: "lease expired")) }
+        }
+        while let first = connectQueue.first, first.deadline <= now {
+            connectQueue.removeFirst()
+            if let sub = subscriptions[first.id], sub.state == .awaitingConnection { remove(first.id) }
+        }
+        if lastTopicSweep.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
+            lastTopicSweep = now
+            for (topic, ctx) in topics where (byTopic[topic] ?? []).isEmpty {
+                if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds { topics.removeValue(forKey: topic) }
+            }
+        }
+        return effects
+    }
+
+    /// Removes every subscription (shutdown). Returns them so that the edges can close their channels.
+    public mutating func removeAll() -> [Subscription] {
+        let all = Array(subscriptions.values)
+        for s in all { remove(s.id) }
+        return all
+    }
+
+    // MARK: Helpers
+
+    private mutating func remove(_ id: SubscriptionID) {
+        guard let sub = subscriptions.removeValue(forKey: id) else { return }
+        byTopic[sub.topic]?.remove(id)
+        if byTopic[sub.topic]?.isEmpty == true { byTopic.removeValue(forKey: sub.topic) }
+        // Its entries in the deadline queue are skipped when they come due.
+        pendingAcks.removeValue(forKey: id)
+    }
+
+    private mutating func touch(_ topic: String, now: Date) {
+        topics[topic]?.lastActivity = now
+    }
+}

@@ -1,0 +1,3 @@
+import CastbridgeServer
+import ArgumentParser
+print("x")
