@@ -1,0 +1,56 @@
+import FHIRcastCore
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// The castbridge server: one process, one port.
+public struct Castbridge: Sendable {
+    public let config: ServerConfiguration
+    public let logger: Logger
+
+    public init(config: ServerConfiguration, logger: Logger? = nil) {
+        self.config = config
+        var l = logger ?? Logger(label: "castbridge")
+        l.logLevel = config.logLevel
+        self.logger = l
+    }
+
+    /// The services of the process. `onReady` receives the bound port (useful with port 0).
+    /// The hub comes last so that graceful shutdown reaches it first: sockets are closed with 1001 before the
+    /// HTTP server stops.
+    public func makeServiceGroup(
+        handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> ServiceGroup {
+        let hub = FHIRcastHub(config: config, logger: logger)
+        let router = Router(context: AppRequestContext.self)
+        router.add(
+            middleware: CORSMiddleware(
+                allowOrigin: .originBased, allowHeaders: [.accept, .authorization, .contentType, .origin],
+                allowMethods: [.get, .post, .delete, .options]))
+        router.get("health") { _, _ in
+            JSONBody.response(["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))])
+        }
+        FHIRcastRoutes(hub: hub, config: config).add(to: router)
+
+        let ws = WebSocketServerConfiguration(
+            maxFrameSize: max(config.maxBodyBytes, 1 << 14),
+            autoPing: config.pingIntervalSeconds > 0 ? .enabled(timePeriod: .seconds(config.pingIntervalSeconds)) : .disabled)
+        let logger = self.logger
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: ws)),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("castbridge listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+                await onReady(port)
+            },
+            logger: logger)
+        return ServiceGroup(
+            configuration: .init(
+                services: [app, hub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+    }
+}

@@ -1,0 +1,187 @@
+import FHIRcastCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+
+/// The FHIRcast HTTP surface: `hub.url` for STU3 and STU2, `hub.url/{topic}`, discovery, and the websocket
+/// endpoints. Thin: it parses, asks the hub, and writes the answer.
+struct FHIRcastRoutes: Sendable {
+    let hub: FHIRcastHub
+    let config: ServerConfiguration
+
+    static let webSocketPath = "fhircast/ws"
+
+    func add(to router: Router<AppRequestContext>) {
+        for flavor in Flavor.allCases {
+            let base = "fhircast/\(flavor.rawValue)"
+            router.get("\(base)/.well-known/fhircast-configuration") { _, _ in
+                JSONBody.response(Discovery.configuration(flavor, hub: config.hub))
+            }
+            router.post(RouterPath(base)) { request, context in
+                try await self.postHubURL(request, context: context, flavor: flavor)
+            }
+            router.post("\(base)/:topic") { request, context in
+                let topic = try Self.topicParameter(context)
+                let body = try await self.body(request)
+                return try await self.publish(request, body: body, flavor: flavor, pathTopic: topic)
+            }
+            router.get("\(base)/:topic") { _, context in
+                let topic = try Self.topicParameter(context)
+                return JSONBody.response(await self.hub.currentContext(topic: topic, flavor: flavor))
+            }
+        }
+        router.ws(
+            RouterPath("\(Self.webSocketPath)/:id"),
+            shouldUpgrade: { _, context in
+                guard let id = context.parameters.get("id"), await self.hub.acceptsConnection(SubscriptionID(id)) else {
+                    throw PlainTextError(.notFound, "unknown or expired websocket endpoint")
+                }
+                return .upgrade([:])
+            },
+            onUpgrade: { inbound, outbound, context in
+                let id = SubscriptionID(context.requestContext.parameters.get("id") ?? "")
+                let session = WebSocketSession(
+                    hub: hub, id: id, channel: context.requestContext.channel, config: config, logger: context.logger)
+                await session.run(inbound: inbound, outbound: outbound)
+            })
+    }
+
+    // MARK: hub.url
+
+    /// POST hub.url: a form is a subscription request (C9), JSON is an event (C36).
+    func postHubURL(_ request: Request, context: AppRequestContext, flavor: Flavor) async throws -> Response {
+        let body = try await self.body(request)
+        switch Self.kind(of: request, body: body) {
+        case .form:
+            return try await subscription(request, body: body, flavor: flavor)
+        case .json:
+            return try await publish(request, body: body, flavor: flavor, pathTopic: nil)
+        case .unsupported(let type):
+            throw PlainTextError(
+                .unsupportedMediaType,
+                "unsupported Content-Type '\(type)': use application/x-www-form-urlencoded to subscribe, application/json to send an event")
+        }
+    }
+
+    private func subscription(_ request: Request, body: ByteBuffer, flavor: Flavor) async throws -> Response {
+        let form: FormFields
+        let parsed: SubscriptionRequest
+        do {
+            form = try FormFields.parse(String(buffer: body))
+            parsed = try SubscriptionRequest.parse(form, flavor: flavor)
+        } catch {
+            throw PlainTextError(error)
+        }
+        do {
+            switch parsed.mode {
+            case .subscribe:
+                let sub = try await hub.subscribe(parsed, flavor: flavor)
+                if sub.isWebSocket {
+                    return JSONBody.response(["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))], status: .accepted)
+                }
+                return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            case .unsubscribe:
+                let sub = try await hub.unsubscribe(parsed)
+                if sub.isWebSocket {
+                    return JSONBody.response(["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))], status: .accepted)
+                }
+                return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            }
+        } catch {
+            throw PlainTextError(error)
+        }
+    }
+
+    private func publish(_ request: Request, body: ByteBuffer, flavor: Flavor, pathTopic: String?) async throws -> Response {
+        if case .unsupported(let type) = Self.kind(of: request, body: body), !type.isEmpty {
+            throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': events are application/json or application/fhir+json")
+        }
+        do {
+            let json = try JSONBody.decode(body)
+            let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
+            try await hub.publish(notification)
+            return JSONBody.response(["success": true, "id": .string(notification.id)])
+        } catch {
+            throw PlainTextError(error)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func body(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: config.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw PlainTextError(.contentTooLarge, "request body is larger than the limit of \(config.maxBodyBytes) bytes")
+        }
+    }
+
+    enum BodyKind: Equatable { case form, json, unsupported(String) }
+
+    static func kind(of request: Request, body: ByteBuffer) -> BodyKind {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        if type.contains("x-www-form-urlencoded") { return .form }
+        if type.contains("json") { return .json }
+        if type.isEmpty {
+            // No Content-Type: decide by the first byte.
+            let first = body.readableBytesView.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+            return first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? .json : .form
+        }
+        return .unsupported(type)
+    }
+
+    static func topicParameter(_ context: AppRequestContext) throws -> String {
+        guard let raw = context.parameters.get("topic") else { throw PlainTextError(.badRequest, "missing topic in the path") }
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// The advertised websocket URL: the public URL when configured, else the request's Host (C8: never the topic).
+    func endpointURL(_ id: SubscriptionID, request: Request) -> String {
+        var base: String
+        if let publicURL = config.publicURL {
+            base = publicURL
+            if base.hasPrefix("https://") {
+                base = "wss://" + base.dropFirst("https://".count)
+            } else if base.hasPrefix("http://") {
+                base = "ws://" + base.dropFirst("http://".count)
+            }
+        } else if let host = request.head.authority {
+            base = "ws://\(host)"
+        } else {
+            base = "ws://\(config.host):\(config.port)"
+        }
+        while base.hasSuffix("/") { base.removeLast() }
+        return "\(base)/\(Self.webSocketPath)/\(id.raw)"
+    }
+}
+
+/// `hub.url/.well-known/fhircast-configuration` (C4, C5).
+enum Discovery {
+    static func configuration(_ flavor: Flavor, hub: HubConfiguration) -> JSONValue {
+        let events = EventCatalog.entries.map { JSONValue.string(flavor.wireName($0.name)) }
+        switch flavor {
+        case .stu3:
+            return [
+                "eventsSupported": .array(events),
+                "websocketSupport": true,
+                "fhircastVersion": "3.0.0",
+                "fhirVersion": "R4",
+                "getCurrentSupport": true,
+                "capabilities": [
+                    "supportsGetCurrentContext": true,
+                    "supportsNonCurrentContextUpdates": .bool(hub.supportsNonCurrentContextUpdates),
+                ],
+            ]
+        case .stu2:
+            return [
+                "eventsSupported": .array(events),
+                "websocketSupport": true,
+                "webhookSupport": true,
+                "fhircastVersion": "STU2",
+                "getCurrentSupport": true,
+            ]
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import NIOCore
+
+/// One encoded event on its way to one subscriber.
+struct OutboundEvent: Sendable {
+    var body: ByteBuffer
+    var eventID: String
+    var eventName: String
+}
+
+/// Where a subscription's events go: a websocket connection or a webhook worker. Each sink has its own bounded
+/// queue, so a slow subscriber never delays the others; `enqueue` never waits.
+protocol DeliverySink: Sendable {
+    /// Queues an event. False when the queue is full: the subscriber is too slow and must be dropped.
+    func enqueue(_ event: OutboundEvent) -> Bool
+    /// Sends a denial (websocket: a `denied` frame) and ends the channel normally.
+    func deny(frame: ByteBuffer)
+    /// Ends the channel because the server is stopping (websocket close 1001).
+    func shutdown()
+    /// Ends the channel at once, dropping what is queued (overflow, duplicate connection).
+    func abort()
+}

@@ -1,0 +1,237 @@
+import AsyncHTTPClient
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The FHIRcast hub as a running service: the pure `HubState` plus the live channels (sinks) of its
+/// subscribers. Every state change goes through here, one at a time; its effects are carried out at once,
+/// without waiting on any subscriber (each sink queues).
+public actor FHIRcastHub: Service {
+    typealias Job = @Sendable () async -> Void
+
+    private var state: HubState
+    private struct SinkEntry {
+        var sink: any DeliverySink
+        var flavor: Flavor
+    }
+    private var sinks: [SubscriptionID: SinkEntry] = [:]
+    private let config: ServerConfiguration
+    private let logger: Logger
+    private let webhooks: WebhookClient
+    private let jobs: AsyncStream<Job>
+    private let jobContinuation: AsyncStream<Job>.Continuation
+    private let shutdownDeadline = ShutdownDeadline()
+    private var shuttingDown = false
+
+    public init(config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared) {
+        self.config = config
+        self.logger = logger
+        self.state = HubState(config: config.hub)
+        self.webhooks = WebhookClient(http: http, timeout: .nanoseconds(Int64(config.webhookTimeoutSeconds * 1_000_000_000)), logger: logger)
+        (self.jobs, self.jobContinuation) = AsyncStream<Job>.makeStream()
+    }
+
+    // MARK: Service
+
+    /// Runs the timers and the background work (webhook workers, verifications) as child tasks, until shutdown.
+    public func run() async throws {
+        let jobs = self.jobs
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.tickLoop() }
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    await self.beginShutdown()
+                } catch {
+                    // Cancelled: the group is going away anyway.
+                }
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func tickLoop() async {
+        let interval = Duration.seconds(config.tickIntervalSeconds)
+        while !shuttingDown {
+            do { try await Task.sleep(for: interval) } catch { return }
+            perform(state.expire(now: Date()))
+        }
+    }
+
+    /// Graceful shutdown: websockets closed with 1001, webhook work finished or abandoned within the grace period.
+    func beginShutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        shutdownDeadline.start(grace: .seconds(config.shutdownGraceSeconds))
+        logger.info("castbridge hub shutting down", metadata: ["subscribers": "\(sinks.count)"])
+        for entry in sinks.values { entry.sink.shutdown() }
+        sinks.removeAll()
+        _ = state.removeAll()
+        jobContinuation.finish()
+    }
+
+    private func submit(_ job: @escaping Job) {
+        jobContinuation.yield(job)
+    }
+
+    // MARK: Requests from the HTTP routes
+
+    public func subscribe(_ request: SubscriptionRequest, flavor: Flavor) throws(HubError) -> Subscription {
+        guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
+        let result = try state.subscribe(request, flavor: flavor, now: Date())
+        logger.debug(
+            "subscribed",
+            metadata: ["topic": "\(request.topic)", "events": "\(result.subscription.eventsString)", "new": "\(result.created)"])
+        perform(result.effects)
+        return result.subscription
+    }
+
+    public func unsubscribe(_ request: SubscriptionRequest) throws(HubError) -> Subscription {
+        let (sub, effects) = try state.unsubscribe(request)
+        perform(effects)
+        return sub
+    }
+
+    public func publish(_ notification: EventNotification) throws(HubError) {
+        guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
+        perform(try state.publish(notification, now: Date()))
+    }
+
+    public func currentContext(topic: String, flavor: Flavor) -> JSONValue {
+        HubMessages.currentContext(state.context(of: topic), flavor: flavor)
+    }
+
+    public var subscriptionCount: Int { state.subscriptions.count }
+
+    // MARK: Websocket sessions
+
+    /// Whether a socket may connect to this endpoint now (checked before the upgrade, C15).
+    func acceptsConnection(_ id: SubscriptionID) -> Bool {
+        guard !shuttingDown, let sub = state.subscriptions[id] else { return false }
+        return sub.isWebSocket && sub.state == .awaitingConnection && sub.expiresAt > Date()
+    }
+
+    /// Binds a connected socket to its subscription and queues the confirmation, then the current context.
+    func attach(_ id: SubscriptionID, sink: WebSocketSink) throws(HubError) {
+        guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
+        let result = try state.connect(id, now: Date())
+        sinks[id] = SinkEntry(sink: sink, flavor: result.subscription.flavor)
+        _ = sink.send(JSONBody.encode(HubMessages.confirmation(result.subscription)))
+        for n in result.replay {
+            _ = sink.send(JSONBody.encode(n.json(flavor: result.subscription.flavor)))
+        }
+    }
+
+    func acknowledged(_ id: SubscriptionID, ack: AckFrame) {
+        perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: Date()))
+    }
+
+    /// A socket ended. `closeFrame`: nil when the peer sent no close frame; a frame without a code counts as clean.
+    func detach(_ id: SubscriptionID, closeFrame: Int??) {
+        sinks.removeValue(forKey: id)
+        let code: Int? =
+            switch closeFrame {
+            case .none: nil
+            case .some(.none): 1000
+            case .some(.some(let c)): c
+            }
+        perform(state.disconnected(id, closeCode: code, now: Date()))
+    }
+
+    // MARK: Webhook outcomes
+
+    private func verificationFinished(_ sub: Subscription, _ result: WebhookClient.Verification) {
+        guard !shuttingDown else { return }
+        switch result {
+        case .confirmed:
+            let wasActive = state.subscriptions[sub.id]?.state == .active
+            state.verified(sub.id, success: true)
+            guard !wasActive, let current = state.subscriptions[sub.id], case .webhook(let callback, let secret) = current.channel
+            else { return }
+            startWebhookWorker(current, callback: callback, secret: secret)
+        case .refused:
+            logger.info("webhook subscriber declined the subscription", metadata: ["topic": "\(sub.topic)"])
+            state.verified(sub.id, success: false)
+        case .failed(let why):
+            logger.info("webhook intent verification failed", metadata: ["topic": "\(sub.topic)", "reason": "\(why)"])
+            state.verified(sub.id, success: false)
+        }
+    }
+
+    private func startWebhookWorker(_ sub: Subscription, callback: String, secret: String) {
+        let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream(
+            bufferingPolicy: .bufferingOldest(config.sendBufferMessages))
+        let workerState = WebhookWorkerState()
+        sinks[sub.id] = SinkEntry(sink: WebhookSink(continuation: continuation, state: workerState), flavor: sub.flavor)
+        let worker = WebhookWorker(
+            subscription: sub.id, callback: callback, secret: secret, client: webhooks,
+            attempts: max(1, config.webhookAttempts), backoff: .seconds(config.webhookBackoffSeconds),
+            shutdown: shutdownDeadline, state: workerState)
+        submit { await worker.run(stream, hub: self) }
+    }
+
+    func webhookRefused(_ id: SubscriptionID, event: OutboundEvent, status: Int) {
+        guard !shuttingDown else { return }
+        perform(state.refused(id, eventID: event.eventID, eventName: event.eventName, status: status, now: Date()))
+    }
+
+    func webhookUnresponsive(_ id: SubscriptionID, event: OutboundEvent, reason: String) {
+        guard !shuttingDown else { return }
+        perform(state.unresponsive(id, eventID: event.eventID, eventName: event.eventName, reason: reason, now: Date()))
+    }
+
+    // MARK: Effects
+
+    private func perform(_ effects: [HubEffect]) {
+        var queue = effects[...]
+        while let effect = queue.popFirst() {
+            switch effect {
+            case .deliver(let notification, let targets):
+                var encoded: [Flavor: ByteBuffer] = [:]
+                for id in targets {
+                    guard let entry = sinks[id] else { continue }
+                    let body: ByteBuffer
+                    if let cached = encoded[entry.flavor] {
+                        body = cached
+                    } else {
+                        body = JSONBody.encode(notification.json(flavor: entry.flavor))
+                        encoded[entry.flavor] = body
+                    }
+                    let event = OutboundEvent(body: body, eventID: notification.id, eventName: notification.event.name)
+                    if !entry.sink.enqueue(event) {
+                        logger.warning("dropping a subscriber whose send buffer overflowed", metadata: ["topic": "\(notification.event.topic)"])
+                        queue.append(
+                            contentsOf: state.unresponsive(
+                                id, eventID: notification.id, eventName: notification.event.name,
+                                reason: "send buffer overflow: the subscriber does not keep up", now: Date()))
+                    }
+                }
+            case .deny(let sub, let reason):
+                let entry = sinks.removeValue(forKey: sub.id)
+                logger.info("subscription denied", metadata: ["topic": "\(sub.topic)", "reason": "\(reason)"])
+                switch sub.channel {
+                case .websocket:
+                    entry?.sink.deny(frame: JSONBody.encode(HubMessages.denial(sub, reason: reason)))
+                case .webhook(let callback, _):
+                    entry?.sink.deny(frame: ByteBuffer())
+                    let client = webhooks
+                    submit { await client.sendDenial(sub, callback: callback, reason: reason) }
+                }
+            case .verify(let sub):
+                guard case .webhook(let callback, _) = sub.channel else { continue }
+                let client = webhooks
+                submit {
+                    let result = await client.verify(sub, callback: callback)
+                    await self.verificationFinished(sub, result)
+                }
+            case .close(let id):
+                sinks.removeValue(forKey: id)?.sink.abort()
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import FHIRcastCore
+import Logging
+
+/// Everything `castbridge serve` can be told. Timers are seconds so that tests can make them short.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests).
+    public var port = 8080
+    /// Base URL advertised in `hub.channel.endpoint` (http→ws, https→wss). Nil: taken from the request's Host.
+    public var publicURL: String?
+    public var logLevel: Logger.Level = .info
+
+    public var hub = HubConfiguration()
+    /// WebSocket ping period; a subscriber that has not answered the previous ping is closed (abnormal close).
+    public var pingIntervalSeconds: Double = 30
+    /// Messages queued per connection before a slow subscriber is dropped.
+    public var sendBufferMessages = 1024
+    /// Largest request body and largest inbound WebSocket message.
+    public var maxBodyBytes = 1 << 20
+    /// How often timers (ACK timeouts, leases) are checked.
+    public var tickIntervalSeconds: Double = 0.2
+
+    /// Webhook (STU2): per-request timeout, attempts for 5xx/timeouts, first backoff (doubling).
+    public var webhookTimeoutSeconds: Double = 10
+    public var webhookAttempts = 4
+    public var webhookBackoffSeconds: Double = 1
+    /// On shutdown, webhook deliveries still in flight after this long are abandoned.
+    public var shutdownGraceSeconds: Double = 5
+
+    public init() {}
+}

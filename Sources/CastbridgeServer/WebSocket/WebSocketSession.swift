@@ -1,0 +1,75 @@
+import FHIRcastCore
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// One subscriber's websocket: a writer draining the subscriber's bounded queue, and a reader taking ACK
+/// frames. Whichever half ends first ends the session; the hub then learns how the socket closed.
+struct WebSocketSession: Sendable {
+    let hub: FHIRcastHub
+    let id: SubscriptionID
+    let channel: any Channel
+    let config: ServerConfiguration
+    let logger: Logger
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let closeCodes = await CloseCodeBox.install(on: channel)
+        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
+            bufferingPolicy: .bufferingOldest(max(config.sendBufferMessages, 2)))
+        let sink = WebSocketSink(continuation: continuation, channel: channel)
+        do {
+            try await hub.attach(id, sink: sink)
+        } catch {
+            // The endpoint expired or was taken between the upgrade check and now (C15).
+            try? await outbound.write(.text(String(buffer: JSONBody.encode(HubMessages.invalidEndpoint()))))
+            try? await outbound.close(.policyViolation, reason: "invalid endpoint")
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.write(commands, to: outbound) }
+            group.addTask { await self.read(inbound) }
+            await group.next()
+            group.cancelAll()
+        }
+        continuation.finish()
+        await hub.detach(id, closeFrame: closeCodes.closeFrame)
+    }
+
+    private func write(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter) async {
+        do {
+            for await command in commands {
+                switch command {
+                case .frame(let buffer):
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+                case .close(let code, let last):
+                    if let last {
+                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: last)))
+                    }
+                    try await outbound.close(code, reason: nil)
+                    return
+                }
+            }
+        } catch {
+            logger.debug("websocket write failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func read(_ inbound: WebSocketInboundStream) async {
+        do {
+            for try await message in inbound.messages(maxSize: config.maxBodyBytes) {
+                guard case .text(let text) = message else { continue }  // binary frames are ignored
+                guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+                    let ack = AckFrame.parse(value)
+                else {
+                    logger.trace("ignoring a websocket frame that is not an ACK")
+                    continue
+                }
+                await hub.acknowledged(id, ack: ack)
+            }
+        } catch {
+            logger.debug("websocket read ended", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import FHIRcastCore
+import NIOCore
+import Synchronization
+
+/// Shared flags of a webhook worker.
+final class WebhookWorkerState: Sendable {
+    private let aborted = Mutex(false)
+    var isAborted: Bool { aborted.withLock { $0 } }
+    func abort() { aborted.withLock { $0 = true } }
+}
+
+/// The deadline after which work left at shutdown is abandoned.
+final class ShutdownDeadline: Sendable {
+    private let deadline = Mutex<ContinuousClock.Instant?>(nil)
+    func start(grace: Duration) { deadline.withLock { $0 = .now + grace } }
+    /// Time left before abandoning, or nil when not shutting down.
+    var remaining: Duration? { deadline.withLock { $0.map { $0 - .now } } }
+}
+
+/// The sink of a webhook subscriber: a bounded queue drained in order by one worker, so a slow or dead
+/// callback delays only itself.
+struct WebhookSink: DeliverySink {
+    let continuation: AsyncStream<OutboundEvent>.Continuation
+    let state: WebhookWorkerState
+
+    func enqueue(_ event: OutboundEvent) -> Bool {
+        if case .enqueued = continuation.yield(event) { return true }
+        return false
+    }
+    /// The hub sends the GET denial itself; the worker just stops after what is queued.
+    func deny(frame: ByteBuffer) { continuation.finish() }
+    func shutdown() { continuation.finish() }
+    func abort() {
+        state.abort()
+        continuation.finish()
+    }
+}
+
+/// Drains one webhook subscriber's queue: signed POSTs in order, bounded retries with doubling backoff on
+/// 5xx and timeouts, results reported to the hub.
+struct WebhookWorker: Sendable {
+    let subscription: SubscriptionID
+    let callback: String
+    let secret: String
+    let client: WebhookClient
+    let attempts: Int
+    let backoff: Duration
+    let shutdown: ShutdownDeadline
+    let state: WebhookWorkerState
+
+    func run(_ events: AsyncStream<OutboundEvent>, hub: FHIRcastHub) async {
+        for await event in events {
+            if state.isAborted { return }
+            var delay = backoff
+            var attempt = 0
+            delivery: while true {
+                attempt += 1
+                var timeout = client.timeout
+                if let left = shutdown.remaining {
+                    guard left > .zero else { return }  // abandoned at shutdown
+                    timeout = min(timeout, .nanoseconds(Int64(left.components.seconds) * 1_000_000_000 + left.components.attoseconds / 1_000_000_000))
+                }
+                switch await client.deliver(event.body, callback: callback, secret: secret, timeout: timeout) {
+                case .delivered:
+                    break delivery
+                case .refused(let status):
+                    await hub.webhookRefused(subscription, event: event, status: status)
+                    break delivery
+                case .failed(let reason):
+                    if attempt >= attempts || state.isAborted || shutdown.remaining != nil {
+                        if shutdown.remaining == nil {
+                            await hub.webhookUnresponsive(subscription, event: event, reason: "\(attempt) delivery attempts failed, last: \(reason)")
+                        }
+                        return
+                    }
+                    try? await Task.sleep(for: delay)
+                    delay *= 2
+                }
+            }
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import CastbridgeServer
-import ArgumentParser
-print("x")

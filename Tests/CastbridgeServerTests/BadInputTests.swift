@@ -1,0 +1,112 @@
+import NIOHTTP1
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import NIOWebSocket
+import Testing
+
+/// Malformed requests get a 4xx with a one-line reason; the server and other subscribers carry on.
+@Suite("Bad input and discovery (live)")
+struct BadInputTests {
+    @Test("C10 C11 C13: bad subscription forms are 400 with a one-line plain-text reason")
+    func badForms() async throws {
+        try await TestServer.with { server in
+            let base = [("hub.channel.type", "websocket"), ("hub.mode", "subscribe"), ("hub.topic", "t"), ("hub.events", "Patient-open")]
+            func without(_ name: String) -> [(String, String)] { base.filter { $0.0 != name } }
+            func with(_ name: String, _ value: String) -> [(String, String)] { without(name) + [(name, value)] }
+            let cases: [([(String, String)], String)] = [
+                (without("hub.channel.type"), "hub.channel.type"),
+                (with("hub.channel.type", "carrier-pigeon"), "carrier-pigeon"),
+                (without("hub.mode"), "hub.mode"),
+                (with("hub.mode", "subscribbe"), "subscribbe"),
+                (with("hub.topic", ""), "hub.topic"),
+                (without("hub.events"), "hub.events"),
+                (with("hub.events", " , "), "empty"),
+                (with("hub.events", "Patient-open,*"), "wildcard"),
+                (with("hub.events", "com.acme.bad-name"), "dash"),
+                (base + [("hub.topic", "again")], "more than once"),
+                (with("hub.lease_seconds", "soon"), "positive integer"),
+                (with("hub.lease_seconds", "-5"), "positive integer"),
+            ]
+            for (form, reason) in cases {
+                let r = try await server.post("", form: form)
+                #expect(r.status == 400, "\(form)")
+                #expect(r.contentType.hasPrefix("text/plain"))
+                #expect(r.body.contains(reason), "'\(r.body)' should mention \(reason)")
+                #expect(r.body.split(separator: "\n").count == 1)
+            }
+        }
+    }
+
+    @Test("Broken bodies: invalid JSON, bad percent-encoding, unsupported content types, empty bodies, oversize bodies")
+    func brokenBodies() async throws {
+        try await TestServer.with({ $0.maxBodyBytes = 4096 }) { server in
+            let invalidJSON = try await TestServer.request(.POST, server.stu3, body: "{\"id\": ", contentType: "application/json")
+            #expect(invalidJSON.status == 400)
+            #expect(invalidJSON.body.contains("not valid JSON"))
+            let notObject = try await TestServer.request(.POST, server.stu3, body: "[1,2]", contentType: "application/json")
+            #expect(notObject.status == 400)
+            let badPercent = try await TestServer.request(.POST, server.stu3, body: "hub.mode=%ZZ", contentType: "application/x-www-form-urlencoded")
+            #expect(badPercent.status == 400)
+            #expect(badPercent.body.contains("percent-encoding"))
+            let xml = try await TestServer.request(.POST, server.stu3, body: "<a/>", contentType: "application/xml")
+            #expect(xml.status == 415)
+            let empty = try await TestServer.request(.POST, server.stu3, body: "", contentType: "application/json")
+            #expect(empty.status == 400)
+            let big = try await TestServer.request(.POST, server.stu3, body: String(repeating: "a", count: 10_000), contentType: "application/json")
+            #expect(big.status == 413)
+            #expect(big.body.contains("4096"))
+            let wrongType = try await server.publish(["timestamp": "2026-01-01T00:00:00Z", "id": "1", "event": ["hub.topic": "t", "hub.event": "Patient-open", "context": "nope"]])
+            #expect(wrongType.status == 400)
+            #expect(wrongType.body.contains("array"))
+            // The server is still healthy.
+            #expect(try await server.get("/health").status == 200)
+        }
+    }
+
+    @Test("Binary and garbage frames do not close a healthy socket nor disturb others")
+    func garbageFrames() async throws {
+        try await TestServer.with { server in
+            let (a, _, _) = try await server.subscriber(topic: "g", events: "Patient-open")
+            let (b, _, _) = try await server.subscriber(topic: "g", events: "Patient-open")
+            a.send("{{{{")
+            a.send("[]")
+            a.send(String(repeating: "z", count: 10_000))
+            _ = try await server.publish(Events.patientOpen(topic: "g", id: "after"))
+            #expect(try await a.nextJSON()?["id"] == "after")
+            #expect(try await b.nextJSON()?["id"] == "after")
+        }
+    }
+
+    @Test("C4 C5: discovery documents for STU3 and STU2")
+    func discovery() async throws {
+        try await TestServer.with { server in
+            let r = try await server.get("/fhircast/STU3/.well-known/fhircast-configuration")
+            #expect(r.status == 200)
+            #expect(r.contentType.hasPrefix("application/json"))
+            let d = try #require(r.json)
+            #expect(d["websocketSupport"] == true)
+            #expect(d["fhircastVersion"] == "3.0.0")
+            #expect(d["getCurrentSupport"] == d["capabilities"]?["supportsGetCurrentContext"])
+            let events = d["eventsSupported"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(events.contains("SyncError") && events.contains("DiagnosticReport-update") && events.contains("Patient-open"))
+            // Each listed event round-trips (C5) as far as the hub's own validation goes: subscribing to all is accepted.
+            let endpoint = try await server.subscribe(topic: "d", events: events.joined(separator: ","))
+            #expect(endpoint.contains("/fhircast/ws/"))
+            let stu2 = try #require(try await server.get("/fhircast/STU2/.well-known/fhircast-configuration").json)
+            #expect(stu2["webhookSupport"] == true)
+            #expect(stu2["fhircastVersion"] == "STU2")
+            #expect(stu2["eventsSupported"]?.arrayValue?.contains("patient-open") == true)
+        }
+    }
+
+    @Test("Graceful shutdown closes websockets with 1001")
+    func shutdownClosesWith1001() async throws {
+        var socket: TestSocket?
+        try await TestServer.with { server in
+            socket = try await server.subscriber(topic: "bye", events: "Patient-open").socket
+        }
+        let (_, code) = await socket!.waitForClose(timeout: .seconds(3))
+        #expect(code == .some(1001))
+    }
+}

@@ -1,0 +1,176 @@
+import AsyncHTTPClient
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Testing
+
+/// A real castbridge on an ephemeral loopback port, for the length of `body`.
+struct TestServer: Sendable {
+    let port: Int
+    let group: ServiceGroup
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var stu3: String { "\(base)/fhircast/STU3" }
+    var stu2: String { "\(base)/fhircast/STU2" }
+
+    static func with(
+        _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (TestServer) async throws -> Void
+    ) async throws {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.logLevel = .critical
+        config.tickIntervalSeconds = 0.05
+        config.pingIntervalSeconds = 0
+        config.webhookBackoffSeconds = 0.05
+        configure(&config)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+            let server = TestServer(port: port, group: group)
+            do {
+                try await body(server)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    // MARK: HTTP
+
+    struct HTTPResult: Sendable {
+        var status: Int
+        var contentType: String
+        var body: String
+        var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) }
+    }
+
+    static func request(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil
+    ) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return HTTPResult(
+            status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
+            body: String(buffer: bytes))
+    }
+
+    func post(_ path: String, form: [(String, String)], flavor: Flavor = .stu3) async throws -> HTTPResult {
+        let body = form.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        return try await Self.request(.POST, "\(base)/fhircast/\(flavor.rawValue)\(path)", body: body, contentType: "application/x-www-form-urlencoded")
+    }
+
+    func postJSON(_ path: String = "", _ value: JSONValue, flavor: Flavor = .stu3, contentType: String = "application/json")
+        async throws -> HTTPResult
+    {
+        let data = try JSONEncoder().encode(value)
+        return try await Self.request(
+            .POST, "\(base)/fhircast/\(flavor.rawValue)\(path)", body: String(decoding: data, as: UTF8.self), contentType: contentType)
+    }
+
+    func get(_ path: String) async throws -> HTTPResult {
+        try await Self.request(.GET, "\(base)\(path)")
+    }
+
+    static func formEncode(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._*")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// Subscribes over websocket and returns the endpoint URL.
+    func subscribe(
+        topic: String, events: String, lease: Int? = nil, name: String? = nil, endpoint: String? = nil, flavor: Flavor = .stu3
+    ) async throws -> String {
+        var form = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events)]
+        if let lease { form.append(("hub.lease_seconds", String(lease))) }
+        if let name { form.append(("subscriber.name", name)) }
+        if let endpoint { form.append(("hub.channel.endpoint", endpoint)) }
+        let result = try await post("", form: form, flavor: flavor)
+        guard result.status == 202, let url = result.json?["hub.channel.endpoint"]?.stringValue else {
+            throw TestFailure("subscribe failed: \(result.status) \(result.body)")
+        }
+        return url
+    }
+
+    /// Subscribes, connects, and reads the confirmation frame.
+    func subscriber(
+        topic: String, events: String, lease: Int? = nil, name: String? = nil, flavor: Flavor = .stu3
+    ) async throws -> (socket: TestSocket, endpoint: String, confirmation: JSONValue) {
+        let endpoint = try await subscribe(topic: topic, events: events, lease: lease, name: name, flavor: flavor)
+        let socket = try await TestSocket.connect(endpoint)
+        guard let confirmation = try await socket.nextJSON() else { throw TestFailure("no confirmation frame") }
+        return (socket, endpoint, confirmation)
+    }
+
+    func publish(_ notification: JSONValue, flavor: Flavor = .stu3) async throws -> HTTPResult {
+        try await postJSON("", notification, flavor: flavor)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Builders for FHIRcast notifications used across tests.
+enum Events {
+    static func notification(
+        _ name: String, topic: String, id: String = UUID().uuidString, timestamp: String = "2026-01-08T01:37:05.14Z",
+        context: [JSONValue], extra: [String: JSONValue] = [:]
+    ) -> JSONValue {
+        var event: [String: JSONValue] = ["hub.topic": .string(topic), "hub.event": .string(name), "context": .array(context)]
+        for (k, v) in extra { event[k] = v }
+        return ["timestamp": .string(timestamp), "id": .string(id), "event": .object(event)]
+    }
+
+    static func patient(_ id: String) -> JSONValue {
+        ["key": "patient", "resource": ["resourceType": "Patient", "id": .string(id)]]
+    }
+
+    static func patientOpen(topic: String, patient: String = "p1", id: String = UUID().uuidString, timestamp: String = "2026-01-08T01:37:05.140Z") -> JSONValue {
+        notification("Patient-open", topic: topic, id: id, timestamp: timestamp, context: [Self.patient(patient)])
+    }
+
+    static func patientClose(topic: String, patient: String = "p1", id: String = UUID().uuidString) -> JSONValue {
+        notification("Patient-close", topic: topic, id: id, context: [Self.patient(patient)])
+    }
+
+    static func reportOpen(topic: String, report: String = "r1", id: String = UUID().uuidString) -> JSONValue {
+        notification(
+            "DiagnosticReport-open", topic: topic, id: id,
+            context: [
+                ["key": "report", "resource": ["resourceType": "DiagnosticReport", "id": .string(report), "status": "unknown"]],
+                patient("p1"),
+                ["key": "study", "resource": ["resourceType": "ImagingStudy", "id": "s1"]],
+            ])
+    }
+
+    static func reportUpdate(topic: String, report: String = "r1", version: String, entries: [JSONValue], bundleID: String = "b1", id: String = UUID().uuidString) -> JSONValue {
+        notification(
+            "DiagnosticReport-update", topic: topic, id: id,
+            context: [
+                ["key": "report", "reference": ["reference": .string("DiagnosticReport/\(report)")]],
+                ["key": "updates", "resource": ["resourceType": "Bundle", "id": .string(bundleID), "type": "transaction", "entry": .array(entries)]],
+            ],
+            extra: ["context.versionId": .string(version)])
+    }
+
+    static func observationPut(_ id: String, value: String = "x") -> JSONValue {
+        ["request": ["method": "PUT"], "resource": ["resourceType": "Observation", "id": .string(id), "status": "preliminary", "valueString": .string(value)]]
+    }
+}

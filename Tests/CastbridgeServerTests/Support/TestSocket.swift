@@ -1,0 +1,208 @@
+import FHIRcastCore
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// What a test client saw on its socket, in order.
+enum SocketEvent: Sendable, Equatable {
+    case opened
+    case text(String)
+    /// The socket ended; the server's close code if it sent a close frame.
+    case closed(Int?)
+    case failed(String)
+}
+
+/// A queue of socket events that a test awaits with a timeout.
+actor Inbox {
+    private var items: [SocketEvent] = []
+    private var waiter: (token: Int, continuation: CheckedContinuation<SocketEvent?, Never>)?
+    private var nextToken = 0
+
+    func push(_ item: SocketEvent) {
+        if let w = waiter {
+            waiter = nil
+            w.continuation.resume(returning: item)
+        } else {
+            items.append(item)
+        }
+    }
+
+    func next(timeout: Duration) async -> SocketEvent? {
+        if !items.isEmpty { return items.removeFirst() }
+        nextToken += 1
+        let token = nextToken
+        return await withCheckedContinuation { continuation in
+            waiter = (token, continuation)
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expire(token)
+            }
+        }
+    }
+
+    private func expire(_ token: Int) {
+        if let w = waiter, w.token == token {
+            waiter = nil
+            w.continuation.resume(returning: nil)
+        }
+    }
+}
+
+/// A websocket client built on HummingbirdWSClient, driven from tests.
+final class TestSocket: Sendable {
+    enum Outgoing: Sendable { case text(String), close(WebSocketErrorCode) }
+
+    let inbox = Inbox()
+    private let outgoing: AsyncStream<Outgoing>.Continuation
+
+    private init(outgoing: AsyncStream<Outgoing>.Continuation) {
+        self.outgoing = outgoing
+    }
+
+    /// Connects; throws when the upgrade is refused.
+    static func connect(_ url: String) async throws -> TestSocket {
+        let (stream, continuation) = AsyncStream<Outgoing>.makeStream()
+        let socket = TestSocket(outgoing: continuation)
+        let inbox = socket.inbox
+        var logger = Logger(label: "test-socket")
+        logger.logLevel = .critical
+        Task {
+            do {
+                let closeFrame = try await WebSocketClient.connect(
+                    url: url, configuration: .init(maxFrameSize: 1 << 22), logger: logger
+                ) { inbound, outbound, _ in
+                    await inbox.push(.opened)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await message in inbound.messages(maxSize: 1 << 24) {
+                                if case .text(let s) = message { await inbox.push(.text(s)) }
+                            }
+                        }
+                        group.addTask {
+                            for await item in stream {
+                                switch item {
+                                case .text(let s): try await outbound.write(.text(s))
+                                case .close(let code):
+                                    try await outbound.close(code, reason: nil)
+                                    return
+                                }
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+                await inbox.push(.closed(closeFrame.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) }))
+            } catch {
+                await inbox.push(.failed("\(error)"))
+            }
+        }
+        switch await inbox.next(timeout: .seconds(5)) {
+        case .opened?: return socket
+        case let other: throw TestFailure("websocket did not open: \(String(describing: other))")
+        }
+    }
+
+    func send(_ text: String) { outgoing.yield(.text(text)) }
+    func send(_ value: JSONValue) {
+        send(String(decoding: try! JSONEncoder().encode(value), as: UTF8.self))
+    }
+    func ack(_ id: String, status: JSONValue = 200) { send(["id": .string(id), "status": status]) }
+    func close(_ code: WebSocketErrorCode = .normalClosure) { outgoing.yield(.close(code)) }
+
+    /// The next event, or nil after the timeout.
+    func next(timeout: Duration = .seconds(3)) async -> SocketEvent? { await inbox.next(timeout: timeout) }
+
+    /// The next text frame as JSON; nil on timeout; throws if the socket ended instead.
+    func nextJSON(timeout: Duration = .seconds(3)) async throws -> JSONValue? {
+        switch await next(timeout: timeout) {
+        case .text(let s)?:
+            guard let v = try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) else { throw TestFailure("not JSON: \(s)") }
+            return v
+        case nil: return nil
+        case let other?: throw TestFailure("expected a frame, got \(other)")
+        }
+    }
+
+    /// Asserts that nothing arrives for a while.
+    func expectSilence(_ duration: Duration = .milliseconds(500)) async -> SocketEvent? {
+        await next(timeout: duration)
+    }
+
+    /// Skips frames until the socket ends; returns the close code seen (nil if none), or fails after the timeout.
+    func waitForClose(timeout: Duration = .seconds(5)) async -> (frames: [JSONValue], code: Int??) {
+        var frames: [JSONValue] = []
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            switch await next(timeout: deadline - .now) {
+            case .text(let s)?:
+                if let v = try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) { frames.append(v) }
+            case .closed(let code)?: return (frames, .some(code))
+            case .failed?: return (frames, .some(nil))
+            case .opened?: continue
+            case nil: return (frames, nil)
+            }
+        }
+        return (frames, nil)
+    }
+}
+
+/// A raw TCP websocket client that completes the upgrade and then misbehaves on purpose: it never reads,
+/// never answers pings, and can vanish without a close frame (close 1006).
+final class RawSocket: Sendable {
+    let channel: any Channel
+
+    private init(channel: any Channel) { self.channel = channel }
+
+    static func connect(_ url: String) async throws -> RawSocket {
+        guard let u = URL(string: url), let host = u.host, let port = u.port else { throw TestFailure("bad url \(url)") }
+        let upgraded = NIOLockedBox()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UpgradeWatcher(box: upgraded)) }
+            }
+            .connect(host: host, port: port).get()
+        let request =
+            "GET \(u.path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        for _ in 0..<100 where !upgraded.value {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        guard upgraded.value else { throw TestFailure("raw upgrade failed") }
+        return RawSocket(channel: channel)
+    }
+
+    /// Stops reading from the socket, so the server's writes back up.
+    func stopReading() async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: false).get()
+        try await channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096).get()
+    }
+
+    /// Drops the TCP connection without a close frame.
+    func drop() async { try? await channel.close().get() }
+
+    var isActive: Bool { channel.isActive }
+}
+
+final class NIOLockedBox: Sendable {
+    private let flag = Mutex(false)
+    var value: Bool {
+        get { flag.withLock { $0 } }
+        set { flag.withLock { $0 = newValue } }
+    }
+}
+
+private final class UpgradeWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let box: NIOLockedBox
+    init(box: NIOLockedBox) { self.box = box }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if String(buffer: buffer).hasPrefix("HTTP/1.1 101") { box.value = true }
+    }
+}
