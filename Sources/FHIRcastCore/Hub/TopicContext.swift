@@ -14,6 +14,8 @@ public struct TopicContext: Sendable {
         public var versionId: String
         /// Shared content, keyed by `fullUrl` or `Type/id`, in insertion order (C42, C47).
         public var content: OrderedDictionary<String, JSONValue> = [:]
+        /// The content keys in insertion order.
+        public var contentKeys: [String] { Array(content.keys) }
     }
 
     /// Open contexts, least recently opened first.

@@ -52,23 +52,21 @@ public enum EventCatalog {
 
     /// Why an event name is not acceptable, or nil when it is.
     ///
-    /// Accepted: catalog names; the generic `<ResourceType>-open|close|update|select` pattern; proprietary
+    /// Accepted: catalog names; `<R4 resource type>-open|close|update|select`; proprietary
     /// reverse-domain names without a dash (C39). Rejected: empty names, `*` wildcards, anything else.
     public static func problem(withName name: String) -> String? {
         if name.isEmpty { return "event name is empty" }
         if name.contains("*") { return "wildcard '*' is not a valid FHIRcast event name" }
         let key = name.lowercased()
         if byKey[key] != nil { return nil }
-        if let parsed = EventName.split(name), !parsed.resourceType.isEmpty,
-            parsed.resourceType.allSatisfy({ $0.isASCII && $0.isLetter })
-        {
+        if let parsed = EventName.split(name), FHIRResourceTypes.contains(parsed.resourceType) {
             return nil
         }
         if isReverseDomain(name) { return nil }
         if name.contains("-") && name.contains(".") {
             return "invalid event name '\(name)': proprietary event names must be reverse-domain names without a dash"
         }
-        return "invalid event name '\(name)': not a FHIRcast catalog event, not <Resource>-open|close|update|select, and not a reverse-domain name"
+        return "invalid event name '\(name)': not a FHIRcast catalog event, not <FHIR resource type>-open|close|update|select, and not a reverse-domain name without a dash"
     }
 
     /// A reverse-domain name: at least two dot-separated labels of letters, digits and underscores, no dash.

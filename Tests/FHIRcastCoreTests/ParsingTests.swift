@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@testable import FHIRcastCore
+
+@Suite("Parsing and validation")
+struct ParsingTests {
+    @Test(
+        "C25: timestamps normalised to UTC with Z, fractional digits kept",
+        arguments: [
+            ("2018-01-08T01:37:05.14", "2018-01-08T01:37:05.14Z"),
+            ("2018-01-08T01:37:05.14Z", "2018-01-08T01:37:05.14Z"),
+            ("2018-01-08t01:37:05z", "2018-01-08T01:37:05Z"),
+            ("2026-03-01T10:00:00.5+02:00", "2026-03-01T08:00:00.5Z"),
+            ("2026-03-01T00:30:00-0130", "2026-03-01T02:00:00Z"),
+            ("2026-03-01T00:30:00+01", "2026-02-28T23:30:00Z"),
+        ])
+    func timestamps(input: String, expected: String) {
+        #expect(Timestamp.normalize(input) == expected)
+    }
+
+    @Test("Invalid timestamps are refused", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01", "2026-01-01T00:00:00+2", "2026-01-01T00:00:00.Z"])
+    func badTimestamps(input: String) {
+        #expect(Timestamp.normalize(input) == nil)
+    }
+
+    @Test("Form bodies: + and %XX decoded, order kept, duplicates found, broken escapes refused")
+    func formFields() throws {
+        let f = try FormFields.parse("hub.topic=a+b%2Fc&hub.events=Patient-open&hub.topic=x&flag")
+        #expect(f.value("hub.topic") == "a b/c")
+        #expect(f.value("flag") == "")
+        #expect(f.duplicatedNames == ["hub.topic"])
+        #expect(throws: HubError.self) { try FormFields.parse("a=%G1") }
+    }
+
+    @Test("C12: event lists are sets, case-insensitive, canonical casing for catalog names")
+    func eventLists() {
+        #expect(EventName.parseList("patient-open, Patient-OPEN,SyncError,,org.x.y") == ["Patient-open", "SyncError", "org.x.y"])
+    }
+
+    @Test("C39: event-name rules")
+    func eventNames() {
+        for ok in ["Patient-open", "PATIENT-CLOSE", "Observation-open", "org.example.annotationupdate", "com.acme.my_event", "home-open"] {
+            #expect(EventCatalog.problem(withName: ok) == nil, "\(ok)")
+        }
+        for bad in ["", "*", "Patient-*", "org.example.annotation-update", "heartbeat", "annotation-update", "a..b", "Patient-opened", "Foo-open"] {
+            #expect(EventCatalog.problem(withName: bad) != nil, "\(bad)")
+        }
+    }
+
+    func form(_ pairs: [(String, String)]) -> FormFields { FormFields(pairs.map { (name: $0.0, value: $0.1) }) }
+
+    @Test("C9: a websocket subscribe, with the aliases seen in the wild")
+    func subscribeRequest() throws {
+        let r = try SubscriptionRequest.parse(
+            form([("hub_mode", "subscribe"), ("hub.channel.type", "WebSocket"), ("hub.topic", "t"), ("hub.events", "Patient-open"), ("hub.lease", "60"), ("subscriber.name", "OHIF"), ("hub.callback", "ignored")]),
+            flavor: .stu3)
+        #expect(r.mode == .subscribe && r.channelType == .websocket && r.leaseSeconds == 60 && r.subscriberName == "OHIF")
+    }
+
+    @Test("STU2: a subscribe with a callback and no channel type is a webhook; STU3 refuses webhooks")
+    func webhookRequests() throws {
+        let fields = [("hub.mode", "subscribe"), ("hub.topic", "t"), ("hub.events", "patient-open"), ("hub.callback", "https://app/cb?x=1"), ("hub.secret", "k")]
+        #expect(try SubscriptionRequest.parse(form(fields), flavor: .stu2).channelType == .webhook)
+        #expect(throws: HubError.self) { try SubscriptionRequest.parse(form(fields + [("hub.channel.type", "webhook")]), flavor: .stu3) }
+        #expect(throws: HubError.self) { try SubscriptionRequest.parse(form(fields), flavor: .stu3) }
+    }
+
+    @Test("C22: unsubscribe needs no events but an endpoint")
+    func unsubscribeRequest() throws {
+        let base = [("hub.mode", "unsubscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "t")]
+        #expect(throws: HubError.self) { try SubscriptionRequest.parse(form(base), flavor: .stu3) }
+        let r = try SubscriptionRequest.parse(form(base + [("hub.channel.endpoint", "ws://h/fhircast/ws/abc")]), flavor: .stu3)
+        #expect(r.endpoint == "ws://h/fhircast/ws/abc")
+        #expect(HubState.endpointID(r.endpoint!) == "abc")
+        #expect(HubState.endpointID("abc/?q=1") == "abc")
+    }
+
+    @Test("C36: notifications; versionId accepted with or without the context. prefix; updates require it")
+    func notifications() throws {
+        var body: JSONValue = [
+            "timestamp": "2026-01-01T00:00:00Z", "id": "1",
+            "event": ["hub.topic": "t", "hub.event": "diagnosticreport-update", "versionId": "v1",
+                      "context": [["key": "report", "reference": ["reference": "DiagnosticReport/1"]], ["key": "updates", "resource": ["resourceType": "Bundle"]]]],
+        ]
+        let n = try NotificationParser.parse(body)
+        #expect(n.event.name == "DiagnosticReport-update")
+        #expect(n.event.versionId == "v1")
+        if case .object(var root) = body, case .object(var ev)? = root["event"] {
+            ev.removeValue(forKey: "versionId")
+            root["event"] = .object(ev)
+            body = .object(root)
+        }
+        #expect(throws: HubError.badRequest("DiagnosticReport-update requires 'context.versionId' (the version the update applies to)")) {
+            try NotificationParser.parse(body)
+        }
+        #expect(throws: HubError.self) { try NotificationParser.parse(body, pathTopic: "other") }
+    }
+
+    @Test("C30: ACK frames with numeric or string status; anything else is not an ACK")
+    func ackFrames() {
+        #expect(AckFrame.parse(["id": "e", "status": 200]) == AckFrame(id: "e", status: 200))
+        #expect(AckFrame.parse(["id": "e", "status": "409"]) == AckFrame(id: "e", status: 409))
+        #expect(AckFrame.parse(["id": "e", "status": "ok"]) == nil)
+        #expect(AckFrame.parse(["id": "e"]) == nil)
+        #expect(AckFrame.parse(["hub.channel.endpoint": "x"]) == nil)
+        #expect(AckFrame.parse(["id": "e", "status": 200, "event": [:]]) == nil)
+    }
+}
