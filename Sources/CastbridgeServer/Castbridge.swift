@@ -1,5 +1,6 @@
 import FHIRcastCore
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -41,7 +42,7 @@ public struct Castbridge: Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: ws)),
+            server: Self.serverBuilder(router: router, ws: ws, firstByteTimeout: config.firstByteTimeoutSeconds),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -49,8 +50,23 @@ public struct Castbridge: Sendable {
                 await onReady(port)
             },
             logger: logger)
-        return ServiceGroup(
-            configuration: .init(
-                services: [app, hub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        var groupConfig = ServiceGroupConfiguration(
+            services: [app, hub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+        // Past the grace period, whatever still holds the shutdown open is cancelled.
+        groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
+        return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// HTTP/1.1 with WebSocket upgrade, behind the first-byte guard (see `FirstByteGuardChannel`).
+    static func serverBuilder(
+        router: Router<AppRequestContext>, ws: WebSocketServerConfiguration, firstByteTimeout: Double
+    ) -> HTTPServerBuilder {
+        let webSocketResponder = router.buildResponder()
+        return HTTPServerBuilder { responder in
+            FirstByteGuardChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder, configuration: .init(ws: ws)),
+                timeout: .nanoseconds(Int64(firstByteTimeout * 1_000_000_000)))
+        }
     }
 }

@@ -24,8 +24,11 @@ public struct ServerConfiguration: Sendable {
     public var webhookTimeoutSeconds: Double = 10
     public var webhookAttempts = 4
     public var webhookBackoffSeconds: Double = 1
-    /// On shutdown, webhook deliveries still in flight after this long are abandoned.
+    /// On shutdown, webhook deliveries still in flight after this long are abandoned; a second later whatever
+    /// still holds the shutdown open is cancelled.
     public var shutdownGraceSeconds: Double = 5
+    /// A connection that sends nothing for this long after connecting is closed.
+    public var firstByteTimeoutSeconds: Double = 30
 
     public init() {}
 }

@@ -51,6 +51,9 @@ struct BadInputTests {
             #expect(badPercent.body.contains("percent-encoding"))
             let xml = try await TestServer.request(.POST, server.stu3, body: "<a/>", contentType: "application/xml")
             #expect(xml.status == 415)
+            let jsonSubscribe = try await server.postJSON("", ["hub.mode": "subscribe", "hub.topic": "t"])
+            #expect(jsonSubscribe.status == 415)
+            #expect(jsonSubscribe.body.contains("x-www-form-urlencoded"))
             let empty = try await TestServer.request(.POST, server.stu3, body: "", contentType: "application/json")
             #expect(empty.status == 400)
             let big = try await TestServer.request(.POST, server.stu3, body: String(repeating: "a", count: 10_000), contentType: "application/json")
@@ -108,5 +111,22 @@ struct BadInputTests {
         }
         let (_, code) = await socket!.waitForClose(timeout: .seconds(3))
         #expect(code == .some(1001))
+    }
+
+    @Test("A connection that never sends a byte neither holds up shutdown nor lives past the first-byte timeout", .timeLimit(.minutes(1)))
+    func idleConnections() async throws {
+        var lingering: RawSocket?
+        var shutdownStarted = ContinuousClock.now
+        try await TestServer.with({ $0.firstByteTimeoutSeconds = 0.5 }) { server in
+            let early = try await RawSocket.idleTCP(port: server.port)
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(!early.isActive, "an idle connection outlived the first-byte timeout")
+            lingering = try await RawSocket.idleTCP(port: server.port)
+            try await Task.sleep(for: .milliseconds(100))
+            shutdownStarted = .now
+        }
+        #expect(ContinuousClock.now - shutdownStarted < .seconds(2))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(lingering?.isActive == false)
     }
 }

@@ -183,4 +183,19 @@ struct HubStateTests {
         #expect(throws: HubError.self) { try state.publish(update(v1, "u2"), now: t0) }
         #expect(state.context(of: "t")?.current?.contentKeys == ["Observation/u1"])
     }
+
+    @Test("Renewing a lease in a loop does not grow the lease heap without bound")
+    func leaseHeapBounded() throws {
+        var state = Self.makeState()
+        _ = try connected(&state, events: ["Patient-open"], id: "a")
+        var again = request(events: ["Patient-open"], lease: 7000)
+        again.endpoint = "a"
+        for i in 0..<5000 {
+            _ = try state.subscribe(again, flavor: .stu3, now: t0.addingTimeInterval(Double(i)))
+        }
+        #expect(state.leaseEntryCount <= 1026)
+        // The live lease still expires at the right time.
+        #expect(state.expire(now: t0.addingTimeInterval(4999 + 6999)).isEmpty)
+        #expect(!state.expire(now: t0.addingTimeInterval(4999 + 7000)).isEmpty)
+    }
 }

@@ -98,8 +98,12 @@ struct FHIRcastRoutes: Sendable {
         if case .unsupported(let type) = Self.kind(of: request, body: body), !type.isEmpty {
             throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': events are application/json or application/fhir+json")
         }
-        do {
+        do throws(HubError) {
             let json = try JSONBody.decode(body)
+            if json["hub.mode"] != nil {
+                throw HubError.unsupportedMediaType(
+                    "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
+            }
             let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
             try await hub.publish(notification)
             return JSONBody.response(["success": true, "id": .string(notification.id)])

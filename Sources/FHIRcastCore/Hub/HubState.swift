@@ -74,6 +74,7 @@ public struct HubState: Sendable {
             }
             subscriptions[existingID] = sub
             leases.insert(LeaseEntry(expiresAt: expiresAt, id: existingID))
+            compactLeasesIfNeeded()
             return SubscribeResult(subscription: sub, created: false, effects: effects)
         }
 
@@ -356,6 +357,16 @@ public struct HubState: Sendable {
         // Its entries in the deadline queue are skipped when they come due.
         pendingAcks.removeValue(forKey: id)
     }
+
+    /// Re-subscribes leave their old lease entries behind until those come due; rebuild the heap when stale
+    /// entries outnumber live ones, so that a client renewing in a loop cannot grow it without bound.
+    private mutating func compactLeasesIfNeeded() {
+        guard leases.count > 2 * subscriptions.count + 1024 else { return }
+        leases = Heap(subscriptions.values.map { LeaseEntry(expiresAt: $0.expiresAt, id: $0.id) })
+    }
+
+    /// Lease entries held (live and stale); for tests of the bound above.
+    var leaseEntryCount: Int { leases.count }
 
     private mutating func touch(_ topic: String, now: Date) {
         topics[topic]?.lastActivity = now

@@ -12,6 +12,7 @@ public struct HubError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func notFound(_ message: String) -> HubError { HubError(404, message) }
     public static func conflict(_ message: String) -> HubError { HubError(409, message) }
     public static func tooLarge(_ message: String) -> HubError { HubError(413, message) }
+    public static func unsupportedMediaType(_ message: String) -> HubError { HubError(415, message) }
     public static func unavailable(_ message: String) -> HubError { HubError(503, message) }
 
     public var description: String { "\(status): \(message)" }

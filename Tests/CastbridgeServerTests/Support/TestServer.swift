@@ -27,6 +27,7 @@ struct TestServer: Sendable {
         config.tickIntervalSeconds = 0.05
         config.pingIntervalSeconds = 0
         config.webhookBackoffSeconds = 0.05
+        config.shutdownGraceSeconds = 0.5
         configure(&config)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }

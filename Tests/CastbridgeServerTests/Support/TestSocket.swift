@@ -177,6 +177,13 @@ final class RawSocket: Sendable {
         return RawSocket(channel: channel)
     }
 
+    /// A plain TCP connection that sends nothing at all.
+    static func idleTCP(port: Int) async throws -> RawSocket {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawSocket(channel: channel)
+    }
+
     /// Stops reading from the socket, so the server's writes back up.
     func stopReading() async throws {
         try await channel.setOption(ChannelOptions.autoRead, value: false).get()
