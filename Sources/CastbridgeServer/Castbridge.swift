@@ -31,6 +31,7 @@ public struct Castbridge: Sendable {
             middleware: CORSMiddleware(
                 allowOrigin: .originBased, allowHeaders: [.accept, .authorization, .contentType, .origin],
                 allowMethods: [.get, .post, .delete, .options]))
+        router.add(middleware: NotFoundMiddleware())
         router.get("health") { _, _ in
             JSONBody.response(["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))])
         }

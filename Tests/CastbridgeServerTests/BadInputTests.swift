@@ -62,6 +62,9 @@ struct BadInputTests {
             let wrongType = try await server.publish(["timestamp": "2026-01-01T00:00:00Z", "id": "1", "event": ["hub.topic": "t", "hub.event": "Patient-open", "context": "nope"]])
             #expect(wrongType.status == 400)
             #expect(wrongType.body.contains("array"))
+            let nowhere = try await server.get("/api/hub/nothing")
+            #expect(nowhere.status == 404)
+            #expect(nowhere.body.contains("/fhircast/STU3"))
             // The server is still healthy.
             #expect(try await server.get("/health").status == 200)
         }

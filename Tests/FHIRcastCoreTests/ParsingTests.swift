@@ -106,4 +106,12 @@ struct ParsingTests {
         #expect(AckFrame.parse(["hub.channel.endpoint": "x"]) == nil)
         #expect(AckFrame.parse(["id": "e", "status": 200, "event": [:]]) == nil)
     }
+
+    @Test("C5: heartbeat (removed from STU3) is left out of the granted events; alone it is a 400")
+    func heartbeatDropped() throws {
+        let base = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "t")]
+        let r = try SubscriptionRequest.parse(form(base + [("hub.events", "Patient-open,heartbeat")]), flavor: .stu3)
+        #expect(r.events == ["Patient-open"])
+        #expect(throws: HubError.self) { try SubscriptionRequest.parse(form(base + [("hub.events", "Heartbeat")]), flavor: .stu3) }
+    }
 }

@@ -74,24 +74,18 @@ struct FHIRcastRoutes: Sendable {
         } catch {
             throw PlainTextError(error)
         }
+        let sub: Subscription
         do {
             switch parsed.mode {
-            case .subscribe:
-                let sub = try await hub.subscribe(parsed, flavor: flavor)
-                if sub.isWebSocket {
-                    return JSONBody.response(["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))], status: .accepted)
-                }
-                return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
-            case .unsubscribe:
-                let sub = try await hub.unsubscribe(parsed)
-                if sub.isWebSocket {
-                    return JSONBody.response(["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))], status: .accepted)
-                }
-                return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            case .subscribe: sub = try await hub.subscribe(parsed, flavor: flavor)
+            case .unsubscribe: sub = try await hub.unsubscribe(parsed)
             }
         } catch {
             throw PlainTextError(error)
         }
+        // 202 with the websocket endpoint (C9, C22); webhook subscriptions have none to report (C3: still JSON).
+        let body: JSONValue = sub.isWebSocket ? ["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))] : [:]
+        return JSONBody.response(body, status: .accepted)
     }
 
     private func publish(_ request: Request, body: ByteBuffer, flavor: Flavor, pathTopic: String?) async throws -> Response {

@@ -19,6 +19,9 @@ public struct SubscriptionRequest: Sendable, Hashable {
     public var secret: String?
     public var subscriberName: String?
 
+    /// Events that are accepted in a request but never granted.
+    public static let droppedEvents: Set<String> = ["heartbeat"]
+
     /// Parses and validates a form. STU3 accepts only websocket; STU2 accepts webhook too.
     public static func parse(_ form: FormFields, flavor: Flavor) throws(HubError) -> SubscriptionRequest {
         if let dup = form.duplicatedNames.first {
@@ -77,8 +80,14 @@ public struct SubscriptionRequest: Sendable, Hashable {
             guard let eventsText = form.value("hub.events", "hub_events") else {
                 throw .badRequest("missing 'hub.events' (a comma-separated list of event names)")
             }
-            let events = EventName.parseList(eventsText)
-            if events.isEmpty { throw .badRequest("'hub.events' is empty") }
+            let requested = EventName.parseList(eventsText)
+            if requested.isEmpty { throw .badRequest("'hub.events' is empty") }
+            // `heartbeat` was removed from STU3 but older clients still ask for it: it is left out of the granted
+            // events (C5), which the confirmation shows, rather than failing the whole subscription.
+            let events = requested.filter { !Self.droppedEvents.contains($0.lowercased()) }
+            if events.isEmpty {
+                throw .badRequest("'hub.events' names only events this hub does not offer (\(requested.joined(separator: ",")))")
+            }
             for e in events {
                 if let problem = EventCatalog.problem(withName: e) { throw .badRequest(problem) }
             }
