@@ -26,7 +26,10 @@ struct EventTests {
         try await TestServer.with { server in
             let (socket, _, _) = try await server.subscriber(topic: "only", events: "Patient-open")
             _ = try await server.publish(Events.patientClose(topic: "only"))
-            _ = try await server.publish(Events.notification("Encounter-open", topic: "only", context: [["key": "encounter", "resource": ["resourceType": "Encounter", "id": "e"]], Events.patient("p")]))
+            // (An Encounter-open would imply a Patient-open, C29; a study without a patient implies nothing.)
+            _ = try await server.publish(Events.notification("ImagingStudy-open", topic: "only", context: [["key": "study", "resource": ["resourceType": "ImagingStudy", "id": "s"]]]))
+            let outcome: JSONValue = ["resourceType": "OperationOutcome", "issue": [["severity": "warning", "code": "processing"]]]
+            _ = try await server.publish(Events.notification("SyncError", topic: "only", context: [["key": "operationoutcome", "resource": outcome]]))
             _ = try await server.publish(Events.notification("org.example.patientopenextra", topic: "only", context: []))
             _ = try await server.publish(Events.notification("Patient-open", topic: "other-topic", context: [Events.patient("p")]))
             #expect(await socket.expectSilence(.milliseconds(800)) == nil)
@@ -166,6 +169,27 @@ struct EventTests {
             _ = try await server.publish(Events.patientOpen(topic: "mix", id: "m1"), flavor: .stu2)
             #expect(try await old.nextJSON()?["event"]?["hub.event"] == "patient-open")
             #expect(try await new.nextJSON()?["event"]?["hub.event"] == "Patient-open")
+        }
+    }
+
+    @Test("C29: subscribers of Patient-open alone get the Patient-open implied by an Encounter-open, live and on connect")
+    func impliedOpensLive() async throws {
+        try await TestServer.with { server in
+            let (patientOnly, _, _) = try await server.subscriber(topic: "imp", events: "Patient-open")
+            let (encounterApp, _, _) = try await server.subscriber(topic: "imp", events: "Encounter-open,Patient-open")
+            let encounterOpen = Events.notification(
+                "Encounter-open", topic: "imp", id: "enc-1", timestamp: "2026-05-05T05:05:05Z",
+                context: [["key": "encounter", "resource": ["resourceType": "Encounter", "id": "E"]], Events.patient("P")])
+            #expect(try await server.publish(encounterOpen).status == 200)
+            let implied = try #require(try await patientOnly.nextJSON())
+            #expect(implied["event"]?["hub.event"] == "Patient-open")
+            #expect(implied["timestamp"] == "2026-05-05T05:05:05Z")
+            #expect(implied["event"]?["context"] == [Events.patient("P")])
+            #expect(try await encounterApp.nextJSON()?["id"] == "enc-1")
+            #expect(await encounterApp.expectSilence(.milliseconds(300)) == nil)
+            // A late joiner that takes Patient-open only gets the implied open as its current context.
+            let (late, _, _) = try await server.subscriber(topic: "imp", events: "Patient-open")
+            #expect(try await late.nextJSON()?["event"]?["context"] == [Events.patient("P")])
         }
     }
 }

@@ -198,4 +198,52 @@ struct HubStateTests {
         #expect(state.expire(now: t0.addingTimeInterval(4999 + 6999)).isEmpty)
         #expect(!state.expire(now: t0.addingTimeInterval(4999 + 7000)).isEmpty)
     }
+
+    func encounterOpen(_ encounter: String, patient: String, id: String) -> EventNotification {
+        EventNotification(
+            timestamp: "2026-01-01T00:00:05Z", id: id,
+            event: Event(
+                topic: "t", name: "Encounter-open",
+                context: [
+                    ["key": "encounter", "resource": ["resourceType": "Encounter", "id": .string(encounter)]],
+                    ["key": "patient", "resource": ["resourceType": "Patient", "id": .string(patient)]],
+                ]))
+    }
+
+    @Test("C29: an Encounter-open implies a Patient-open for subscribers of Patient-open only, once per open patient")
+    func impliedOpens() throws {
+        var state = Self.makeState()
+        let patientOnly = try connected(&state, events: ["Patient-open"], id: "p")
+        let both = try connected(&state, events: ["Patient-open", "Encounter-open"], id: "b")
+        let effects = try state.publish(encounterOpen("e1", patient: "P", id: "x1"), now: t0)
+        #expect(targets(effects) == [[both], [patientOnly]])
+        guard case .deliver(let derived, _)? = effects.last else { Issue.record("no implied open"); return }
+        #expect(derived.event.name == "Patient-open")
+        #expect(derived.id != "x1")
+        #expect(derived.timestamp == "2026-01-01T00:00:05Z")
+        #expect(derived.event.context.first?["resource"]?["id"] == "P")
+        // The same patient again: no duplicate.
+        #expect(targets(try state.publish(encounterOpen("e2", patient: "P", id: "x2"), now: t0)) == [[both]])
+        // Another patient: implied again.
+        #expect(targets(try state.publish(encounterOpen("e3", patient: "Q", id: "x3"), now: t0)) == [[both], [patientOnly]])
+        // After Q is closed, opening Q again implies it again.
+        _ = try state.publish(EventNotification(timestamp: "2026-01-01T00:00:06Z", id: "c", event: Event(topic: "t", name: "Patient-close", context: [["key": "patient", "resource": ["resourceType": "Patient", "id": "Q"]]])), now: t0)
+        #expect(targets(try state.publish(encounterOpen("e4", patient: "Q", id: "x4"), now: t0)) == [[both], [patientOnly]])
+    }
+
+    @Test("C29: ImpliedOpens of a DiagnosticReport-open: Patient, Encounter and ImagingStudy with their related keys")
+    func impliedOfReport() {
+        let event = Event(
+            topic: "t", name: "DiagnosticReport-open",
+            context: [
+                ["key": "report", "resource": ["resourceType": "DiagnosticReport", "id": "r"]],
+                ["key": "patient", "resource": ["resourceType": "Patient", "id": "p"]],
+                ["key": "study", "resource": ["resourceType": "ImagingStudy", "id": "s"]],
+            ])
+        let implied = ImpliedOpens.of(event)
+        #expect(implied.map(\.eventName) == ["Patient-open", "ImagingStudy-open"])
+        #expect(implied.map(\.anchorID) == ["Patient/p", "ImagingStudy/s"])
+        #expect(implied.last?.context.compactMap { $0["key"]?.stringValue } == ["study", "patient"])
+        #expect(ImpliedOpens.of(Event(topic: "t", name: "Patient-close", context: event.context)).isEmpty)
+    }
 }

@@ -170,7 +170,24 @@ public struct HubState: Sendable {
             throw .conflict("this endpoint already has an open connection; subscribe again for a new one")
         }
         sub.state = .active
-        let replay = (topics[sub.topic]?.replay() ?? []).filter { sub.wants($0.event.key) }
+        // The current context: the opens the subscriber takes, and for those it does not, the opens they imply (C29).
+        var replay: [EventNotification] = []
+        for n in topics[sub.topic]?.replay() ?? [] {
+            if sub.wants(n.event.key) {
+                replay.append(n)
+                sub.shownAnchors.merge(ImpliedOpens.shown(by: n.event)) { _, new in new }
+                continue
+            }
+            for open in ImpliedOpens.of(n.event) {
+                let type = open.resourceType.lowercased()
+                guard sub.wants("\(type)-open"), sub.shownAnchors[type] != open.anchorID else { continue }
+                sub.shownAnchors[type] = open.anchorID
+                replay.append(
+                    EventNotification(
+                        timestamp: n.timestamp, id: makeID(),
+                        event: Event(topic: n.event.topic, name: open.eventName, context: open.context)))
+            }
+        }
         if let last = replay.last { sub.lastEvent = (last.id, last.event.name) }
         subscriptions[id] = sub
         for n in replay { trackAck(id, n, now: now) }
@@ -258,22 +275,54 @@ public struct HubState: Sendable {
         let makeID = self.makeID
         let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
         topics[topic] = ctx
-        return [deliverEffect(outgoing, now: now)]
+        return deliverEffects(outgoing, now: now)
     }
 
-    private mutating func deliverEffect(_ n: EventNotification, now: Date) -> HubEffect {
+    /// The delivery of an accepted event, plus the implied opens for subscribers that do not take it (C29).
+    private mutating func deliverEffects(_ n: EventNotification, now: Date) -> [HubEffect] {
         let key = n.event.key
+        let shown = ImpliedOpens.shown(by: n.event)
+        let implied = ImpliedOpens.of(n.event)
+        let closed: (type: String, anchorID: String)? =
+            EventName.split(n.event.name)?.action == .close
+            ? TopicContext.anchor(of: n.event).map { ($0.resourceType.lowercased(), $0.anchorID) } : nil
         var targets: [SubscriptionID] = []
+        var impliedTargets: [[SubscriptionID]] = Array(repeating: [], count: implied.count)
         for id in byTopic[n.event.topic] ?? [] {
-            guard var sub = subscriptions[id], sub.state == .active, sub.wants(key) else { continue }
-            targets.append(id)
-            if key != "syncerror" {
+            guard var sub = subscriptions[id], sub.state == .active else { continue }
+            if let closed, sub.shownAnchors[closed.type] == closed.anchorID {
+                sub.shownAnchors.removeValue(forKey: closed.type)
+                subscriptions[id] = sub
+            }
+            if sub.wants(key) {
+                targets.append(id)
+                guard key != "syncerror" else { continue }
                 sub.lastEvent = (n.id, n.event.name)
+                sub.shownAnchors.merge(shown) { _, new in new }
                 subscriptions[id] = sub
                 if sub.isWebSocket { trackAck(id, n, now: now) }
+            } else {
+                for (i, open) in implied.enumerated() {
+                    let type = open.resourceType.lowercased()
+                    guard sub.wants("\(type)-open"), sub.shownAnchors[type] != open.anchorID else { continue }
+                    impliedTargets[i].append(id)
+                    sub.shownAnchors[type] = open.anchorID
+                    subscriptions[id] = sub
+                }
             }
         }
-        return .deliver(n, to: targets)
+        var effects: [HubEffect] = [.deliver(n, to: targets)]
+        for (i, open) in implied.enumerated() where !impliedTargets[i].isEmpty {
+            let derived = EventNotification(
+                timestamp: n.timestamp, id: makeID(),
+                event: Event(topic: n.event.topic, name: open.eventName, context: open.context))
+            for id in impliedTargets[i] {
+                subscriptions[id]?.lastEvent = (derived.id, derived.event.name)
+                if subscriptions[id]?.isWebSocket == true { trackAck(id, derived, now: now) }
+            }
+            effects.append(.deliver(derived, to: impliedTargets[i]))
+        }
+        return effects
     }
 
     /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).

@@ -47,6 +47,10 @@ public struct Subscription: Sendable, Hashable {
     public var leaseSeconds: Int
     public var expiresAt: Date
     public var state: State
+    /// The anchor last shown to this subscriber per resource type (lower-cased type → `Type/id`), directly or by
+    /// an implied open; an implied open of the same, still open anchor is not sent again (C29: no duplicates).
+    public var shownAnchors: [String: String] = [:]
+
     /// The last event delivered, named in a SyncError if the subscriber later fails without a pending event.
     public var lastEventID: String?
     public var lastEventName: String?
