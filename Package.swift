@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "castbridge", targets: ["castbridge"]),
         .library(name: "FHIRcastCore", targets: ["FHIRcastCore"]),
+        .library(name: "CastCore", targets: ["CastCore"]),
         .library(name: "CastbridgeServer", targets: ["CastbridgeServer"]),
     ],
     dependencies: [
@@ -36,11 +37,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Pure Cast protocol code: subscriptions, matching and routing, requests. No I/O.
+        .target(
+            name: "CastCore",
+            dependencies: [
+                "FHIRcastCore",
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
         .target(
             name: "CastbridgeServer",
             dependencies: [
                 "FHIRcastCore",
+                "CastCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -56,6 +67,7 @@ let package = Package(
             name: "castbridge",
             dependencies: [
                 "CastbridgeServer",
+                "CastCore",
                 "FHIRcastCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "FHIRcastCoreTests",
             dependencies: ["FHIRcastCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CastCoreTests",
+            dependencies: ["CastCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import CastCore
 import FHIRcastCore
 import Hummingbird
 import HummingbirdCore
@@ -20,12 +21,13 @@ public struct Castbridge: Sendable {
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).
-    /// The hub comes last so that graceful shutdown reaches it first: sockets are closed with 1001 before the
+    /// The hubs come last so that graceful shutdown reaches them first: sockets are closed with 1001 before the
     /// HTTP server stops.
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
         let hub = FHIRcastHub(config: config, logger: logger)
+        let castHub = CastHub(matching: config.castEventMatching, logger: logger)
         let router = Router(context: AppRequestContext.self)
         router.add(
             middleware: CORSMiddleware(
@@ -36,6 +38,7 @@ public struct Castbridge: Sendable {
             JSONBody.response(["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))])
         }
         FHIRcastRoutes(hub: hub, config: config).add(to: router)
+        CastRoutes(hub: castHub, config: config).add(to: router)
 
         let ws = WebSocketServerConfiguration(
             maxFrameSize: max(config.maxBodyBytes, 1 << 14),
@@ -52,7 +55,7 @@ public struct Castbridge: Sendable {
             },
             logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [app, hub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+            services: [app, hub, castHub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
         // Past the grace period, whatever still holds the shutdown open is cancelled.
         groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
         return ServiceGroup(configuration: groupConfig)

@@ -1,3 +1,4 @@
+import CastCore
 import FHIRcastCore
 import Logging
 
@@ -11,6 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
 
     public var hub = HubConfiguration()
+    /// How the embedded Cast hub matches event names: `exact` (default) or the reference's `substring`.
+    public var castEventMatching: CastEventMatching = .exact
     /// WebSocket ping period; a subscriber that has not answered the previous ping is closed (abnormal close).
     public var pingIntervalSeconds: Double = 30
     /// Messages queued per connection before a slow subscriber is dropped.

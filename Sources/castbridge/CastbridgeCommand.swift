@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import CastCore
 import CastbridgeServer
 import FHIRcastCore
 import Logging
@@ -36,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     var maxBody: Int?
     @Option(help: "Messages queued per subscriber before a slow one is dropped. [env: CASTBRIDGE_SEND_BUFFER] (default: 1024)")
     var sendBuffer: Int?
+
+    @Option(help: "How the embedded Cast hub matches event names: exact, or the reference hub's substring. [env: CASTBRIDGE_CAST_EVENT_MATCHING] (default: exact)")
+    var castEventMatching: String?
 
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
@@ -84,6 +88,12 @@ struct Serve: AsyncParsableCommand {
         if let v = try value(sendBuffer, "SEND_BUFFER", { Int($0) }) {
             guard v >= 2 else { throw ValidationError("the send buffer must hold at least 2 messages") }
             c.sendBufferMessages = v
+        }
+        if let v = try value(castEventMatching, "CAST_EVENT_MATCHING", { $0 }) {
+            guard let mode = CastEventMatching(rawValue: v.lowercased()) else {
+                throw ValidationError("unknown Cast event matching '\(v)': use exact or substring")
+            }
+            c.castEventMatching = mode
         }
         guard (0...65535).contains(c.port) else { throw ValidationError("port \(c.port) is out of range") }
         if let url = c.publicURL, !(url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("ws://") || url.hasPrefix("wss://")) {

@@ -135,23 +135,8 @@ struct FHIRcastRoutes: Sendable {
         return raw.removingPercentEncoding ?? raw
     }
 
-    /// The advertised websocket URL: the public URL when configured, else the request's Host (C8: never the topic).
     func endpointURL(_ id: SubscriptionID, request: Request) -> String {
-        var base: String
-        if let publicURL = config.publicURL {
-            base = publicURL
-            if base.hasPrefix("https://") {
-                base = "wss://" + base.dropFirst("https://".count)
-            } else if base.hasPrefix("http://") {
-                base = "ws://" + base.dropFirst("http://".count)
-            }
-        } else if let host = request.head.authority {
-            base = "ws://\(host)"
-        } else {
-            base = "ws://\(config.host):\(config.port)"
-        }
-        while base.hasSuffix("/") { base.removeLast() }
-        return "\(base)/\(Self.webSocketPath)/\(id.raw)"
+        AdvertisedURL.webSocket(path: "/\(Self.webSocketPath)/\(id.raw)", request: request, config: config)
     }
 }
 

@@ -28,32 +28,13 @@ struct WebSocketSession: Sendable {
             return
         }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.write(commands, to: outbound) }
+            group.addTask { await WebSocketSink.drain(commands, to: outbound, logger: self.logger) }
             group.addTask { await self.read(inbound) }
             await group.next()
             group.cancelAll()
         }
         continuation.finish()
         await hub.detach(id, closeFrame: closeCodes.closeFrame)
-    }
-
-    private func write(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter) async {
-        do {
-            for await command in commands {
-                switch command {
-                case .frame(let buffer):
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                case .close(let code, let last):
-                    if let last {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: last)))
-                    }
-                    try await outbound.close(code, reason: nil)
-                    return
-                }
-            }
-        } catch {
-            logger.debug("websocket write failed", metadata: ["error": "\(error)"])
-        }
     }
 
     private func read(_ inbound: WebSocketInboundStream) async {

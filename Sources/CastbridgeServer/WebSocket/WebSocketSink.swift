@@ -1,3 +1,5 @@
+import HummingbirdWebSocket
+import Logging
 import NIOCore
 import NIOWebSocket
 
@@ -38,6 +40,28 @@ struct WebSocketSink: DeliverySink {
             continuation.finish()
         } else {
             abort()
+        }
+    }
+}
+
+extension WebSocketSink {
+    /// Drains a session's queue into the socket until a close command or the end of the queue.
+    static func drain(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger) async {
+        do {
+            for await command in commands {
+                switch command {
+                case .frame(let buffer):
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+                case .close(let code, let last):
+                    if let last {
+                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: last)))
+                    }
+                    try await outbound.close(code, reason: nil)
+                    return
+                }
+            }
+        } catch {
+            logger.debug("websocket write failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -1,0 +1,228 @@
+import FHIRcastCore
+import Foundation
+import OrderedCollections
+
+/// The embedded Cast hub as a value: subscriptions, which are bound, the fan-out decision for every envelope,
+/// and the requests waiting for answers. Generation D semantics (cast-protocol.md §1–§3, §7). No I/O.
+public struct CastHubState: Sendable {
+    public var matching: CastEventMatching
+    /// By endpoint id, in subscription order (the reference's "first subscription" rules depend on order).
+    public private(set) var subscriptions: OrderedDictionary<String, CastSubscription> = [:]
+    public private(set) var pending: [String: PendingCastRequest] = [:]
+
+    public var subscriptionCount: Int { subscriptions.count }
+
+    public init(matching: CastEventMatching = .exact) {
+        self.matching = matching
+    }
+
+    /// One envelope to deliver to some bound sockets.
+    public struct Delivery: Sendable {
+        public var envelope: JSONValue
+        public var endpoints: [String]
+    }
+
+    // MARK: Subscriptions
+
+    public mutating func subscribe(_ fields: CastFields, endpoint: String) throws(CastError) -> CastSubscription {
+        let sub = try CastSubscription.parse(fields, endpoint: endpoint)
+        subscriptions[endpoint] = sub
+        return sub
+    }
+
+    /// Unsubscribes by endpoint URL (what follows `/bind/`), or by callback and topic. Returns the removed ones.
+    public mutating func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> [CastSubscription] {
+        var removed: [CastSubscription] = []
+        if let endpoint, !endpoint.isEmpty {
+            let id = Self.bindID(endpoint)
+            if let sub = subscriptions.removeValue(forKey: id) { removed.append(sub) }
+        } else if let callback, let topic {
+            for (id, sub) in subscriptions where sub.callback == callback && sub.topic == topic {
+                subscriptions.removeValue(forKey: id)
+                removed.append(sub)
+            }
+        }
+        return removed
+    }
+
+    /// Removes everything (DELETE with an empty body, admin reset).
+    public mutating func clear() -> [CastSubscription] {
+        let all = Array(subscriptions.values)
+        subscriptions.removeAll()
+        return all
+    }
+
+    /// What follows `/bind/` in an endpoint URL (the reference keeps only that).
+    public static func bindID(_ endpoint: String) -> String {
+        if let range = endpoint.range(of: "/bind/", options: .backwards) {
+            return String(endpoint[range.upperBound...].prefix { $0 != "?" && $0 != "#" && $0 != "/" })
+        }
+        return endpoint
+    }
+
+    /// A socket bound to `/bind/{endpoint}`. Any id is accepted, as by the reference; only a subscription's id
+    /// ever receives events.
+    public mutating func bind(_ endpoint: String) -> CastSubscription? {
+        subscriptions[endpoint]?.bound = true
+        return subscriptions[endpoint]
+    }
+
+    /// A socket closed or failed: its subscription is removed (no lease, no resume).
+    public mutating func unbind(_ endpoint: String) -> CastSubscription? {
+        subscriptions.removeValue(forKey: endpoint)
+    }
+
+    // MARK: Publish
+
+    /// The envelope as fanned out: the publisher's object as-is, minus `subscriber.product.version`, plus `host`.
+    public static func forwarded(_ envelope: [String: JSONValue], host: String?) -> [String: JSONValue] {
+        var e = envelope
+        e.removeValue(forKey: "subscriber.product.version")
+        if let host { e["host"] = .string(host) }
+        return e
+    }
+
+    /// Bound websocket subscriptions that get an envelope: topic, event name, echo suppression, target filters.
+    public func targets(of envelope: [String: JSONValue]) -> [String] {
+        let event = envelope["event"]?.objectValue ?? [:]
+        let topic = event["hub.topic"]?.stringValue ?? ""
+        let name = event["hub.event"]?.stringValue ?? ""
+        let routing = CastRouting(envelope: envelope)
+        return subscriptions.values.filter { sub in
+            sub.bound && sub.isWebSocket && sub.matchesTopic(topic) && matching.matches(event: name, subscribed: sub.events)
+                && routing.admits(sub)
+        }.map(\.endpoint)
+    }
+
+    /// Validates and routes a publish. Throws the reference's 400s.
+    public func publish(_ body: JSONValue, host: String?) throws(CastError) -> Delivery {
+        guard case .object(let root) = body else { throw CastError(400, "Invalid JSON body") }
+        let event = root["event"]?.objectValue
+        guard let topic = event?["hub.topic"]?.stringValue, !topic.isEmpty else {
+            throw CastError(400, "Missing event.hub.topic for publish request")
+        }
+        guard let name = event?["hub.event"]?.stringValue, !name.isEmpty else {
+            throw CastError(400, "Missing event.hub.event for publish request")
+        }
+        if Self.isBinaryEvent(name), Self.hasInlineData(event?["context"]) {
+            throw CastError(400, "Inline base64 data is not accepted for \(name); upload the files as multipart/related")
+        }
+        let forwarded = Self.forwarded(root, host: host)
+        return Delivery(envelope: .object(forwarded), endpoints: targets(of: forwarded))
+    }
+
+    /// `subscription-removed` for a peer that left, routed like any publish (echo suppression by its name).
+    public func removalNotice(_ sub: CastSubscription, reason: String, id: String, timestamp: String) -> Delivery {
+        var envelope: [String: JSONValue] = [
+            "timestamp": .string(timestamp),
+            "id": .string(id),
+            "subscriber.name": .string(sub.name),
+            "event": [
+                "hub.topic": .string(sub.topic),
+                "hub.event": "subscription-removed",
+                "context": ["reason": .string(reason), "subscriber": .string(sub.name)],
+            ],
+        ]
+        if let product = sub.productName { envelope["subscriber.product.name"] = .string(product) }
+        if let actor = sub.actors.first { envelope["subscriber.actor"] = .string(actor) }
+        return Delivery(envelope: .object(envelope), endpoints: targets(of: envelope))
+    }
+
+    /// Binary-family events: dicom, nifti, jpg, png, nrrd, alone or as `<prefix>-…` / `<prefix>_…` (§4.1).
+    public static func isBinaryEvent(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return ["dicom", "nifti", "jpg", "png", "nrrd"].contains { prefix in
+            lowered == prefix || lowered.hasPrefix(prefix + "-") || lowered.hasPrefix(prefix + "_")
+        }
+    }
+
+    static func hasInlineData(_ context: JSONValue?) -> Bool {
+        if let files = context?["files"]?.arrayValue, files.contains(where: { $0["data"] != nil }) { return true }
+        if let items = context?.arrayValue, items.contains(where: { $0["resource"]?["data"] != nil }) { return true }
+        return false
+    }
+
+    // MARK: Requests
+
+    /// One request frame for one target socket.
+    public struct RequestFrame: Sendable {
+        public var endpoint: String
+        public var frame: JSONValue
+    }
+
+    /// Starts a request: picks the targets and builds one fan-out frame per bound target socket. With no target,
+    /// nothing is pending and the caller answers at once.
+    public mutating func startRequest(_ request: CastRequest, id: String, timestamp: String) -> (PendingCastRequest, [RequestFrame]) {
+        let requesterSub = subscriptions.values.first { $0.name.caseInsensitiveCompare(request.requester) == .orderedSame }
+        let candidates = subscriptions.values.filter { sub in
+            guard sub.name.caseInsensitiveCompare(request.requester) != .orderedSame else { return false }
+            if let topic = request.topic, !sub.matchesTopic(topic) { return false }
+            guard matching.matches(event: request.eventName, subscribed: sub.events) else { return false }
+            if let actor = request.targetActor, !sub.actors.contains(actor) { return false }
+            if let product = request.targetProduct, sub.routingProductName != product { return false }
+            return true
+        }
+        let bound = candidates.filter { $0.bound && $0.isWebSocket }
+        var expected: [String] = []
+        var seen = Set<String>()
+        for sub in bound where seen.insert(sub.name.lowercased()).inserted { expected.append(sub.name) }
+        var pendingRequest = PendingCastRequest(
+            request: request, expected: expected, exists: requesterSub != nil, connected: requesterSub?.bound ?? false,
+            requesterTopic: requesterSub?.topic, targetExists: !candidates.isEmpty, targetConnected: !bound.isEmpty)
+        pendingRequest.answered = []
+        guard !bound.isEmpty else { return (pendingRequest, []) }
+        pending[request.id] = pendingRequest
+
+        var context = request.context
+        context["id"] = .string(request.id)
+        context["dataType"] = .string(request.dataType)
+        // One frame per target socket; the topic is the request's, or the target's own.
+        return (pendingRequest, bound.map { sub in
+            var envelope: [String: JSONValue] = [
+                "timestamp": .string(timestamp),
+                "id": .string(id),
+                "subscriber.name": .string(request.requester),
+                "event": [
+                    "hub.topic": .string(request.topic ?? sub.topic),
+                    "hub.event": .string(request.eventName),
+                    "context": .object(context),
+                ],
+            ]
+            if let product = request.requesterProduct ?? requesterSub?.productName {
+                envelope["subscriber.product.name"] = .string(product)
+            }
+            if let actor = request.requesterActor { envelope["subscriber.actor"] = actor }
+            if let target = request.targetActor { envelope["target.actor"] = .string(target) }
+            return RequestFrame(endpoint: sub.endpoint, frame: .object(envelope))
+        })
+    }
+
+    /// A frame from a bound socket. Returns the request id when it was a `*-response` to a pending request.
+    /// Responses are never fanned out (§3.1).
+    public mutating func received(_ frame: JSONValue, from endpoint: String) -> String? {
+        guard case .object(let root) = frame, let event = root["event"]?.objectValue,
+            let name = event["hub.event"]?.stringValue, name.hasSuffix("-response"),
+            let context = event["context"]?.objectValue, let id = context["id"]?.stringValue,
+            var request = pending[id]
+        else { return nil }
+        let envelopeID = root["id"]?.stringValue
+        if let envelopeID, !request.seenEnvelopes.insert(envelopeID).inserted { return nil }
+        let responder =
+            root["subscriber.name"]?.stringValue ?? event["sender"]?["subscriber"]?.stringValue
+            ?? subscriptions[endpoint]?.name ?? "unknown"
+        request.responses.append(
+            CastResponse(
+                envelopeID: envelopeID, subscriber: responder, actor: root["actor"],
+                productName: root["subscriber.product.name"]?.stringValue, data: context["data"] ?? .null))
+        request.answered.insert(responder.lowercased())
+        pending[id] = request
+        return id
+    }
+
+    /// Ends a request and returns its collated body.
+    public mutating func finishRequest(_ id: String, timedOut: Bool) -> JSONValue? {
+        pending.removeValue(forKey: id)?.collated(timedOut: timedOut)
+    }
+
+    public func isComplete(_ id: String) -> Bool { pending[id]?.isComplete ?? true }
+}

@@ -1,0 +1,135 @@
+import FHIRcastCore
+import Foundation
+
+/// How the hub matches event names against `hub.events` (cast-protocol.md §2.2).
+public enum CastEventMatching: String, Sendable, CaseIterable {
+    /// The names in `hub.events` as a comma-separated set, case-insensitive, or `*`. castbridge's default.
+    case exact
+    /// The reference hub's rule: the lower-cased event name is a substring of the lower-cased `hub.events`
+    /// string. It admits wrong events (`open` matches `Patient-open`); offered for strict wire compatibility.
+    case substring
+
+    public func matches(event: String, subscribed raw: String) -> Bool {
+        let lowered = raw.lowercased()
+        if lowered.contains("*") { return true }
+        let name = event.lowercased()
+        switch self {
+        case .substring:
+            return lowered.contains(name)
+        case .exact:
+            return lowered.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == name }
+        }
+    }
+}
+
+/// A Cast subscription (cast-protocol.md §1.1).
+public struct CastSubscription: Sendable, Hashable {
+    /// The random id after `/bind/`.
+    public let endpoint: String
+    public var topic: String
+    /// `hub.events` exactly as given (the reference keeps the raw string).
+    public var events: String
+    public var channelType: String
+    public var callback: String?
+    public var secret: String?
+    public var leaseSeconds: Int
+    public var name: String
+    public var actors: [String]
+    public var productName: String?
+    public var productVersion: String?
+    public var clientInfo: [String: JSONValue]
+    public var bound = false
+
+    public var isWebSocket: Bool { channelType.lowercased() == "websocket" }
+
+    /// `client_info.productName`, or the subscriber's product name.
+    public var routingProductName: String? { clientInfo["productName"]?.stringValue ?? productName }
+
+    /// Parses a subscribe request. Throws the reference hub's 400s.
+    public static func parse(_ fields: CastFields, endpoint: String) throws(CastError) -> CastSubscription {
+        guard let topic = fields.string("hub.topic"), !topic.isEmpty else { throw CastError(400, "Missing hub.topic") }
+        guard let events = fields.string("hub.events"), !events.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw CastError(400, "Missing hub.events")
+        }
+        var lease = 7200
+        if let text = fields.string("hub.lease_seconds") ?? fields.string("hub.lease") {
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw CastError(400, "hub.lease_seconds must be an integer, got '\(text)'")
+            }
+            lease = value
+        }
+        let name = fields.string("subscriber.name").flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
+        return CastSubscription(
+            endpoint: endpoint, topic: topic, events: events,
+            channelType: fields.string("hub.channel.type") ?? "websocket",
+            callback: fields.string("hub.callback"), secret: fields.string("hub.secret"), leaseSeconds: lease, name: name,
+            actors: parseActors(fields.values["subscriber.actors"]),
+            productName: fields.string("subscriber.product.name"),
+            productVersion: fields.string("subscriber.product.version"),
+            clientInfo: parseClientInfo(fields.values["subscriber.client_info"]))
+    }
+
+    /// `subscriber.actors`: a JSON array (or a JSON-array string such as `["ID"]`), or a bare string.
+    static func parseActors(_ value: JSONValue?) -> [String] {
+        switch value {
+        case .array(let items)?:
+            return items.compactMap(\.stringValue).filter { !$0.isEmpty }
+        case .string(let s)?:
+            let trimmed = s.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("["), let decoded = try? JSONDecoder().decode(JSONValue.self, from: Data(trimmed.utf8)) {
+                return parseActors(decoded)
+            }
+            return trimmed.isEmpty ? [] : [trimmed]
+        default:
+            return []
+        }
+    }
+
+    static let clientInfoKeys: Set<String> = ["productName", "version", "userAgent", "platform", "language", "timezone"]
+
+    /// `subscriber.client_info`: a JSON object (or its string); only the known keys are kept.
+    static func parseClientInfo(_ value: JSONValue?) -> [String: JSONValue] {
+        var object: [String: JSONValue]?
+        switch value {
+        case .object(let o)?: object = o
+        case .string(let s)?: object = (try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)))?.objectValue
+        default: object = nil
+        }
+        return (object ?? [:]).filter { clientInfoKeys.contains($0.key) }
+    }
+}
+
+/// Who an envelope is from and whom it is for (cast-protocol.md §2.1, §7).
+public struct CastRouting: Sendable, Hashable {
+    public var publisher: String?
+    public var targetActor: String?
+    public var targetProduct: String?
+    public var targetSubscriber: String?
+
+    public init(envelope: [String: JSONValue]) {
+        publisher = (envelope["subscriber.name"] ?? envelope["subscriber"] ?? envelope["publisher"])?.stringValue
+        func filter(_ key: String) -> String? {
+            guard let v = envelope[key]?.stringValue, !v.isEmpty, v != "*" else { return nil }
+            return v
+        }
+        targetActor = filter("target.actor")
+        targetProduct = filter("target.product.name")
+        targetSubscriber = filter("target.subscriber.name")
+    }
+
+    /// Whether a subscription passes echo suppression and the target filters.
+    public func admits(_ sub: CastSubscription) -> Bool {
+        if let publisher, publisher.caseInsensitiveCompare(sub.name) == .orderedSame { return false }
+        if let targetActor, !sub.actors.contains(targetActor) { return false }
+        if let targetProduct, sub.routingProductName != targetProduct { return false }
+        if let targetSubscriber, targetSubscriber.caseInsensitiveCompare(sub.name) != .orderedSame { return false }
+        return true
+    }
+}
+
+extension CastSubscription {
+    /// Topic rule: equal, or the subscription is `*` and the event has a topic.
+    public func matchesTopic(_ topic: String) -> Bool {
+        self.topic == topic || (self.topic == "*" && !topic.isEmpty)
+    }
+}

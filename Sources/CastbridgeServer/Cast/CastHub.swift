@@ -1,0 +1,151 @@
+import CastCore
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The embedded Cast hub as a running service: the pure `CastHubState` plus the bound sockets and the HTTP
+/// requests waiting for `*-response` frames.
+public actor CastHub: Service {
+    private var state: CastHubState
+    private var sockets: [String: WebSocketSink] = [:]
+    private var waiters: [String: CheckedContinuation<Void, Never>] = [:]
+    private var finished: Set<String> = []
+    private let logger: Logger
+
+    public init(matching: CastEventMatching, logger: Logger) {
+        self.state = CastHubState(matching: matching)
+        self.logger = logger
+    }
+
+    // MARK: Subscriptions
+
+    func subscribe(_ fields: CastFields) throws(CastError) -> CastSubscription {
+        try state.subscribe(fields, endpoint: UUID().uuidString.lowercased())
+    }
+
+    /// Unsubscribe (POST or DELETE): the removed subscriptions' sockets are closed and peers told.
+    func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> Int {
+        let removed = state.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
+        for sub in removed { dropped(sub, reason: "unsubscribe") }
+        return removed.count
+    }
+
+    /// DELETE with an empty body: everything goes, every socket is closed.
+    func clear() {
+        for sub in state.clear() {
+            sockets.removeValue(forKey: sub.endpoint)?.deny(frame: ByteBuffer())
+        }
+        for (_, sink) in sockets { sink.shutdown() }
+        sockets.removeAll()
+    }
+
+    public var subscriptionCount: Int { state.subscriptionCount }
+
+    // MARK: Publish
+
+    func publish(_ body: JSONValue, host: String?) throws(CastError) {
+        deliver(try state.publish(body, host: host))
+    }
+
+    private func deliver(_ delivery: CastHubState.Delivery) {
+        guard !delivery.endpoints.isEmpty else { return }
+        let buffer = JSONBody.encode(delivery.envelope)
+        for endpoint in delivery.endpoints { send(buffer, to: endpoint) }
+    }
+
+    private func send(_ buffer: ByteBuffer, to endpoint: String) {
+        guard let sink = sockets[endpoint] else { return }
+        if !sink.send(buffer) {
+            // A peer that cannot keep up is removed, as on a failed send.
+            logger.warning("dropping a Cast subscriber whose send buffer overflowed")
+            sockets.removeValue(forKey: endpoint)?.abort()
+            if let sub = state.unbind(endpoint) { announceRemoval(sub, reason: "send-failure") }
+        }
+    }
+
+    private func dropped(_ sub: CastSubscription, reason: String) {
+        sockets.removeValue(forKey: sub.endpoint)?.deny(frame: ByteBuffer())
+        announceRemoval(sub, reason: reason)
+    }
+
+    private func announceRemoval(_ sub: CastSubscription, reason: String) {
+        deliver(state.removalNotice(sub, reason: reason, id: UUID().uuidString.lowercased(), timestamp: CastTime.now()))
+    }
+
+    // MARK: Sockets
+
+    /// A socket opened `/bind/{endpoint}`: the first frame is `connection.established` (§1.3).
+    func bind(_ endpoint: String, sink: WebSocketSink) {
+        _ = state.bind(endpoint)
+        sockets[endpoint]?.abort()
+        sockets[endpoint] = sink
+        _ = sink.send(
+            JSONBody.encode(["type": "connection.established", "endpoint": .string(endpoint), "timestamp": .string(CastTime.now())]))
+    }
+
+    /// A socket ended: its subscription is removed and peers get `subscription-removed`.
+    func unbind(_ endpoint: String, sink: WebSocketSink) {
+        // Only the socket that is still registered may remove the subscription.
+        guard let current = sockets[endpoint], current.channel === sink.channel else { return }
+        sockets.removeValue(forKey: endpoint)
+        if let sub = state.unbind(endpoint) { announceRemoval(sub, reason: "websocket-disconnect") }
+    }
+
+    /// A text frame from a bound socket: a `*-response` completes a request; everything else is ignored.
+    func received(_ frame: JSONValue, from endpoint: String) {
+        guard let id = state.received(frame, from: endpoint), state.isComplete(id) else { return }
+        finished.insert(id)
+        waiters.removeValue(forKey: id)?.resume()
+    }
+
+    // MARK: Requests
+
+    /// Runs a request: fans it out, waits until every expected responder answered or the timeout, collates.
+    func request(_ request: CastRequest) async -> JSONValue {
+        let (pending, frames) = state.startRequest(request, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
+        guard !frames.isEmpty else { return pending.collated(timedOut: false) }
+        for f in frames { send(JSONBody.encode(f.frame), to: f.endpoint) }
+        let id = request.id
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForCompletion(id) }
+            group.addTask { try? await Task.sleep(for: .milliseconds(Int64(request.timeoutSeconds * 1000))) }
+            await group.next()
+            self.stopWaiting(id)
+            group.cancelAll()
+        }
+        finished.remove(id)
+        return state.finishRequest(id, timedOut: !state.isComplete(id)) ?? pending.collated(timedOut: true)
+    }
+
+    private func waitForCompletion(_ id: String) async {
+        if finished.contains(id) || state.isComplete(id) { return }
+        await withCheckedContinuation { waiters[id] = $0 }
+    }
+
+    private func stopWaiting(_ id: String) {
+        finished.insert(id)
+        waiters.removeValue(forKey: id)?.resume()
+    }
+
+    /// Runs until graceful shutdown, then closes every socket with 1001.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
+    }
+
+    /// Shutdown: every socket closed with 1001.
+    func shutdown() {
+        for (_, sink) in sockets { sink.shutdown() }
+        sockets.removeAll()
+    }
+}
+
+/// Timestamps the reference hub generates: ISO 8601 without a zone, microseconds (Python's `isoformat()`).
+enum CastTime {
+    static func now() -> String {
+        let s = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))  // …ss.SSSZ
+        return String(s.dropLast()) + "000"
+    }
+}

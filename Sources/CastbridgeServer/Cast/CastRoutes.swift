@@ -1,0 +1,140 @@
+import CastCore
+import FHIRcastCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+
+/// The reference hub's error shape: `{"detail": …}` as JSON.
+struct CastHTTPError: HTTPResponseError, Sendable {
+    let error: CastError
+    var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONBody.response(error.body, status: status)
+    }
+}
+
+/// The Cast surface of the embedded hub (generation D paths, cast-protocol.md §1).
+struct CastRoutes: Sendable {
+    let hub: CastHub
+    let config: ServerConfiguration
+
+    func add(to router: Router<AppRequestContext>) {
+        // The router treats `/api/hub/` as `/api/hub`: one registration serves both spellings.
+        router.post("api/hub") { request, _ in try await self.post(request) }
+        router.delete("api/hub") { request, _ in try await self.delete(request) }
+        router.post("api/hub/request") { request, _ in try await self.castRequest(request) }
+        router.ws(
+            "bind/:endpoint",
+            onUpgrade: { inbound, outbound, context in
+                let endpoint = context.requestContext.parameters.get("endpoint") ?? ""
+                let session = CastSession(
+                    hub: hub, endpoint: endpoint, channel: context.requestContext.channel, config: config, logger: context.logger)
+                await session.run(inbound: inbound, outbound: outbound)
+            })
+    }
+
+    /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).
+    func post(_ request: Request) async throws -> Response {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        if type.hasPrefix("multipart/") {
+            throw CastHTTPError(error: CastError(415, "multipart binary batches are not supported by this hub yet"))
+        }
+        let (fields, json) = try await readFields(request)
+        do throws(CastError) {
+            if let mode = fields.string("hub.mode") {
+                switch mode.lowercased() {
+                case "subscribe":
+                    let sub = try await hub.subscribe(fields)
+                    let endpoint = AdvertisedURL.webSocket(path: "/bind/\(sub.endpoint)", request: request, config: config)
+                    if sub.isWebSocket {
+                        return JSONBody.response(["hub.channel.endpoint": .string(endpoint)], status: .accepted)
+                    }
+                    throw CastError(400, "only websocket subscriptions are supported by this hub yet")
+                case "unsubscribe":
+                    return try await unsubscribe(fields)
+                default:
+                    throw CastError(400, "Unsupported hub.mode '\(mode)'")
+                }
+            }
+            guard let json, json["event"] != nil else {
+                throw CastError(400, "Request must contain hub.mode (subscribe/unsubscribe) or an event to publish")
+            }
+            try await hub.publish(json, host: request.head.authority)
+            return JSONBody.response(["status": "received"])
+        } catch {
+            throw CastHTTPError(error: error)
+        }
+    }
+
+    /// DELETE /api/hub: unsubscribe by endpoint or callback+topic; an empty body clears everything.
+    func delete(_ request: Request) async throws -> Response {
+        let (fields, _) = try await readFields(request)
+        if fields.values.isEmpty {
+            await hub.clear()
+            return JSONBody.response(["status": "cleared"])
+        }
+        return try await unsubscribe(fields)
+    }
+
+    private func unsubscribe(_ fields: CastFields) async throws(CastError) -> Response {
+        let endpoint = fields.string("hub.channel.endpoint")
+        let callback = fields.string("hub.callback")
+        let topic = fields.string("hub.topic")
+        guard endpoint != nil || (callback != nil && topic != nil) else {
+            throw CastError(400, "Unsubscribe needs hub.channel.endpoint, or hub.callback and hub.topic")
+        }
+        let removed = await hub.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
+        return JSONBody.response(["status": "unsubscribed", "removed": .int(Int64(removed))])
+    }
+
+    /// POST /api/hub/request (§3.1).
+    func castRequest(_ request: Request) async throws -> Response {
+        let body = try await collect(request)
+        do throws(CastError) {
+            let json: JSONValue
+            do { json = try JSONBody.decode(body) } catch { throw CastError(400, "Invalid JSON body") }
+            let parsed = try CastRequest.parse(json)
+            return JSONBody.response(await hub.request(parsed))
+        } catch {
+            throw CastHTTPError(error: error)
+        }
+    }
+
+    // MARK: Bodies
+
+    private func collect(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: config.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw CastHTTPError(error: CastError(413, "request body is larger than the limit of \(config.maxBodyBytes) bytes"))
+        }
+    }
+
+    /// Form or JSON body, with the query parameters merged in (§1.1).
+    private func readFields(_ request: Request) async throws -> (CastFields, JSONValue?) {
+        let body = try await collect(request)
+        let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        let first = body.readableBytesView.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        if type.contains("json") || (type.isEmpty && first == UInt8(ascii: "{")) {
+            let json: JSONValue
+            do { json = try JSONBody.decode(body) } catch { throw CastHTTPError(error: CastError(400, "Invalid JSON body")) }
+            guard case .object(let object) = json else {
+                throw CastHTTPError(error: CastError(400, "Invalid JSON body: expected an object"))
+            }
+            return (CastFields.merge(query: query, body: object), json)
+        }
+        if body.readableBytes == 0 { return (CastFields.merge(query: query, body: [:]), nil) }
+        do {
+            let form = try FormFields.parse(String(buffer: body))
+            var object: [String: JSONValue] = [:]
+            for f in form.fields { object[f.name] = .string(f.value) }
+            return (CastFields.merge(query: query, body: object), nil)
+        } catch {
+            throw CastHTTPError(error: CastError(400, error.message))
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import NIOHTTP1
+import Testing
+
+extension TestServer {
+    /// Subscribes to the embedded Cast hub and binds; returns the socket after `connection.established`.
+    func castSubscriber(topic: String, events: String, name: String, actors: String? = nil, product: String? = nil) async throws -> (TestSocket, String) {
+        var form = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]
+        if let actors { form.append(("subscriber.actors", actors)) }
+        if let product { form.append(("subscriber.product.name", product)) }
+        let body = form.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        let result = try await Self.request(.POST, "\(base)/api/hub", body: body, contentType: "application/x-www-form-urlencoded")
+        guard result.status == 202, let endpoint = result.json?["hub.channel.endpoint"]?.stringValue else {
+            throw TestFailure("cast subscribe failed: \(result.status) \(result.body)")
+        }
+        let socket = try await TestSocket.connect(endpoint)
+        guard let first = try await socket.nextJSON(), first["type"] == "connection.established" else {
+            throw TestFailure("no connection.established")
+        }
+        return (socket, endpoint)
+    }
+
+    func castPost(_ body: JSONValue, path: String = "/api/hub") async throws -> HTTPResult {
+        try await Self.request(.POST, "\(base)\(path)", body: String(decoding: try JSONEncoder().encode(body), as: UTF8.self), contentType: "application/json")
+    }
+}
+
+/// The embedded Cast hub against real websocket clients (cast-protocol.md §1–§3, §7).
+@Suite("Embedded Cast hub (live)")
+struct CastHubTests {
+    static func event(_ name: String, topic: String, from: String? = nil, extra: [String: JSONValue] = [:]) -> JSONValue {
+        var root: [String: JSONValue] = ["timestamp": "2026-01-01T00:00:00Z", "id": .string(UUID().uuidString), "event": ["hub.topic": .string(topic), "hub.event": .string(name), "context": ["value": 1]]]
+        if let from { root["subscriber.name"] = .string(from) }
+        for (k, v) in extra { root[k] = v }
+        return .object(root)
+    }
+
+    @Test("Subscribe → 202 /bind/<uuid>; the first frame is connection.established; publish → 200 received, forwarded as-is with host")
+    func subscribeBindPublish() async throws {
+        try await TestServer.with { server in
+            let (viewer, endpoint) = try await server.castSubscriber(topic: "T", events: "annotation-update", name: "Viewer")
+            #expect(endpoint.contains("/bind/"))
+            let sent = Self.event("Annotation-Update", topic: "T", from: "Slicer", extra: ["subscriber.product.version": "5.8"])
+            let result = try await server.castPost(sent, path: "/api/hub/")
+            #expect(result.status == 200)
+            #expect(result.json == ["status": "received"])
+            let got = try #require(try await viewer.nextJSON())
+            #expect(got["event"]?["hub.event"] == "Annotation-Update")
+            #expect(got["id"] == sent["id"])
+            #expect(got["host"] == .string("127.0.0.1:\(server.port)"))
+            #expect(got["subscriber.product.version"] == nil)
+        }
+    }
+
+    @Test("Echo suppression by subscriber.name; routing by target.actor, target.product.name and target.subscriber.name; * topics")
+    func routing() async throws {
+        try await TestServer.with { server in
+            let (slicer, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Slicer", actors: "[\"ID\"]", product: "3DSlicer")
+            let (worklist, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Worklist", actors: "WORKLIST_CLIENT", product: "vtk")
+            let (server2, _) = try await server.castSubscriber(topic: "*", events: "status-update", name: "ResourceServer", actors: "[\"EC\"]")
+            _ = try await server.castPost(Self.event("status-update", topic: "T", from: "slicer"))
+            #expect(try await worklist.nextJSON()?["event"]?["hub.event"] == "status-update")
+            #expect(try await server2.nextJSON()?["event"]?["hub.event"] == "status-update")
+            #expect(await slicer.expectSilence(.milliseconds(300)) == nil)  // its own echo
+            _ = try await server.castPost(Self.event("measurement-update", topic: "T", from: "X", extra: ["target.actor": "ID"]))
+            #expect(try await slicer.nextJSON()?["event"]?["hub.event"] == "measurement-update")
+            _ = try await server.castPost(Self.event("measurement-update", topic: "T", from: "X", extra: ["target.product.name": "vtk"]))
+            _ = try await server.castPost(Self.event("measurement-update", topic: "T", from: "X", extra: ["target.subscriber.name": "worklist"]))
+            #expect(try await worklist.nextJSON()?["event"]?["hub.event"] == "measurement-update")
+            #expect(try await worklist.nextJSON()?["event"]?["hub.event"] == "measurement-update")
+            #expect(await slicer.expectSilence(.milliseconds(300)) == nil)
+            #expect(await server2.expectSilence(.milliseconds(100)) == nil)
+        }
+    }
+
+    @Test("Unsubscribe → 200 removed count and subscription-removed to peers; a closed socket does the same; DELETE empty clears")
+    func removal() async throws {
+        try await TestServer.with { server in
+            let (watcher, _) = try await server.castSubscriber(topic: "T", events: "subscription-removed", name: "Watcher")
+            let (_, endpoint) = try await server.castSubscriber(topic: "T", events: "*", name: "Leaver", product: "OHIF")
+            let un = try await server.castPost(["hub.mode": "unsubscribe", "hub.channel.endpoint": .string(endpoint)])
+            #expect(un.status == 200)
+            #expect(un.json == ["status": "unsubscribed", "removed": 1])
+            let notice = try #require(try await watcher.nextJSON())
+            #expect(notice["subscriber.name"] == "Leaver")
+            #expect(notice["event"]?["context"] == ["reason": "unsubscribe", "subscriber": "Leaver"])
+            let (closer, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Closer")
+            closer.close()
+            #expect(try await watcher.nextJSON()?["event"]?["context"]?["reason"] == "websocket-disconnect")
+            let cleared = try await TestServer.request(.DELETE, "\(server.base)/api/hub")
+            #expect(cleared.json == ["status": "cleared"])
+            let (_, code) = await watcher.waitForClose(timeout: .seconds(2))
+            #expect(code != nil)
+        }
+    }
+
+    @Test("JSON ping is answered with pong; a binary frame would end the socket; odd frames are ignored")
+    func pingPong() async throws {
+        try await TestServer.with { server in
+            let (s, _) = try await server.castSubscriber(topic: "T", events: "*", name: "P")
+            s.send("{\"hub.channel.endpoint\":\"ws://x/bind/y\"}")
+            s.send("not json")
+            s.send(["type": "ping"])
+            let pong = try #require(try await s.nextJSON())
+            #expect(pong["type"] == "pong")
+        }
+    }
+
+    @Test("Requests: fan-out to each responder, one answers, one times out → collated with missing and timedOut")
+    func requestWithTimeout() async throws {
+        try await TestServer.with { server in
+            let (slicer, _) = try await server.castSubscriber(topic: "T", events: "status-request", name: "Slicer", actors: "[\"ID\"]")
+            let (_, _) = try await server.castSubscriber(topic: "T", events: "status-request", name: "Sleepy")
+            let (_, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Asker")
+            let responder = Task {
+                guard let frame = try await slicer.nextJSON() else { return }
+                let cid = frame["event"]?["context"]?["id"] ?? .null
+                slicer.send(["id": "resp-1", "subscriber.name": "Slicer", "actor": "ID", "event": ["hub.topic": "T", "hub.event": "status-response", "context": ["id": cid, "dataType": "STATUS", "data": ["availability": "online"]]]])
+            }
+            let started = ContinuousClock.now
+            let result = try await server.castPost(
+                ["subscriber.name": "Asker", "id": "corr-1", "event": ["hub.topic": "T", "hub.event": "status-request", "context": ["dataType": "STATUS", "timeoutSeconds": 1]]], path: "/api/hub/request")
+            try await responder.value
+            #expect(result.status == 200)
+            let body = try #require(result.json)
+            #expect(body["expected"] == ["Slicer", "Sleepy"])
+            #expect(body["missing"] == ["Sleepy"])
+            #expect(body["timedOut"] == true)
+            #expect(body["ok"] == false)
+            #expect(body["error"]?.stringValue?.hasPrefix("Timeout after") == true)
+            #expect(body["responses"]?.arrayValue?.map { $0["subscriber"] } == ["Slicer"])
+            #expect(body["responses"]?.arrayValue?.first?["data"] == ["availability": "online"])
+            #expect(ContinuousClock.now - started >= .milliseconds(900))
+        }
+    }
+
+    @Test("Requests return as soon as every responder answered; 400s for malformed requests")
+    func requestFastAndErrors() async throws {
+        try await TestServer.with { server in
+            let (slicer, _) = try await server.castSubscriber(topic: "T", events: "status-request", name: "Slicer")
+            let responder = Task {
+                guard let frame = try await slicer.nextJSON() else { return }
+                slicer.send(["id": "r", "subscriber.name": "Slicer", "event": ["hub.event": "status-response", "context": ["id": frame["event"]?["context"]?["id"] ?? .null, "data": 1]]])
+            }
+            let started = ContinuousClock.now
+            let result = try await server.castPost(["subscriber.name": "Asker", "id": "c2", "event": ["hub.topic": "T", "hub.event": "status-request", "context": ["timeoutSeconds": 5]]], path: "/api/hub/request")
+            try await responder.value
+            #expect(result.json?["ok"] == true)
+            #expect(result.json?["exists"] == false)
+            #expect(ContinuousClock.now - started < .seconds(3))
+            let bad = try await server.castPost(["id": "x", "event": ["hub.event": "status-request"]], path: "/api/hub/request")
+            #expect(bad.status == 400)
+            #expect(bad.json == ["detail": "Missing 'subscriber.name' parameter"])
+            let noTopic = try await server.castPost(["event": ["hub.event": "x"]])
+            #expect(noTopic.json == ["detail": "Missing event.hub.topic for publish request"])
+        }
+    }
+}
