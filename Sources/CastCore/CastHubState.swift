@@ -9,8 +9,11 @@ public struct CastHubState: Sendable {
     /// By endpoint id, in subscription order (the reference's "first subscription" rules depend on order).
     public private(set) var subscriptions: OrderedDictionary<String, CastSubscription> = [:]
     public private(set) var pending: [String: PendingCastRequest] = [:]
+    public internal(set) var conferences: [CastConference] = []
 
     public var subscriptionCount: Int { subscriptions.count }
+    /// The subscriptions in subscription order.
+    public var allSubscriptions: [CastSubscription] { Array(subscriptions.values) }
 
     public init(matching: CastEventMatching = .exact) {
         self.matching = matching
@@ -45,11 +48,18 @@ public struct CastHubState: Sendable {
         return removed
     }
 
-    /// Removes everything (DELETE with an empty body, admin reset).
+    /// Removes every subscription (DELETE with an empty body).
     public mutating func clear() -> [CastSubscription] {
         let all = Array(subscriptions.values)
         subscriptions.removeAll()
         return all
+    }
+
+    /// Admin reset: subscriptions, conferences and pending requests all dropped.
+    public mutating func reset() {
+        subscriptions.removeAll()
+        conferences.removeAll()
+        pending.removeAll()
     }
 
     /// What follows `/bind/` in an endpoint URL (the reference keeps only that).
@@ -108,7 +118,8 @@ public struct CastHubState: Sendable {
             throw CastError(400, "Inline base64 data is not accepted for \(name); upload the files as multipart/related")
         }
         let forwarded = Self.forwarded(root, host: host)
-        return Delivery(envelope: .object(forwarded), endpoints: targets(of: forwarded))
+        let direct = targets(of: forwarded)
+        return Delivery(envelope: .object(forwarded), endpoints: direct + conferenceEndpoints(for: forwarded, excluding: direct))
     }
 
     /// `subscription-removed` for a peer that left, routed like any publish (echo suppression by its name).

@@ -95,4 +95,23 @@ struct CastCoreTests {
         #expect(CastHubState.bindID("wss://127.0.0.1:2018/bind/abc-123") == "abc-123")
         #expect(CastHubState.bindID("abc") == "abc")
     }
+
+    @Test("Conferences: attendees deduplicated without * and the host; the conference pass skips the publisher and sockets already served")
+    func conferences() throws {
+        let conf = try CastConference.parse(["user": "H", "title": "T", "topics": "A, *, H, A,B"])
+        #expect(conf.hostTopic == "H" && conf.topics == ["A", "B"])
+        #expect(throws: CastError(400, "title is required")) { try CastConference.parse(["hostTopic": "H"]) }
+
+        var state = CastHubState()
+        for (endpoint, topic, name) in [("h", "H", "Host"), ("a", "A", "Att"), ("x", "X", "Out")] {
+            _ = try state.subscribe(fields(["hub.topic": .string(topic), "hub.events": "patient-open", "subscriber.name": .string(name)]), endpoint: endpoint)
+            _ = state.bind(endpoint)
+        }
+        let (_, start) = state.createConference(conf, id: "i", timestamp: "t")
+        #expect(start.endpoints == ["h", "a"])
+        let delivery = try state.publish(["subscriber.name": "Host", "event": ["hub.topic": "H", "hub.event": "annotation-update"]], host: nil)
+        #expect(delivery.endpoints == ["a"])
+        let direct = try state.publish(["subscriber.name": "Out", "event": ["hub.topic": "A", "hub.event": "patient-open"]], host: nil)
+        #expect(direct.endpoints == ["a", "h"])
+    }
 }

@@ -157,4 +157,62 @@ struct CastHubTests {
             #expect(noTopic.json == ["detail": "Missing event.hub.topic for publish request"])
         }
     }
+
+    @Test("Conferences: create sends conference-start to every participant socket; events cross topics; leave and end")
+    func conferences() async throws {
+        try await TestServer.with { server in
+            let (host, _) = try await server.castSubscriber(topic: "HOST", events: "annotation-update", name: "HostViewer")
+            let (attendee, _) = try await server.castSubscriber(topic: "A1", events: "patient-open", name: "AttendeeViewer")
+            let (outsider, _) = try await server.castSubscriber(topic: "OTHER", events: "*", name: "Outsider")
+            let bad = try await server.castPost(["title": "x"], path: "/api/hub/conference")
+            #expect(bad.status == 400)
+            #expect(bad.json == ["detail": "hostTopic is required"])
+            let created = try await server.castPost(["hostTopic": "HOST", "title": "Tumor board", "topics": ["A1", "*", "HOST", "A1"]], path: "/api/hub/conference")
+            #expect(created.json?["status"] == "created")
+            #expect(created.json?["conference"]?["topics"] == ["A1"])
+            for socket in [host, attendee] {
+                let start = try #require(try await socket.nextJSON())
+                #expect(start["event"]?["hub.event"] == "conference-start")
+                #expect(start["event"]?["hub.topic"] == "HOST")
+                #expect(start["event"]?["context"]?["participants"] == ["HostViewer", "AttendeeViewer"])
+            }
+            let list = try #require(try await server.get("/api/hub/conference").json)
+            #expect(list.arrayValue?.first?["participants"] == ["HostViewer", "AttendeeViewer"])
+            #expect(try await server.get("/api/hub/conference-topics").json == ["A1", "HOST", "OTHER"])
+            // An event on the host topic reaches the attendee, whatever its events, with the host's topic.
+            _ = try await server.castPost(Self.event("annotation-update", topic: "HOST", from: "HostViewer"))
+            let crossed = try #require(try await attendee.nextJSON())
+            #expect(crossed["event"]?["hub.topic"] == "HOST")
+            #expect(await host.expectSilence(.milliseconds(200)) == nil)  // its own publish
+            #expect(await outsider.expectSilence(.milliseconds(100)) == nil)
+            // The attendee leaves: only it gets conference-end.
+            let left = try await TestServer.request(.DELETE, "\(server.base)/api/hub/conference", body: "{\"hostTopic\":\"HOST\",\"leaveTopic\":\"A1\"}", contentType: "application/json")
+            #expect(left.json == ["removed": 0, "updated": 1])
+            #expect(try await attendee.nextJSON()?["event"]?["context"]?["reason"] == "attendee-left")
+            #expect(await host.expectSilence(.milliseconds(200)) == nil)
+            let ended = try await TestServer.request(.DELETE, "\(server.base)/api/hub/conference", body: "{\"hostTopic\":\"HOST\"}", contentType: "application/json")
+            #expect(ended.json == ["removed": 1, "updated": 0])
+            #expect(try await host.nextJSON()?["event"]?["context"]?["reason"] == "host-ended")
+        }
+    }
+
+    @Test("Admin: the snapshot never contains secrets; reset clears everything and closes sockets")
+    func admin() async throws {
+        try await TestServer.with { server in
+            let form = "hub.mode=subscribe&hub.channel.type=websocket&hub.topic=T&hub.events=*&subscriber.name=S&hub.secret=TOPSECRET"
+            let sub = try await TestServer.request(.POST, "\(server.base)/api/hub", body: form, contentType: "application/x-www-form-urlencoded")
+            let socket = try await TestSocket.connect(try #require(sub.json?["hub.channel.endpoint"]?.stringValue))
+            _ = try await socket.nextJSON()
+            let snapshot = try await server.get("/api/hub/admin/snapshot")
+            #expect(snapshot.status == 200)
+            #expect(!snapshot.body.contains("TOPSECRET"))
+            #expect(snapshot.json?["stats"]?["total_subscriptions"] == 1)
+            #expect(snapshot.json?["subscriptions"]?.arrayValue?.first?["connected"] == true)
+            let reset = try await server.castPost([:], path: "/api/admin/reset")
+            #expect(reset.json?["status"] == "reset")
+            let (_, code) = await socket.waitForClose(timeout: .seconds(2))
+            #expect(code != nil)
+            #expect(try await server.get("/api/hub/admin/snapshot").json?["stats"]?["total_subscriptions"] == 0)
+        }
+    }
 }

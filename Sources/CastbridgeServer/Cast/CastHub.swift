@@ -74,6 +74,58 @@ public actor CastHub: Service {
         deliver(state.removalNotice(sub, reason: reason, id: UUID().uuidString.lowercased(), timestamp: CastTime.now()))
     }
 
+    // MARK: Conferences
+
+    func createConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
+        let conference = try CastConference.parse(body)
+        let (reply, delivery) = state.createConference(conference, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
+        deliver(delivery)
+        return reply
+    }
+
+    func endConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
+        let (reply, delivery) = try state.endConference(body, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
+        if let delivery { deliver(delivery) }
+        return reply
+    }
+
+    func conferences() -> JSONValue { state.conferenceList() }
+    func conferenceTopics() -> JSONValue { state.conferenceTopics() }
+
+    // MARK: Admin
+
+    /// The admin snapshot: subscriptions and conferences; secrets are never included.
+    func snapshot() -> JSONValue {
+        let subs = state.allSubscriptions.map { sub -> JSONValue in
+            var o: [String: JSONValue] = [
+                "topic": .string(sub.topic), "events": .string(sub.events), "channel": .string(sub.channelType),
+                "subscriber": .string(sub.name), "actors": .array(sub.actors.map(JSONValue.string)),
+                "websocket_endpoint": .string(sub.endpoint), "connected": .bool(sockets[sub.endpoint] != nil),
+                "lease_seconds": .int(Int64(sub.leaseSeconds)), "client_info": .object(sub.clientInfo),
+            ]
+            if let product = sub.productName { o["product_name"] = .string(product) }
+            if let callback = sub.callback { o["callback"] = .string(callback) }
+            return .object(o)
+        }
+        let topics = Set(state.allSubscriptions.map(\.topic)).filter { !$0.isEmpty }
+        return [
+            "stats": [
+                "total_subscriptions": .int(Int64(subs.count)), "total_topics": .int(Int64(topics.count)),
+                "total_conferences": .int(Int64(state.conferences.count)),
+            ],
+            "subscriptions": .array(subs),
+            "conferences": state.conferenceList(),
+        ]
+    }
+
+    /// Admin reset: every subscription, conference and pending request dropped, every socket closed.
+    func reset() {
+        state.reset()
+        for (_, sink) in sockets { sink.deny(frame: ByteBuffer()) }
+        sockets.removeAll()
+        for id in Array(waiters.keys) { stopWaiting(id) }
+    }
+
     // MARK: Sockets
 
     /// A socket opened `/bind/{endpoint}`: the first frame is `connection.established` (§1.3).

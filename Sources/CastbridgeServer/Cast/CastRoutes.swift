@@ -26,6 +26,32 @@ struct CastRoutes: Sendable {
         router.post("api/hub") { request, _ in try await self.post(request) }
         router.delete("api/hub") { request, _ in try await self.delete(request) }
         router.post("api/hub/request") { request, _ in try await self.castRequest(request) }
+        router.get("api/hub/conference") { _, _ in JSONBody.response(await hub.conferences()) }
+        router.post("api/hub/conference") { request, _ in
+            let body = try await self.readObject(request)
+            do throws(CastError) {
+                return JSONBody.response(try await hub.createConference(body))
+            } catch {
+                throw CastHTTPError(error: error)
+            }
+        }
+        router.delete("api/hub/conference") { request, _ in
+            let body = try await self.readObject(request)
+            do throws(CastError) {
+                return JSONBody.response(try await hub.endConference(body))
+            } catch {
+                throw CastHTTPError(error: error)
+            }
+        }
+        router.get("api/hub/conference-topics") { _, _ in JSONBody.response(await hub.conferenceTopics()) }
+        router.get("api/hub/admin/snapshot") { _, _ in JSONBody.response(await hub.snapshot()) }
+        router.post("api/admin/reset") { _, _ in
+            await hub.reset()
+            return JSONBody.response([
+                "status": "reset",
+                "message": "All subscriptions, conferences, audit log cleared, and all WebSocket connections disconnected",
+            ])
+        }
         router.ws(
             "bind/:endpoint",
             onUpgrade: { inbound, outbound, context in
@@ -111,6 +137,12 @@ struct CastRoutes: Sendable {
         } catch is NIOTooManyBytesError {
             throw CastHTTPError(error: CastError(413, "request body is larger than the limit of \(config.maxBodyBytes) bytes"))
         }
+    }
+
+    /// A JSON or form body as an object (conference requests).
+    private func readObject(_ request: Request) async throws -> [String: JSONValue] {
+        let (fields, json) = try await readFields(request)
+        return json?.objectValue ?? fields.values
     }
 
     /// Form or JSON body, with the query parameters merged in (§1.1).
