@@ -27,7 +27,7 @@ public struct Castbridge: Sendable {
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
         let hub = FHIRcastHub(config: config, logger: logger)
-        let castHub = CastHub(matching: config.castEventMatching, logger: logger)
+        let castHub = CastHub(config: config, logger: logger)
         let router = Router(context: AppRequestContext.self)
         router.add(
             middleware: CORSMiddleware(

@@ -14,6 +14,15 @@ public struct ServerConfiguration: Sendable {
     public var hub = HubConfiguration()
     /// How the embedded Cast hub matches event names: `exact` (default) or the reference's `substring`.
     public var castEventMatching: CastEventMatching = .exact
+    /// Mock OAuth (`/oauth/authorize`, `/oauth/token`) of the embedded Cast hub; off → 503 `mock_oauth_disabled`.
+    public var castMockOAuth = true
+    /// Demand a valid bearer token on `POST /api/hub` and `POST /api/hub/request` (off, as on the reference).
+    public var castRequireAuth = false
+    /// Single-user mode: every authorize yields user and topic `SINGLE-USER`.
+    public var castSingleUser = false
+    /// HS256 secret of the mock tokens (at least 32 bytes, as HMAC-SHA256 wants). The default is a public
+    /// development string, like the reference hub's: set your own.
+    public var castJWTSecret = "castbridge-dev-secret-change-me-please"
     /// WebSocket ping period; a subscriber that has not answered the previous ping is closed (abnormal close).
     public var pingIntervalSeconds: Double = 30
     /// Messages queued per connection before a slow subscriber is dropped.

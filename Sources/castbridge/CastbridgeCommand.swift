@@ -41,6 +41,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How the embedded Cast hub matches event names: exact, or the reference hub's substring. [env: CASTBRIDGE_CAST_EVENT_MATCHING] (default: exact)")
     var castEventMatching: String?
 
+    @Flag(help: "Embedded Cast hub: require a bearer token on POST /api/hub and /api/hub/request. [env: CASTBRIDGE_CAST_REQUIRE_AUTH=true]")
+    var castRequireAuth = false
+    @Flag(help: "Embedded Cast hub: single-user mode (every login is SINGLE-USER). [env: CASTBRIDGE_CAST_SINGLE_USER=true]")
+    var castSingleUser = false
+    @Option(help: "Embedded Cast hub: HS256 secret of the mock OAuth tokens. [env: CASTBRIDGE_CAST_JWT_SECRET] (default: a public development secret; set your own)")
+    var castJWTSecret: String?
+
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
         LoggingSystem.bootstrap { label in
@@ -94,6 +101,13 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("unknown Cast event matching '\(v)': use exact or substring")
             }
             c.castEventMatching = mode
+        }
+        func envFlag(_ name: String) -> Bool { ["1", "true", "yes", "on"].contains(env["CASTBRIDGE_\(name)"]?.lowercased() ?? "") }
+        c.castRequireAuth = castRequireAuth || envFlag("CAST_REQUIRE_AUTH")
+        c.castSingleUser = castSingleUser || envFlag("CAST_SINGLE_USER")
+        if let v = try value(castJWTSecret, "CAST_JWT_SECRET", { $0 }) {
+            guard v.utf8.count >= 32 else { throw ValidationError("the Cast JWT secret must be at least 32 bytes") }
+            c.castJWTSecret = v
         }
         guard (0...65535).contains(c.port) else { throw ValidationError("port \(c.port) is out of range") }
         if let url = c.publicURL, !(url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("ws://") || url.hasPrefix("wss://")) {

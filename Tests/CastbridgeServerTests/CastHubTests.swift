@@ -2,6 +2,8 @@ import CastbridgeServer
 import FHIRcastCore
 import Foundation
 import NIOHTTP1
+import AsyncHTTPClient
+import NIOCore
 import Testing
 
 extension TestServer {
@@ -213,6 +215,86 @@ struct CastHubTests {
             let (_, code) = await socket.waitForClose(timeout: .seconds(2))
             #expect(code != nil)
             #expect(try await server.get("/api/hub/admin/snapshot").json?["stats"]?["total_subscriptions"] == 0)
+        }
+    }
+
+    static func claims(_ jwt: String) -> JSONValue? {
+        let parts = jwt.split(separator: ".")
+        guard parts.count == 3 else { return nil }
+        var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.count % 4 != 0 { b64 += "=" }
+        guard let data = Data(base64Encoded: b64) else { return nil }
+        return try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    static func form(_ server: TestServer, _ path: String, _ body: String) async throws -> TestServer.HTTPResult {
+        try await TestServer.request(.POST, "\(server.base)\(path)", body: body, contentType: "application/x-www-form-urlencoded")
+    }
+
+    @Test("Mock OAuth: authorize → token gives HS256 tokens with the listed claims and the topic; codes are one-time")
+    func oauthCodeFlow() async throws {
+        try await TestServer.with { server in
+            let auth = try await Self.form(server, "/oauth/authorize", "user_name=alice&topic=reading-room-1")
+            #expect(auth.json?["user_name"] == "alice")
+            #expect(auth.json?["expires_in"] == 60)
+            let code = try #require(auth.json?["code"]?.stringValue)
+            let token = try await Self.form(server, "/oauth/token", "grant_type=authorization_code&code=\(code)&client_id=x&client_secret=y")
+            #expect(token.status == 200)
+            let body = try #require(token.json)
+            #expect(body["token_type"] == "Bearer" && body["expires_in"] == 3600 && body["scope"] == "openid")
+            #expect(body["topic"] == "reading-room-1")
+            let access = try #require(Self.claims(body["access_token"]?.stringValue ?? ""))
+            #expect(access["iss"] == "cast-hub" && access["aud"] == "cast-clients" && access["typ"] == "access")
+            #expect(access["topic"] == "reading-room-1" && access["user_name"] == "alice" && access["scope"] == "openid")
+            #expect(access["jti"] != nil && access["iat"] != nil && access["nbf"] != nil && access["exp"] != nil && access["token_counter"] != nil)
+            #expect(Self.claims(body["id_token"]?.stringValue ?? "")?["typ"] == "id")
+            // One-time code.
+            let again = try await Self.form(server, "/oauth/token", "code=\(code)")
+            #expect(again.status == 401)
+            #expect(again.json?["detail"]?["error"] == "invalid_grant")
+            // Re-authorize with the id_token keeps the identity.
+            let reauth = try await Self.form(server, "/oauth/authorize", "id_token=\(body["id_token"]?.stringValue ?? "")")
+            #expect(reauth.json?["user_name"] == "alice")
+            let forged = try await Self.form(server, "/oauth/authorize", "id_token=eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX25hbWUiOiJldmUifQ.AAAA")
+            #expect(forged.status == 401)
+            #expect(forged.json?["detail"]?["error"] == "invalid_token")
+            let anonymous = try await Self.form(server, "/oauth/authorize", "")
+            #expect(anonymous.json?["user_name"]?.stringValue?.hasPrefix("USER-") == true)
+            let credentials = try await Self.form(server, "/oauth/token", "grant_type=client_credentials&client_id=a")
+            #expect(credentials.status == 400)
+            #expect(credentials.json?["detail"]?["error"] == "unsupported_grant_type")
+            let noCode = try await Self.form(server, "/oauth/token", "grant_type=authorization_code")
+            #expect(noCode.status == 400)
+        }
+    }
+
+    @Test("Bearer enforcement (on by flag): 401 invalid_token without a token; the code flow's token is accepted")
+    func bearerEnforcement() async throws {
+        try await TestServer.with({ $0.castRequireAuth = true }) { server in
+            let subscribe = "hub.mode=subscribe&hub.channel.type=websocket&hub.topic=T&hub.events=*&subscriber.name=S"
+            let denied = try await Self.form(server, "/api/hub", subscribe)
+            #expect(denied.status == 401)
+            #expect(denied.json?["detail"]?["error"] == "invalid_token")
+            let code = try #require(try await Self.form(server, "/oauth/authorize", "user_name=bob").json?["code"]?.stringValue)
+            let access = try #require(try await Self.form(server, "/oauth/token", "code=\(code)").json?["access_token"]?.stringValue)
+            var request = HTTPClientRequest(url: "\(server.base)/api/hub")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.headers.add(name: "Authorization", value: "Bearer \(access)")
+            request.body = .bytes(ByteBuffer(string: subscribe))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            #expect(response.status.code == 202)
+        }
+    }
+
+    @Test("Single-user mode: set by admin reset, every login is SINGLE-USER")
+    func singleUser() async throws {
+        try await TestServer.with { server in
+            _ = try await Self.form(server, "/api/admin/reset", "single_user_mode=true")
+            let auth = try await Self.form(server, "/oauth/authorize", "user_name=carol&topic=mine")
+            #expect(auth.json?["user_name"] == "SINGLE-USER")
+            let code = try #require(auth.json?["code"]?.stringValue)
+            #expect(try await Self.form(server, "/oauth/token", "code=\(code)").json?["topic"] == "SINGLE-USER")
         }
     }
 }

@@ -1,5 +1,6 @@
 import CastCore
 import FHIRcastCore
+import JWTKit
 import Foundation
 import Logging
 import NIOCore
@@ -12,11 +13,85 @@ public actor CastHub: Service {
     private var sockets: [String: WebSocketSink] = [:]
     private var waiters: [String: CheckedContinuation<Void, Never>] = [:]
     private var finished: Set<String> = []
+    private var oauth: MockOAuthState
+    private var tokens: CastTokens?
+    private let config: ServerConfiguration
     private let logger: Logger
 
-    public init(matching: CastEventMatching, logger: Logger) {
-        self.state = CastHubState(matching: matching)
+    public init(config: ServerConfiguration, logger: Logger) {
+        self.state = CastHubState(matching: config.castEventMatching)
+        self.oauth = MockOAuthState(singleUserMode: config.castSingleUser)
+        self.config = config
         self.logger = logger
+    }
+
+    // MARK: Mock OAuth (§6.1)
+
+    private func tokenService() async -> CastTokens {
+        if let tokens { return tokens }
+        let made = await CastTokens(secret: config.castJWTSecret)
+        tokens = made
+        return made
+    }
+
+    private func requireMockOAuth() throws(CastError) {
+        guard config.castMockOAuth else {
+            throw CastError(503, detail: [
+                "error": "mock_oauth_disabled",
+                "error_description": "Hub mock OAuth is disabled; use your OIDC provider's endpoints",
+            ])
+        }
+    }
+
+    /// POST /oauth/authorize: a one-time code for the identity of an id_token (expired accepted), an asserted
+    /// user_name, or a new `USER-<n>`.
+    func authorize(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
+        try requireMockOAuth()
+        var tokenUser: String?
+        var tokenTopic: String?
+        if let idToken = body["id_token"]?.stringValue?.trimmingCharacters(in: .whitespaces), !idToken.isEmpty {
+            guard let claims = await tokenService().claims(of: idToken) else {
+                throw CastError(401, detail: ["error": "invalid_token", "error_description": "Signature mismatch or malformed JWT"])
+            }
+            tokenUser = claims.user_name
+            tokenTopic = claims.topic
+        }
+        let code = SubscriptionID.random().raw + SubscriptionID.random().raw
+        return oauth.authorize(
+            tokenUser: tokenUser, tokenTopic: tokenTopic, assertedUser: body["user_name"]?.stringValue,
+            bodyTopic: body["topic"]?.stringValue, code: code, now: Date())
+    }
+
+    /// POST /oauth/token: redeems a code for an access token and an id token (HS256).
+    func token(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
+        try requireMockOAuth()
+        let identity = try oauth.redeem(grantType: body["grant_type"]?.stringValue, code: body["code"]?.stringValue, now: Date())
+        let service = await tokenService()
+        let now = Date()
+        do {
+            let access = try await service.issue(identity, type: "access", now: now)
+            let id = try await service.issue(identity, type: "id", now: now)
+            return [
+                "token_type": "Bearer", "expires_in": .int(Int64(CastTokens.lifetime)), "scope": "openid",
+                "topic": .string(identity.topic), "id_token": .string(id), "access_token": .string(access),
+            ]
+        } catch {
+            throw CastError(500, "could not sign the token")
+        }
+    }
+
+    /// With `castRequireAuth`, a valid, unexpired bearer token signed by this hub is required.
+    func checkBearer(_ authorization: String?) async throws(CastError) {
+        guard config.castRequireAuth else { return }
+        func invalid(_ why: String) -> CastError {
+            CastError(401, detail: ["error": "invalid_token", "error_description": .string(why)])
+        }
+        guard let header = authorization, header.lowercased().hasPrefix("bearer ") else {
+            throw invalid("Missing Authorization Bearer token")
+        }
+        let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard let claims = await tokenService().claims(of: token) else { throw invalid("Signature mismatch or malformed JWT") }
+        guard claims.exp.value > Date() else { throw invalid("Token expired") }
     }
 
     // MARK: Subscriptions
@@ -118,8 +193,10 @@ public actor CastHub: Service {
         ]
     }
 
-    /// Admin reset: every subscription, conference and pending request dropped, every socket closed.
-    func reset() {
+    /// Admin reset: every subscription, conference and pending request dropped, every socket closed; the
+    /// single-user mode set as asked.
+    func reset(singleUserMode: Bool) {
+        oauth.singleUserMode = singleUserMode
         state.reset()
         for (_, sink) in sockets { sink.deny(frame: ByteBuffer()) }
         sockets.removeAll()

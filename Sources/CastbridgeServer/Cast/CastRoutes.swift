@@ -45,8 +45,31 @@ struct CastRoutes: Sendable {
         }
         router.get("api/hub/conference-topics") { _, _ in JSONBody.response(await hub.conferenceTopics()) }
         router.get("api/hub/admin/snapshot") { _, _ in JSONBody.response(await hub.snapshot()) }
-        router.post("api/admin/reset") { _, _ in
-            await hub.reset()
+        router.post("oauth/authorize") { request, _ in
+            let body = try await self.readObject(request)
+            do throws(CastError) {
+                return JSONBody.response(try await hub.authorize(body))
+            } catch {
+                throw CastHTTPError(error: error)
+            }
+        }
+        router.post("oauth/token") { request, _ in
+            let body = try await self.readObject(request)
+            do throws(CastError) {
+                return JSONBody.response(try await hub.token(body))
+            } catch {
+                throw CastHTTPError(error: error)
+            }
+        }
+        router.post("api/admin/reset") { request, _ in
+            let body = (try? await self.readObject(request)) ?? [:]
+            let single: Bool
+            switch body["single_user_mode"] {
+            case .bool(let b)?: single = b
+            case .string(let s)?: single = s.lowercased() == "true"
+            default: single = false
+            }
+            await hub.reset(singleUserMode: single)
             return JSONBody.response([
                 "status": "reset",
                 "message": "All subscriptions, conferences, audit log cleared, and all WebSocket connections disconnected",
@@ -64,6 +87,7 @@ struct CastRoutes: Sendable {
 
     /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).
     func post(_ request: Request) async throws -> Response {
+        try await bearer(request)
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if type.hasPrefix("multipart/") {
             throw CastHTTPError(error: CastError(415, "multipart binary batches are not supported by this hub yet"))
@@ -118,12 +142,22 @@ struct CastRoutes: Sendable {
 
     /// POST /api/hub/request (§3.1).
     func castRequest(_ request: Request) async throws -> Response {
+        try await bearer(request)
         let body = try await collect(request)
         do throws(CastError) {
             let json: JSONValue
             do { json = try JSONBody.decode(body) } catch { throw CastError(400, "Invalid JSON body") }
             let parsed = try CastRequest.parse(json)
             return JSONBody.response(await hub.request(parsed))
+        } catch {
+            throw CastHTTPError(error: error)
+        }
+    }
+
+    /// Bearer enforcement, when configured (§6.1): 401 `{detail: {error: "invalid_token", …}}`.
+    private func bearer(_ request: Request) async throws {
+        do throws(CastError) {
+            try await hub.checkBearer(request.headers[.authorization])
         } catch {
             throw CastHTTPError(error: error)
         }
