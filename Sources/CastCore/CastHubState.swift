@@ -10,6 +10,8 @@ public struct CastHubState: Sendable {
     public private(set) var subscriptions: OrderedDictionary<String, CastSubscription> = [:]
     public private(set) var pending: [String: PendingCastRequest] = [:]
     public internal(set) var conferences: [CastConference] = []
+    var lastContexts: OrderedDictionary<String, JSONValue> = [:]
+    var pendingGets: [String: PendingGet] = [:]
 
     public var subscriptionCount: Int { subscriptions.count }
     /// The subscriptions in subscription order.
@@ -60,6 +62,8 @@ public struct CastHubState: Sendable {
         subscriptions.removeAll()
         conferences.removeAll()
         pending.removeAll()
+        pendingGets.removeAll()
+        lastContexts.removeAll()
     }
 
     /// What follows `/bind/` in an endpoint URL (the reference keeps only that).
@@ -104,9 +108,16 @@ public struct CastHubState: Sendable {
         }.map(\.endpoint)
     }
 
-    /// Validates and routes a publish. Throws the reference's 400s.
-    public func publish(_ body: JSONValue, host: String?) throws(CastError) -> Delivery {
-        guard case .object(let root) = body else { throw CastError(400, "Invalid JSON body") }
+    /// Validates and routes a publish. Throws the reference's 400s. `pathTopic` (generation B's
+    /// `POST /api/hub/{topic}`) fills an empty `event.hub.topic`.
+    public mutating func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) -> Delivery {
+        guard case .object(var root) = body else { throw CastError(400, "Invalid JSON body") }
+        if let pathTopic, !pathTopic.isEmpty, case .object(var ev)? = root["event"],
+            (ev["hub.topic"]?.stringValue ?? "").isEmpty
+        {
+            ev["hub.topic"] = .string(pathTopic)
+            root["event"] = .object(ev)
+        }
         let event = root["event"]?.objectValue
         guard let topic = event?["hub.topic"]?.stringValue, !topic.isEmpty else {
             throw CastError(400, "Missing event.hub.topic for publish request")
@@ -118,6 +129,7 @@ public struct CastHubState: Sendable {
             throw CastError(400, "Inline base64 data is not accepted for \(name); upload the files as multipart/related")
         }
         let forwarded = Self.forwarded(root, host: host)
+        remember(forwarded)
         let direct = targets(of: forwarded)
         return Delivery(envelope: .object(forwarded), endpoints: direct + conferenceEndpoints(for: forwarded, excluding: direct))
     }

@@ -45,6 +45,15 @@ public struct MockOAuthState: Sendable {
         return ["user_name": .string(user), "code": .string(code), "expires_in": .int(Int64(Self.codeLifetime))]
     }
 
+    /// A fresh server-made identity: `USER-<n>`, its topic the body's or its own name; SINGLE-USER in that mode.
+    mutating func newIdentity(bodyTopic: String?) -> Identity {
+        userCount += 1
+        if singleUserMode { return Identity(userName: "SINGLE-USER", topic: "SINGLE-USER", count: userCount) }
+        let user = "USER-\(userCount)"
+        let topic = bodyTopic.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 } ?? user
+        return Identity(userName: user, topic: topic, count: userCount)
+    }
+
     /// Redeems a code once. Errors carry the reference's `{error, error_description}` details.
     public mutating func redeem(grantType: String?, code: String?, now: Date) throws(CastError) -> Identity {
         if let grantType, !grantType.isEmpty, grantType != "authorization_code" {

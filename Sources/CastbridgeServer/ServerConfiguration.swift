@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var castEventMatching: CastEventMatching = .exact
     /// Mock OAuth (`/oauth/authorize`, `/oauth/token`) of the embedded Cast hub; off → 503 `mock_oauth_disabled`.
     public var castMockOAuth = true
+    /// How long `GET /api/hub/cast-get` waits for its `get-response` (generation B: 5 s).
+    public var castGetTimeoutSeconds: Double = 5
     /// Demand a valid bearer token on `POST /api/hub` and `POST /api/hub/request` (off, as on the reference).
     public var castRequireAuth = false
     /// Single-user mode: every authorize yields user and topic `SINGLE-USER`.

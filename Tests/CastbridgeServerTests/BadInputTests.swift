@@ -62,7 +62,7 @@ struct BadInputTests {
             let wrongType = try await server.publish(["timestamp": "2026-01-01T00:00:00Z", "id": "1", "event": ["hub.topic": "t", "hub.event": "Patient-open", "context": "nope"]])
             #expect(wrongType.status == 400)
             #expect(wrongType.body.contains("array"))
-            let nowhere = try await server.get("/api/hub/nothing")
+            let nowhere = try await server.get("/no/such/path")
             #expect(nowhere.status == 404)
             #expect(nowhere.body.contains("/fhircast/STU3"))
             // The server is still healthy.

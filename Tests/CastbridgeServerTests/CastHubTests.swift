@@ -260,7 +260,7 @@ struct CastHubTests {
             #expect(forged.json?["detail"]?["error"] == "invalid_token")
             let anonymous = try await Self.form(server, "/oauth/authorize", "")
             #expect(anonymous.json?["user_name"]?.stringValue?.hasPrefix("USER-") == true)
-            let credentials = try await Self.form(server, "/oauth/token", "grant_type=client_credentials&client_id=a")
+            let credentials = try await Self.form(server, "/oauth/token", "grant_type=password&username=a")
             #expect(credentials.status == 400)
             #expect(credentials.json?["detail"]?["error"] == "unsupported_grant_type")
             let noCode = try await Self.form(server, "/oauth/token", "grant_type=authorization_code")
@@ -295,6 +295,60 @@ struct CastHubTests {
             #expect(auth.json?["user_name"] == "SINGLE-USER")
             let code = try #require(auth.json?["code"]?.stringValue)
             #expect(try await Self.form(server, "/oauth/token", "code=\(code)").json?["topic"] == "SINGLE-USER")
+        }
+    }
+
+    @Test("Generation B: POST /api/hub/{topic} fills the topic; GET /api/hub/{topic} is the last context, reset by a close")
+    func legacyTopicRoutes() async throws {
+        try await TestServer.with { server in
+            let (viewer, _) = try await server.castSubscriber(topic: "room", events: "imagingstudy-open,imagingstudy-close", name: "V")
+            #expect(try await server.get("/api/hub/room").json == [:])
+            let context: JSONValue = [["key": "study", "resource": ["resourceType": "ImagingStudy", "id": "s1"]]]
+            let open: JSONValue = ["subscriber.name": "W", "event": ["hub.event": "imagingstudy-open", "context": context]]
+            #expect(try await server.castPost(open, path: "/api/hub/room").status == 200)
+            let got = try #require(try await viewer.nextJSON())
+            #expect(got["event"]?["hub.topic"] == "room")
+            #expect(try await server.get("/api/hub/room").json == context)
+            _ = try await server.castPost(["subscriber.name": "W", "event": ["hub.topic": "room", "hub.event": "imagingstudy-close", "context": context]])
+            #expect(try await server.get("/api/hub/room").json == [:])
+            // The generation-D constant routes still win over {topic}.
+            #expect(try await server.get("/api/hub/conference").json == [])
+            #expect(try await server.get("/api/hub/conference-topics").json == ["room"])
+        }
+    }
+
+    @Test("Generation B: cast-get sends get-request to the named subscriber and returns its get-response, or a timeout")
+    func legacyCastGet() async throws {
+        try await TestServer.with({ $0.castGetTimeoutSeconds = 0.5 }) { server in
+            let (ohif, _) = try await server.castSubscriber(topic: "T", events: "*", name: "OHIF-ABC123")
+            let responder = Task {
+                guard let frame = try await ohif.nextJSON() else { return }
+                #expect(frame["event"]?["hub.event"] == "get-request")
+                #expect(frame["actor"] == ["ID"])
+                let requestId = frame["event"]?["context"]?["requestId"] ?? .null
+                ohif.send(["event": ["hub.topic": "T", "hub.event": "get-response", "context": ["requestId": requestId, "dataType": "SCENEVIEW", "data": ["viewports": []]]]])
+            }
+            let answer = try await server.get("/api/hub/cast-get?subscriber=OHIF-ABC123&dataType=SCENEVIEW&actor=%5B%22ID%22%5D")
+            try await responder.value
+            #expect(answer.json?["exists"] == true && answer.json?["connected"] == true)
+            #expect(answer.json?["response"]?["event"]?["context"]?["data"] == ["viewports": []])
+            let silent = try await server.get("/api/hub/cast-get?subscriber=OHIF-ABC123&dataType=SCENEVIEW")
+            #expect(silent.json?["response"]?["error"]?.stringValue?.contains("Timeout") == true)
+            let nobody = try await server.get("/api/hub/cast-get?subscriber=nobody&dataType=X")
+            #expect(nobody.json?["exists"] == false)
+            #expect(try await server.get("/api/hub/cast-get?dataType=X").status == 400)
+        }
+    }
+
+    @Test("Generation B: client_credentials gets a token with user_name and subscriber_name")
+    func legacyClientCredentials() async throws {
+        try await TestServer.with { server in
+            let token = try await Self.form(server, "/oauth/token", "grant_type=client_credentials&client_id=ohif&client_secret=x&client_product_name=OHIF%20Viewer")
+            #expect(token.status == 200)
+            #expect(token.json?["user_name"]?.stringValue?.hasPrefix("USER-") == true)
+            #expect(token.json?["subscriber_name"]?.stringValue?.hasPrefix("OHIFViewer-") == true)
+            #expect(token.json?["topic"] == token.json?["user_name"])
+            #expect(Self.claims(token.json?["access_token"]?.stringValue ?? "")?["iss"] == "cast-hub")
         }
     }
 }

@@ -65,16 +65,33 @@ public actor CastHub: Service {
     /// POST /oauth/token: redeems a code for an access token and an id token (HS256).
     func token(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
         try requireMockOAuth()
-        let identity = try oauth.redeem(grantType: body["grant_type"]?.stringValue, code: body["code"]?.stringValue, now: Date())
+        let grantType = body["grant_type"]?.stringValue
+        // Generation B's client_credentials (the PW44-era OHIF client), answered with its extra fields.
+        var legacySubscriberName: String?
+        let identity: MockOAuthState.Identity
+        if grantType == "client_credentials" {
+            let suffix = String(SubscriptionID.random().raw.prefix(6)).uppercased()
+            let made = oauth.clientCredentials(
+                bodyTopic: body["topic"]?.stringValue, productName: body["client_product_name"]?.stringValue, suffix: suffix)
+            identity = made.0
+            legacySubscriberName = made.subscriberName
+        } else {
+            identity = try oauth.redeem(grantType: grantType, code: body["code"]?.stringValue, now: Date())
+        }
         let service = await tokenService()
         let now = Date()
         do {
             let access = try await service.issue(identity, type: "access", now: now)
             let id = try await service.issue(identity, type: "id", now: now)
-            return [
+            var answer: [String: JSONValue] = [
                 "token_type": "Bearer", "expires_in": .int(Int64(CastTokens.lifetime)), "scope": "openid",
                 "topic": .string(identity.topic), "id_token": .string(id), "access_token": .string(access),
             ]
+            if let legacySubscriberName {
+                answer["user_name"] = .string(identity.userName)
+                answer["subscriber_name"] = .string(legacySubscriberName)
+            }
+            return .object(answer)
         } catch {
             throw CastError(500, "could not sign the token")
         }
@@ -120,8 +137,31 @@ public actor CastHub: Service {
 
     // MARK: Publish
 
-    func publish(_ body: JSONValue, host: String?) throws(CastError) {
-        deliver(try state.publish(body, host: host))
+    func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) {
+        deliver(try state.publish(body, host: host, pathTopic: pathTopic))
+    }
+
+    // MARK: Generation B (§1.5, §3.3)
+
+    func lastContext(of topic: String) -> JSONValue { state.lastContext(of: topic) }
+
+    /// `GET /api/hub/cast-get`: one `get-request` to the named subscriber, its `get-response` or a timeout.
+    func castGet(subscriber: String, dataType: String, topic: String?, actor: JSONValue?, timeout: Duration) async -> JSONValue {
+        let requestId = UUID().uuidString.lowercased()
+        let (pending, frame) = state.startGet(
+            subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, requestId: requestId,
+            id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
+        guard let frame else { return pending.reply() }
+        send(JSONBody.encode(frame.frame), to: frame.endpoint)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForCompletion(requestId) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            self.stopWaiting(requestId)
+            group.cancelAll()
+        }
+        finished.remove(requestId)
+        return (state.finishGet(requestId) ?? pending).reply()
     }
 
     private func deliver(_ delivery: CastHubState.Delivery) {
@@ -224,6 +264,11 @@ public actor CastHub: Service {
 
     /// A text frame from a bound socket: a `*-response` completes a request; everything else is ignored.
     func received(_ frame: JSONValue, from endpoint: String) {
+        if let requestId = state.receivedGetResponse(frame) {
+            finished.insert(requestId)
+            waiters.removeValue(forKey: requestId)?.resume()
+            return
+        }
         guard let id = state.received(frame, from: endpoint), state.isComplete(id) else { return }
         finished.insert(id)
         waiters.removeValue(forKey: id)?.resume()
@@ -249,7 +294,7 @@ public actor CastHub: Service {
     }
 
     private func waitForCompletion(_ id: String) async {
-        if finished.contains(id) || state.isComplete(id) { return }
+        if finished.contains(id) || (state.pending[id] != nil && state.isComplete(id)) || state.isAnswered(get: id) { return }
         await withCheckedContinuation { waiters[id] = $0 }
     }
 

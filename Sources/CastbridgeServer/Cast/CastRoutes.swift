@@ -27,6 +27,14 @@ struct CastRoutes: Sendable {
         router.delete("api/hub") { request, _ in try await self.delete(request) }
         router.post("api/hub/request") { request, _ in try await self.castRequest(request) }
         router.get("api/hub/conference") { _, _ in JSONBody.response(await hub.conferences()) }
+        // Generation B (§1.5, §3.3): where these do not clash with generation D.
+        router.get("api/hub/cast-get") { request, _ in try await self.castGet(request) }
+        router.post("api/hub/:topic") { request, context in
+            try await self.post(request, pathTopic: try Self.topic(context))
+        }
+        router.get("api/hub/:topic") { _, context in
+            JSONBody.response(await hub.lastContext(of: try Self.topic(context)))
+        }
         router.post("api/hub/conference") { request, _ in
             let body = try await self.readObject(request)
             do throws(CastError) {
@@ -86,7 +94,7 @@ struct CastRoutes: Sendable {
     }
 
     /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).
-    func post(_ request: Request) async throws -> Response {
+    func post(_ request: Request, pathTopic: String? = nil) async throws -> Response {
         try await bearer(request)
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if type.hasPrefix("multipart/") {
@@ -112,7 +120,7 @@ struct CastRoutes: Sendable {
             guard let json, json["event"] != nil else {
                 throw CastError(400, "Request must contain hub.mode (subscribe/unsubscribe) or an event to publish")
             }
-            try await hub.publish(json, host: request.head.authority)
+            try await hub.publish(json, host: request.head.authority, pathTopic: pathTopic)
             return JSONBody.response(["status": "received"])
         } catch {
             throw CastHTTPError(error: error)
@@ -152,6 +160,29 @@ struct CastRoutes: Sendable {
         } catch {
             throw CastHTTPError(error: error)
         }
+    }
+
+    static func topic(_ context: AppRequestContext) throws -> String {
+        let raw = context.parameters.get("topic") ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// `GET /api/hub/cast-get?subscriber&dataType&topic&actor` (§3.3): waits up to 5 s for the `get-response`.
+    func castGet(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let subscriber = query["subscriber"].map(String.init), !subscriber.isEmpty else {
+            throw CastHTTPError(error: CastError(400, "Missing 'subscriber' parameter"))
+        }
+        guard let dataType = query["dataType"].map(String.init), !dataType.isEmpty else {
+            throw CastHTTPError(error: CastError(400, "Missing 'dataType' parameter"))
+        }
+        let topic = query["topic"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        var actor: JSONValue?
+        if let raw = query["actor"].map(String.init), !raw.isEmpty {
+            actor = (try? JSONDecoder().decode(JSONValue.self, from: Data(raw.utf8))) ?? .string(raw)
+        }
+        let reply = await hub.castGet(subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, timeout: .seconds(config.castGetTimeoutSeconds))
+        return JSONBody.response(reply)
     }
 
     /// Bearer enforcement, when configured (§6.1): 401 `{detail: {error: "invalid_token", …}}`.
