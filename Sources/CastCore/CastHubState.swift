@@ -31,8 +31,25 @@ public struct CastHubState: Sendable {
 
     public mutating func subscribe(_ fields: CastFields, endpoint: String) throws(CastError) -> CastSubscription {
         let sub = try CastSubscription.parse(fields, endpoint: endpoint)
-        subscriptions[endpoint] = sub
+        add(sub)
         return sub
+    }
+
+    /// Stores a parsed (and, for WebSub, verified) subscription.
+    public mutating func add(_ sub: CastSubscription) {
+        subscriptions[sub.endpoint] = sub
+    }
+
+    /// WebSub subscriptions that get an envelope: the same topic, event and routing rules; no socket needed.
+    public func webSubTargets(of envelope: [String: JSONValue]) -> [CastSubscription] {
+        let event = envelope["event"]?.objectValue ?? [:]
+        let topic = event["hub.topic"]?.stringValue ?? ""
+        let name = event["hub.event"]?.stringValue ?? ""
+        let routing = CastRouting(envelope: envelope)
+        return subscriptions.values.filter { sub in
+            !sub.isWebSocket && sub.callback != nil && sub.matchesTopic(topic)
+                && matching.matches(event: name, subscribed: sub.events) && routing.admits(sub)
+        }
     }
 
     /// Unsubscribes by endpoint URL (what follows `/bind/`), or by callback and topic. Returns the removed ones.

@@ -40,10 +40,11 @@ public struct CastSubscription: Sendable, Hashable {
     public var clientInfo: [String: JSONValue]
     public var bound = false
 
+    /// The reference treats every channel type other than `websocket` (and a missing one) as WebSub.
     public var isWebSocket: Bool { channelType.lowercased() == "websocket" }
 
-    /// `client_info.productName`, or the subscriber's product name.
-    public var routingProductName: String? { clientInfo["productName"]?.stringValue ?? productName }
+    /// The subscriber's product name, or `client_info.productName` (the reference prefers the explicit one).
+    public var routingProductName: String? { productName ?? clientInfo["productName"]?.stringValue }
 
     /// Parses a subscribe request. Throws the reference hub's 400s.
     public static func parse(_ fields: CastFields, endpoint: String) throws(CastError) -> CastSubscription {
@@ -61,7 +62,7 @@ public struct CastSubscription: Sendable, Hashable {
         let name = fields.string("subscriber.name").flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
         return CastSubscription(
             endpoint: endpoint, topic: topic, events: events,
-            channelType: fields.string("hub.channel.type") ?? "websocket",
+            channelType: fields.string("hub.channel.type") ?? "websub",
             callback: fields.string("hub.callback"), secret: fields.string("hub.secret"), leaseSeconds: lease, name: name,
             actors: parseActors(fields.values["subscriber.actors"]),
             productName: fields.string("subscriber.product.name"),

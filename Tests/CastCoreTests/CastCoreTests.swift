@@ -15,6 +15,7 @@ struct CastCoreTests {
                 "subscriber_client_info": "{\"productName\":\"VolView\",\"secret\":\"x\"}", "hub.lease": "60",
             ]), endpoint: "e")
         #expect(sub.topic == "T" && sub.leaseSeconds == 60 && sub.name == "unknown")
+        #expect(!sub.isWebSocket)  // no channel type: WebSub, as on the reference
         #expect(sub.actors == ["ID", "EC"])
         #expect(sub.clientInfo == ["productName": "VolView"])
         #expect(try CastSubscription.parse(fields(["hub.topic": "T", "hub.events": "a", "subscriber.actors": "WORKLIST_CLIENT"]), endpoint: "e").actors == ["WORKLIST_CLIENT"])
@@ -34,7 +35,7 @@ struct CastCoreTests {
 
     @Test("Routing: echo suppression by name (case-insensitive), target.actor exact, product, subscriber name; * means any")
     func routing() throws {
-        var sub = try CastSubscription.parse(fields(["hub.topic": "T", "hub.events": "*", "subscriber.name": "Viewer", "subscriber.actors": "[\"ID\"]", "subscriber.product.name": "OHIF"]), endpoint: "e")
+        var sub = try CastSubscription.parse(fields(["hub.topic": "T", "hub.events": "*", "subscriber.name": "Viewer", "subscriber.actors": "[\"ID\"]", "subscriber.product.name": "OHIF", "subscriber.client_info": "{\"productName\":\"Other\"}"]), endpoint: "e")
         sub.bound = true
         #expect(!CastRouting(envelope: ["subscriber.name": "VIEWER"]).admits(sub))
         #expect(!CastRouting(envelope: ["publisher": "viewer"]).admits(sub))
@@ -48,7 +49,7 @@ struct CastCoreTests {
     @Test("Publish: the envelope as-is minus subscriber.product.version plus host; 400 without a topic; inline binary refused")
     func publish() throws {
         var state = CastHubState()
-        _ = try state.subscribe(fields(["hub.topic": "T", "hub.events": "annotation-update"]), endpoint: "a")
+        _ = try state.subscribe(fields(["hub.topic": "T", "hub.events": "annotation-update", "hub.channel.type": "websocket"]), endpoint: "a")
         _ = state.bind("a")
         let body: JSONValue = ["subscriber.name": "X", "subscriber.product.version": "1", "event": ["hub.topic": "T", "hub.event": "Annotation-Update", "context": ["k": 1]]]
         let delivery = try state.publish(body, host: "h:1")
@@ -65,7 +66,7 @@ struct CastCoreTests {
     func requests() throws {
         var state = CastHubState()
         for (endpoint, name) in [("a", "Slicer"), ("b", "OHIF"), ("c", "OHIF"), ("r", "Asker")] {
-            _ = try state.subscribe(fields(["hub.topic": "T", "hub.events": "status-request", "subscriber.name": .string(name)]), endpoint: endpoint)
+            _ = try state.subscribe(fields(["hub.topic": "T", "hub.events": "status-request", "subscriber.name": .string(name), "hub.channel.type": "websocket"]), endpoint: endpoint)
             _ = state.bind(endpoint)
         }
         let request = try CastRequest.parse(["subscriber.name": "Asker", "id": "c1", "event": ["hub.topic": "T", "hub.event": "STATUS-request", "context": ["timeoutSeconds": 1000]]])
@@ -104,7 +105,7 @@ struct CastCoreTests {
 
         var state = CastHubState()
         for (endpoint, topic, name) in [("h", "H", "Host"), ("a", "A", "Att"), ("x", "X", "Out")] {
-            _ = try state.subscribe(fields(["hub.topic": .string(topic), "hub.events": "patient-open", "subscriber.name": .string(name)]), endpoint: endpoint)
+            _ = try state.subscribe(fields(["hub.topic": .string(topic), "hub.events": "patient-open", "subscriber.name": .string(name), "hub.channel.type": "websocket"]), endpoint: endpoint)
             _ = state.bind(endpoint)
         }
         let (_, start) = state.createConference(conf, id: "i", timestamp: "t")

@@ -1,3 +1,4 @@
+import Synchronization
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
@@ -349,6 +350,32 @@ struct CastHubTests {
             #expect(token.json?["subscriber_name"]?.stringValue?.hasPrefix("OHIFViewer-") == true)
             #expect(token.json?["topic"] == token.json?["user_name"])
             #expect(Self.claims(token.json?["access_token"]?.stringValue ?? "")?["iss"] == "cast-hub")
+        }
+    }
+
+    @Test("WebSub channel: the secret is the challenge; signed deliveries; a failed verification is a 400 and nothing is stored")
+    func webSub() async throws {
+        try await CallbackServer.with { cb in
+            try await TestServer.with { server in
+                let body = "hub.mode=subscribe&hub.channel.type=websub&hub.topic=T&hub.events=annotation-update&subscriber.name=Hook&hub.secret=s3cr3t&hub.callback=\(TestServer.formEncode(cb.url))"
+                let result = try await Self.form(server, "/api/hub", body)
+                #expect(result.status == 202)
+                #expect(result.json?["status"] == "subscribed")
+                #expect(!result.body.contains("s3cr3t"))
+                let q = try #require(cb.snapshot().verifications.first)
+                #expect(q["hub.challenge"] == "s3cr3t" && q["hub.topic"] == "T" && q["existing"] == "1")
+                _ = try await server.castPost(Self.event("annotation-update", topic: "T", from: "Slicer"))
+                #expect(await cb.wait { !$0.deliveries.isEmpty })
+                let d = try #require(cb.snapshot().deliveries.first)
+                #expect(d.signature == "sha256=" + CallbackServer.hmac(d.body, secret: "s3cr3t"))
+                #expect(d.json?["event"]?["hub.event"] == "annotation-update")
+
+                cb.state.withLock { $0.verifyMode = .wrongBody }
+                let refused = try await Self.form(server, "/api/hub", body.replacingOccurrences(of: "Hook", with: "Hook2"))
+                #expect(refused.status == 400)
+                #expect(refused.json == ["detail": "WebSub verification failed"])
+                #expect(try await server.get("/api/hub/admin/snapshot").json?["stats"]?["total_subscriptions"] == 1)
+            }
         }
     }
 }

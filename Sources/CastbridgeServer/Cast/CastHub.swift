@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import CastCore
 import FHIRcastCore
 import JWTKit
@@ -17,8 +18,14 @@ public actor CastHub: Service {
     private var tokens: CastTokens?
     private let config: ServerConfiguration
     private let logger: Logger
+    private let webSub: CastWebSubClient
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(config: ServerConfiguration, logger: Logger) {
+        self.webSub = CastWebSubClient(http: .shared, logger: logger)
+        (self.jobs, self.jobContinuation) = AsyncStream<@Sendable () async -> Void>.makeStream(
+            bufferingPolicy: .bufferingOldest(10_000))
         self.state = CastHubState(matching: config.castEventMatching)
         self.oauth = MockOAuthState(singleUserMode: config.castSingleUser)
         self.config = config
@@ -113,8 +120,19 @@ public actor CastHub: Service {
 
     // MARK: Subscriptions
 
-    func subscribe(_ fields: CastFields) throws(CastError) -> CastSubscription {
-        try state.subscribe(fields, endpoint: UUID().uuidString.lowercased())
+    /// Subscribes. A WebSub subscriber is verified first, as on the reference: GET
+    /// `callback?hub.challenge=<secret>&hub.topic=<topic>` must answer 200 with the secret (§1.1).
+    func subscribe(_ fields: CastFields) async throws(CastError) -> CastSubscription {
+        let sub = try CastSubscription.parse(fields, endpoint: UUID().uuidString.lowercased())
+        if !sub.isWebSocket {
+            guard let callback = sub.callback, !callback.isEmpty, let secret = sub.secret, !secret.isEmpty,
+                await webSub.verify(callback: callback, secret: secret, topic: sub.topic)
+            else {
+                throw CastError(400, "WebSub verification failed")
+            }
+        }
+        state.add(sub)
+        return sub
     }
 
     /// Unsubscribe (POST or DELETE): the removed subscriptions' sockets are closed and peers told.
@@ -165,9 +183,17 @@ public actor CastHub: Service {
     }
 
     private func deliver(_ delivery: CastHubState.Delivery) {
-        guard !delivery.endpoints.isEmpty else { return }
+        let webSub = delivery.envelope.objectValue.map { state.webSubTargets(of: $0) } ?? []
+        guard !delivery.endpoints.isEmpty || !webSub.isEmpty else { return }
         let buffer = JSONBody.encode(delivery.envelope)
         for endpoint in delivery.endpoints { send(buffer, to: endpoint) }
+        for sub in webSub {
+            guard let callback = sub.callback else { continue }
+            let client = self.webSub
+            let secret = sub.secret ?? ""
+            // One signed POST, no retries (§1.1); each in its own task, so a slow callback delays nobody.
+            jobContinuation.yield { await client.post(buffer, callback: callback, secret: secret) }
+        }
     }
 
     private func send(_ buffer: ByteBuffer, to endpoint: String) {
@@ -303,14 +329,21 @@ public actor CastHub: Service {
         waiters.removeValue(forKey: id)?.resume()
     }
 
-    /// Runs until graceful shutdown, then closes every socket with 1001.
+    /// Runs the WebSub deliveries as child tasks until graceful shutdown, then closes every socket with 1001.
     public func run() async throws {
-        try? await gracefulShutdown()
-        shutdown()
+        let jobs = self.jobs
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                try? await gracefulShutdown()
+                await self.shutdown()
+            }
+            for await job in jobs { group.addTask { await job() } }
+        }
     }
 
     /// Shutdown: every socket closed with 1001.
     func shutdown() {
+        jobContinuation.finish()
         for (_, sink) in sockets { sink.shutdown() }
         sockets.removeAll()
     }

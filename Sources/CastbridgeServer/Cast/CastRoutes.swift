@@ -110,7 +110,17 @@ struct CastRoutes: Sendable {
                     if sub.isWebSocket {
                         return JSONBody.response(["hub.channel.endpoint": .string(endpoint)], status: .accepted)
                     }
-                    throw CastError(400, "only websocket subscriptions are supported by this hub yet")
+                    // WebSub: the stored record, without the secret (Docs/cast-hub.md).
+                    return JSONBody.response(
+                        [
+                            "status": "subscribed",
+                            "subscription": [
+                                "channel": .string(sub.channelType), "callback": .string(sub.callback ?? ""),
+                                "events": .string(sub.events), "topic": .string(sub.topic),
+                                "lease": .int(Int64(sub.leaseSeconds)), "subscriber": .string(sub.name),
+                                "actors": .array(sub.actors.map(JSONValue.string)), "websocket_endpoint": .string(sub.endpoint),
+                            ],
+                        ], status: .accepted)
                 case "unsubscribe":
                     return try await unsubscribe(fields)
                 default:

@@ -1,0 +1,39 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The Cast hub's WebSub channel (cast-protocol.md §1.1): its non-standard verification, and signed deliveries.
+struct CastWebSubClient: Sendable {
+    let http: HTTPClient
+    let logger: Logger
+
+    /// GET `callback?hub.challenge=<secret>&hub.topic=<topic>`; verified only on 200 with exactly the secret.
+    func verify(callback: String, secret: String, topic: String) async -> Bool {
+        let url = WebhookClient.appendQuery(callback, [("hub.challenge", secret), ("hub.topic", topic)])
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+            let body = try await response.body.collect(upTo: 64 * 1024)
+            return response.status.code == 200 && String(buffer: body) == secret
+        } catch {
+            logger.info("Cast WebSub verification failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// POSTs the envelope with `X-Hub-Signature: sha256=<hex HMAC of the body>`; no retries, as on the reference.
+    func post(_ body: ByteBuffer, callback: String, secret: String) async {
+        var request = HTTPClientRequest(url: callback)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-Hub-Signature", value: "sha256=" + WebhookClient.signature(body, secret: secret))
+        request.body = .bytes(body)
+        do {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            logger.info("Cast WebSub delivery failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
