@@ -142,8 +142,11 @@ public struct CastHubState: Sendable {
         guard let name = event?["hub.event"]?.stringValue, !name.isEmpty else {
             throw CastError(400, "Missing event.hub.event for publish request")
         }
-        if Self.isBinaryEvent(name), Self.hasInlineData(event?["context"]) {
-            throw CastError(400, "Inline base64 data is not accepted for \(name); upload the files as multipart/related")
+        if Self.isBinaryEvent(name) {
+            if Self.hasInlineData(event?["context"]) {
+                throw CastError(400, "Inline base64 data is not accepted for \(name); upload the files as multipart/related")
+            }
+            try CastFilenamePolicy.validateFiles(of: root)
         }
         let forwarded = Self.forwarded(root, host: host)
         remember(forwarded)
@@ -164,7 +167,11 @@ public struct CastHubState: Sendable {
             ],
         ]
         if let product = sub.productName { envelope["subscriber.product.name"] = .string(product) }
-        if let actor = sub.actors.first { envelope["subscriber.actor"] = .string(actor) }
+        if sub.actors.count == 1 {
+            envelope["subscriber.actor"] = .string(sub.actors[0])
+        } else if sub.actors.count > 1 {
+            envelope["subscriber.actor"] = .array(sub.actors.map(JSONValue.string))
+        }
         return Delivery(envelope: .object(envelope), endpoints: targets(of: envelope))
     }
 

@@ -115,4 +115,29 @@ struct CastCoreTests {
         let direct = try state.publish(["subscriber.name": "Out", "event": ["hub.topic": "A", "hub.event": "patient-open"]], host: nil)
         #expect(direct.endpoints == ["a", "h"])
     }
+
+    @Test("File-name policy: allowlist, compound suffixes, path segments, dangerous double extensions, error codes")
+    func fileNames() throws {
+        for ok in ["CT.1.dcm", "brain.nii.gz", "seg.NRRD", "a.tar.gz", "shot.jpeg"] {
+            try CastFilenamePolicy.validate(ok)
+        }
+        func code(_ name: String) -> String? {
+            do {
+                try CastFilenamePolicy.validate(name)
+                return nil
+            } catch {
+                return error.detail["code"]?.stringValue
+            }
+        }
+        #expect(code("") == "empty_file_name")
+        #expect(code("../etc/passwd.dcm") == "invalid_file_name")
+        #expect(code("dir/a.dcm") == "invalid_file_name")
+        #expect(code(".hidden.dcm") == "invalid_file_name")
+        #expect(code("virus.exe") == "unsupported_file_extension")
+        #expect(code("scan.exe.dcm") == "double_extension")
+        var state = CastHubState()
+        #expect(throws: CastError.self) {
+            try state.publish(["event": ["hub.topic": "T", "hub.event": "dicom-send", "context": ["files": [["fileName": "x.sh.dcm", "url": "https://a/b"]]]]], host: nil)
+        }
+    }
 }
