@@ -16,6 +16,11 @@ public struct ServerConfiguration: Sendable {
     public var castEventMatching: CastEventMatching = .exact
     /// Mock OAuth (`/oauth/authorize`, `/oauth/token`) of the embedded Cast hub; off → 503 `mock_oauth_disabled`.
     public var castMockOAuth = true
+    /// Cast binary batches: chunk size of stored payloads, how long they can be downloaded, and the total kept
+    /// (over it, batches go out as metadata only), as on the reference (§4.1).
+    public var castPayloadChunkBytes = 4 << 20
+    public var castPayloadTTLSeconds: Double = 300
+    public var castPayloadMaxTotalBytes = 2 << 30
     /// How long `GET /api/hub/cast-get` waits for its `get-response` (generation B: 5 s).
     public var castGetTimeoutSeconds: Double = 5
     /// Demand a valid bearer token on `POST /api/hub` and `POST /api/hub/request` (off, as on the reference).

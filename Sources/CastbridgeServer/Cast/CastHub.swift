@@ -32,6 +32,27 @@ public actor CastHub: Service {
         self.logger = logger
     }
 
+    // MARK: Payloads (§4.1)
+
+    private var payloads: PayloadStore?
+
+    /// The payload store, made on first use in a new temporary directory.
+    func payloadStore() async throws(CastError) -> PayloadStore {
+        if let payloads { return payloads }
+        do {
+            let store = try await PayloadStore.temporary(config: config, logger: logger)
+            if let payloads { return payloads }  // made meanwhile by another upload
+            payloads = store
+            return store
+        } catch {
+            throw CastError(500, "the payload store could not be created")
+        }
+    }
+
+    private func reapPayloads() async {
+        await payloads?.reap()
+    }
+
     // MARK: Mock OAuth (§6.1)
 
     private func tokenService() async -> CastTokens {
@@ -337,12 +358,26 @@ public actor CastHub: Service {
                 try? await gracefulShutdown()
                 await self.shutdown()
             }
+            // The payload reaper: every min(30 s, TTL/4).
+            let period = Duration.milliseconds(Int64(1000 * max(0.05, min(30, config.castPayloadTTLSeconds / 4))))
+            group.addTask {
+                while await !self.isShuttingDown {
+                    do { try await Task.sleep(for: period) } catch { return }
+                    await self.reapPayloads()
+                }
+            }
             for await job in jobs { group.addTask { await job() } }
+            // Shutdown finished the job stream: stop the reaper and whatever else is still running.
+            group.cancelAll()
         }
     }
 
     /// Shutdown: every socket closed with 1001.
-    func shutdown() {
+    private var isShuttingDown = false
+
+    func shutdown() async {
+        isShuttingDown = true
+        await payloads?.removeAll()
         jobContinuation.finish()
         for (_, sink) in sockets { sink.shutdown() }
         sockets.removeAll()

@@ -26,6 +26,7 @@ struct CastRoutes: Sendable {
         router.post("api/hub") { request, _ in try await self.post(request) }
         router.delete("api/hub") { request, _ in try await self.delete(request) }
         router.post("api/hub/request") { request, _ in try await self.castRequest(request) }
+        router.get("api/hub/payloads/:id") { _, context in try await self.payload(context) }
         router.get("api/hub/conference") { _, _ in JSONBody.response(await hub.conferences()) }
         // Generation B (§1.5, §3.3): where these do not clash with generation D.
         router.get("api/hub/cast-get") { request, _ in try await self.castGet(request) }
@@ -96,9 +97,17 @@ struct CastRoutes: Sendable {
     /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).
     func post(_ request: Request, pathTopic: String? = nil) async throws -> Response {
         try await bearer(request)
-        let type = request.headers[.contentType]?.lowercased() ?? ""
-        if type.hasPrefix("multipart/") {
-            throw CastHTTPError(error: CastError(415, "multipart binary batches are not supported by this hub yet"))
+        let type = request.headers[.contentType] ?? ""
+        if type.lowercased().hasPrefix("multipart/") {
+            do throws(CastError) {
+                let store = try await hub.payloadStore()
+                let upload = CastUpload(store: store, maxManifestBytes: config.maxBodyBytes)
+                let envelope = try await upload.receive(request.body, contentType: type)
+                try await hub.publish(envelope, host: request.head.authority, pathTopic: pathTopic)
+                return JSONBody.response(["status": "received"])
+            } catch {
+                throw CastHTTPError(error: error)
+            }
         }
         let (fields, json) = try await readFields(request)
         do throws(CastError) {
@@ -193,6 +202,25 @@ struct CastRoutes: Sendable {
         }
         let reply = await hub.castGet(subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, timeout: .seconds(config.castGetTimeoutSeconds))
         return JSONBody.response(reply)
+    }
+
+    /// `GET /api/hub/payloads/{id}`: one stored chunk, streamed from disk (§4.1).
+    func payload(_ context: AppRequestContext) async throws -> Response {
+        let id = context.parameters.get("id") ?? ""
+        let store: PayloadStore
+        do { store = try await hub.payloadStore() } catch { throw CastHTTPError(error: error) }
+        guard let entry = await store.lookup(id) else {
+            throw CastHTTPError(error: CastError(404, "payload not found or expired"))
+        }
+        let body = try await FileIO().loadFile(path: String(describing: entry.path), context: context)
+        let safeName = entry.fileName.replacingOccurrences(of: "\"", with: "")
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: entry.mimeType, .contentDisposition: "attachment; filename=\"\(safeName)\"",
+                .cacheControl: "no-store", .contentLength: String(entry.size),
+            ],
+            body: body)
     }
 
     /// Bearer enforcement, when configured (§6.1): 401 `{detail: {error: "invalid_token", …}}`.

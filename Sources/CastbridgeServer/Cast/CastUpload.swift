@@ -1,0 +1,215 @@
+import CastCore
+import FHIRcastCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MultipartKit
+import NIOCore
+import _NIOFileSystem
+
+/// `POST /api/hub` with `multipart/related` (cast-protocol.md §4.1): the JSON envelope first, then one part per
+/// manifest entry without a url. Bytes stream from the request to the payload store; the batch is published only
+/// when every part checked out, otherwise its stored chunks are deleted and nothing is published.
+struct CastUpload {
+    let store: PayloadStore
+    let maxManifestBytes: Int
+
+    /// Parser callbacks, collected between feeds (the parser is synchronous, the storage is not).
+    private final class Events {
+        enum Item {
+            case header(String, String)
+            case body(ByteBuffer)
+            case end
+        }
+        var items: [Item] = []
+        func take() -> [Item] {
+            defer { items.removeAll(keepingCapacity: true) }
+            return items
+        }
+    }
+
+    static func boundary(of contentType: String) -> String? {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let kv = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
+            let value = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            return value.isEmpty ? nil : value
+        }
+        return nil
+    }
+
+    /// Reads, checks and stores the batch; returns the envelope to publish.
+    func receive(_ body: RequestBody, contentType: String) async throws(CastError) -> JSONValue {
+        guard contentType.lowercased().hasPrefix("multipart/related") else {
+            throw CastError(400, "Binary batches must be multipart/related; multipart/form-data is not accepted")
+        }
+        guard let boundary = Self.boundary(of: contentType) else {
+            throw CastError(400, "multipart/related needs a boundary parameter")
+        }
+        let parser = MultipartParser(boundary: boundary)
+        let events = Events()
+        parser.onHeader = { name, value in events.items.append(.header(name, value)) }
+        parser.onBody = { buffer in events.items.append(.body(buffer)) }
+        parser.onPartComplete = { events.items.append(.end) }
+        var batch = Batch(store: store, maxManifestBytes: maxManifestBytes)
+        do {
+            do {
+                for try await chunk in body {
+                    try parser.execute(chunk)
+                    for item in events.take() {
+                        switch item {
+                        case .header(let name, let value): try await batch.header(name, value)
+                        case .body(let buffer): try await batch.body(buffer)
+                        case .end: try await batch.endPart()
+                        }
+                    }
+                }
+            } catch let error as CastError {
+                throw error
+            } catch {
+                throw CastError(400, "malformed multipart body: \(error)")
+            }
+            return try await batch.finish()
+        } catch let error as CastError {
+            await batch.abort()
+            throw error
+        } catch {
+            await batch.abort()
+            throw CastError(500, "could not store the upload")
+        }
+    }
+
+    /// The state of one batch as its parts arrive.
+    private struct Batch {
+        let store: PayloadStore
+        let maxManifestBytes: Int
+        var part = -1
+        var inPart = false
+        var partType: String?
+        var manifestBytes = ByteBuffer()
+        var manifest: CastBinaryManifest?
+        var reserved = 0
+        var storing = false
+        var fileIndex = 0
+        var partBytes = 0
+        var writer: ChunkWriter?
+        var sizes: [Int: Int] = [:]
+        var done: [Int: [(id: String, path: FilePath, size: Int)]] = [:]
+
+        init(store: PayloadStore, maxManifestBytes: Int) {
+            self.store = store
+            self.maxManifestBytes = maxManifestBytes
+        }
+
+        mutating func begin() throws(CastError) {
+            guard !inPart else { return }
+            inPart = true
+            part += 1
+            partType = nil
+            partBytes = 0
+            guard part > 0 else { return }
+            guard let manifest else { throw CastError(400, "The first part must be the JSON publish envelope") }
+            let uploads = manifest.uploadIndices
+            guard part - 1 < uploads.count else {
+                throw CastError(400, "The batch has more file parts than context.files[] entries without a url")
+            }
+            fileIndex = uploads[part - 1]
+            writer = storing ? ChunkWriter(store: store, chunkBytes: store.chunkBytes) : nil
+        }
+
+        mutating func header(_ name: String, _ value: String) async throws {
+            try begin()
+            if name.lowercased() == "content-type" { partType = value }
+        }
+
+        mutating func body(_ buffer: ByteBuffer) async throws {
+            try begin()
+            if part == 0 {
+                guard manifestBytes.readableBytes + buffer.readableBytes <= maxManifestBytes else {
+                    throw CastError(413, "the JSON part of the batch is larger than \(maxManifestBytes) bytes")
+                }
+                var b = buffer
+                manifestBytes.writeBuffer(&b)
+                return
+            }
+            let file = manifest!.files[fileIndex]
+            partBytes += buffer.readableBytes
+            if let declared = file.byteLength, partBytes > declared {
+                throw CastError(400, "part for '\(file.fileName)' is longer than its byteLength \(declared)")
+            }
+            try await writer?.write(buffer)
+        }
+
+        mutating func endPart() async throws {
+            try begin()
+            inPart = false
+            if part == 0 {
+                guard (partType ?? "application/json").lowercased().contains("json") else {
+                    throw CastError(400, "The first part must have a JSON content type, got '\(partType ?? "")'")
+                }
+                let json: JSONValue
+                do { json = try JSONBody.decode(manifestBytes) } catch {
+                    throw CastError(400, "The first part is not valid JSON")
+                }
+                let parsed = try CastBinaryManifest.parse(json)
+                manifest = parsed
+                reserved = parsed.declaredBytes
+                storing = await store.reserve(reserved)
+                if !storing { reserved = 0 }
+                return
+            }
+            let file = manifest!.files[fileIndex]
+            guard CastBinaryManifest.acceptsPartType(partType, for: file) else {
+                throw CastError(400, "part for '\(file.fileName)' has content type '\(partType ?? "")'")
+            }
+            if let declared = file.byteLength, partBytes != declared {
+                throw CastError(400, "part for '\(file.fileName)' has \(partBytes) bytes but byteLength says \(declared)")
+            }
+            sizes[fileIndex] = partBytes
+            if var w = writer {
+                try await w.finish()
+                done[fileIndex] = w.chunks
+                writer = nil
+            }
+        }
+
+        /// All parts arrived: registers the chunks and returns the envelope to fan out.
+        mutating func finish() async throws -> JSONValue {
+            guard let manifest else { throw CastError(400, "The batch has no JSON envelope part") }
+            guard !inPart else { throw CastError(400, "The multipart body ended inside a part") }
+            let expected = manifest.uploadIndices.count
+            guard part == expected else {
+                throw CastError(400, "The batch has \(max(part, 0)) file parts but context.files[] lists \(expected) without a url")
+            }
+            let expiresAt = Date().addingTimeInterval(store.ttl)
+            var stored: [Int: CastBinaryManifest.Stored] = [:]
+            for (index, chunks) in done {
+                let file = manifest.files[index]
+                for c in chunks {
+                    await store.register(
+                        id: c.id,
+                        entry: .init(
+                            path: c.path, size: c.size, mimeType: file.mimeType ?? "application/octet-stream",
+                            fileName: file.fileName, expiresAt: expiresAt))
+                }
+                stored[index] = .init(
+                    payloadIds: chunks.map(\.id), chunkByteLengths: chunks.map(\.size),
+                    byteLength: chunks.reduce(0) { $0 + $1.size }, expiresAt: Timestamp.format(expiresAt))
+            }
+            done.removeAll()
+            reserved = 0
+            return manifest.rewritten(uploaded: sizes, stored: stored)
+        }
+
+        mutating func abort() async {
+            await writer?.abort()
+            writer = nil
+            for (_, chunks) in done {
+                for c in chunks { _ = try? await FileSystem.shared.removeItem(at: c.path) }
+            }
+            done.removeAll()
+            if reserved > 0 { await store.release(reserved) }
+            reserved = 0
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import CastCore
+import Foundation
+import Logging
+import NIOCore
+import _NIOFileSystem
+
+/// Uploaded file bytes of Cast binary batches, on disk in chunks of at most `chunkBytes`, each downloadable by its
+/// payload id until the TTL ends (cast-protocol.md §4.1). Memory stays flat whatever the size: bytes go from the
+/// request body to disk and from disk to the response in small pieces.
+actor PayloadStore {
+    struct Entry: Sendable {
+        var path: FilePath
+        var size: Int
+        var mimeType: String
+        var fileName: String
+        var expiresAt: Date
+    }
+
+    let directory: FilePath
+    let chunkBytes: Int
+    let ttl: TimeInterval
+    let capBytes: Int
+    private let logger: Logger
+    private var entries: [String: Entry] = [:]
+    /// Bytes stored or reserved by uploads in progress.
+    private var usedBytes = 0
+
+    init(directory: FilePath, chunkBytes: Int, ttl: TimeInterval, capBytes: Int, logger: Logger) {
+        self.directory = directory
+        self.chunkBytes = max(chunkBytes, 1)
+        self.ttl = ttl
+        self.capBytes = capBytes
+        self.logger = logger
+    }
+
+    /// A fresh store in a new temporary directory.
+    static func temporary(config: ServerConfiguration, logger: Logger) async throws -> PayloadStore {
+        let dir = try await FileSystem.shared.createTemporaryDirectory(template: "castbridge-payloads-XXXXXX")
+        return PayloadStore(
+            directory: dir, chunkBytes: config.castPayloadChunkBytes, ttl: config.castPayloadTTLSeconds,
+            capBytes: config.castPayloadMaxTotalBytes, logger: logger)
+    }
+
+    /// Reserves room for an upload; false when it would pass the cap (the batch then goes out as metadata only).
+    func reserve(_ bytes: Int) -> Bool {
+        guard usedBytes + bytes <= capBytes else { return false }
+        usedBytes += bytes
+        return true
+    }
+
+    func release(_ bytes: Int) { usedBytes = max(0, usedBytes - bytes) }
+
+    func register(id: String, entry: Entry) { entries[id] = entry }
+
+    func lookup(_ id: String) -> Entry? {
+        guard let entry = entries[id], entry.expiresAt > Date() else { return nil }
+        return entry
+    }
+
+    /// Deletes what has expired and gives its room back.
+    func reap() async {
+        let now = Date()
+        let expired = entries.filter { $0.value.expiresAt <= now }
+        for (id, entry) in expired {
+            entries.removeValue(forKey: id)
+            usedBytes = max(0, usedBytes - entry.size)
+            _ = try? await FileSystem.shared.removeItem(at: entry.path)
+        }
+        if !expired.isEmpty { logger.debug("payloads expired", metadata: ["count": "\(expired.count)"]) }
+    }
+
+    /// Removes everything (shutdown).
+    func removeAll() async {
+        entries.removeAll()
+        usedBytes = 0
+        _ = try? await FileSystem.shared.removeItem(at: directory, recursively: true)
+    }
+
+    nonisolated func newPath(_ id: String) -> FilePath { directory.appending(id) }
+
+    /// A 32-byte url-safe token, as the reference's payload ids.
+    nonisolated static func newID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// Writes one uploaded file into chunk files of at most `chunkBytes` as its bytes arrive.
+struct ChunkWriter {
+    let store: PayloadStore
+    let chunkBytes: Int
+    private(set) var chunks: [(id: String, path: FilePath, size: Int)] = []
+    private var handle: WriteFileHandle?
+    private var written = 0
+
+    init(store: PayloadStore, chunkBytes: Int) {
+        self.store = store
+        self.chunkBytes = chunkBytes
+    }
+
+    var totalBytes: Int { chunks.reduce(0) { $0 + $1.size } }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            if handle == nil || written == chunkBytes { try await startChunk() }
+            let take = min(buffer.readableBytes, chunkBytes - written)
+            let slice = buffer.readSlice(length: take)!
+            try await handle!.write(contentsOf: slice.readableBytesView, toAbsoluteOffset: Int64(written))
+            written += take
+            chunks[chunks.count - 1].size = written
+        }
+    }
+
+    private mutating func startChunk() async throws {
+        if let handle { try await handle.close(makeChangesVisible: true) }
+        let id = PayloadStore.newID()
+        let path = store.newPath(id)
+        handle = try await FileSystem.shared.openFile(forWritingAt: path, options: .newFile(replaceExisting: true))
+        written = 0
+        chunks.append((id, path, 0))
+    }
+
+    /// Closes the last chunk; an empty file still gets one (empty) chunk.
+    mutating func finish() async throws {
+        if handle == nil { try await startChunk() }
+        try await handle?.close(makeChangesVisible: true)
+        handle = nil
+    }
+
+    /// Closes and deletes everything written (a failed batch leaves nothing behind).
+    mutating func abort() async {
+        try? await handle?.close(makeChangesVisible: false)
+        handle = nil
+        for c in chunks { _ = try? await FileSystem.shared.removeItem(at: c.path) }
+        chunks.removeAll()
+    }
+}
