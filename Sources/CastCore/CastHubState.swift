@@ -42,14 +42,7 @@ public struct CastHubState: Sendable {
 
     /// WebSub subscriptions that get an envelope: the same topic, event and routing rules; no socket needed.
     public func webSubTargets(of envelope: [String: JSONValue]) -> [CastSubscription] {
-        let event = envelope["event"]?.objectValue ?? [:]
-        let topic = event["hub.topic"]?.stringValue ?? ""
-        let name = event["hub.event"]?.stringValue ?? ""
-        let routing = CastRouting(envelope: envelope)
-        return subscriptions.values.filter { sub in
-            !sub.isWebSocket && sub.callback != nil && sub.matchesTopic(topic)
-                && matching.matches(event: name, subscribed: sub.events) && routing.admits(sub)
-        }
+        addressees(of: envelope).filter { !$0.isWebSocket && $0.callback != nil }
     }
 
     /// Unsubscribes by endpoint URL (what follows `/bind/`), or by callback and topic. Returns the removed ones.
@@ -113,16 +106,20 @@ public struct CastHubState: Sendable {
         return e
     }
 
-    /// Bound websocket subscriptions that get an envelope: topic, event name, echo suppression, target filters.
-    public func targets(of envelope: [String: JSONValue]) -> [String] {
+    /// The subscriptions an envelope is for: topic, event name, echo suppression and target filters (§2.2, §7).
+    func addressees(of envelope: [String: JSONValue]) -> [CastSubscription] {
         let event = envelope["event"]?.objectValue ?? [:]
         let topic = event["hub.topic"]?.stringValue ?? ""
         let name = event["hub.event"]?.stringValue ?? ""
         let routing = CastRouting(envelope: envelope)
         return subscriptions.values.filter { sub in
-            sub.bound && sub.isWebSocket && sub.matchesTopic(topic) && matching.matches(event: name, subscribed: sub.events)
-                && routing.admits(sub)
-        }.map(\.endpoint)
+            sub.matchesTopic(topic) && matching.matches(event: name, subscribed: sub.events) && routing.admits(sub)
+        }
+    }
+
+    /// Bound websocket subscriptions that get an envelope.
+    public func targets(of envelope: [String: JSONValue]) -> [String] {
+        addressees(of: envelope).filter { $0.bound && $0.isWebSocket }.map(\.endpoint)
     }
 
     /// Validates and routes a publish. Throws the reference's 400s. `pathTopic` (generation B's

@@ -37,38 +37,18 @@ struct CastRoutes: Sendable {
             JSONBody.response(await hub.lastContext(of: try Self.topic(context)))
         }
         router.post("api/hub/conference") { request, _ in
-            let body = try await self.readObject(request)
-            do throws(CastError) {
-                return JSONBody.response(try await hub.createConference(body))
-            } catch {
-                throw CastHTTPError(error: error)
-            }
+            try await self.answer(request) { body throws(CastError) in try await hub.createConference(body) }
         }
         router.delete("api/hub/conference") { request, _ in
-            let body = try await self.readObject(request)
-            do throws(CastError) {
-                return JSONBody.response(try await hub.endConference(body))
-            } catch {
-                throw CastHTTPError(error: error)
-            }
+            try await self.answer(request) { body throws(CastError) in try await hub.endConference(body) }
         }
         router.get("api/hub/conference-topics") { _, _ in JSONBody.response(await hub.conferenceTopics()) }
         router.get("api/hub/admin/snapshot") { _, _ in JSONBody.response(await hub.snapshot()) }
         router.post("oauth/authorize") { request, _ in
-            let body = try await self.readObject(request)
-            do throws(CastError) {
-                return JSONBody.response(try await hub.authorize(body))
-            } catch {
-                throw CastHTTPError(error: error)
-            }
+            try await self.answer(request) { body throws(CastError) in try await hub.authorize(body) }
         }
         router.post("oauth/token") { request, _ in
-            let body = try await self.readObject(request)
-            do throws(CastError) {
-                return JSONBody.response(try await hub.token(body))
-            } catch {
-                throw CastHTTPError(error: error)
-            }
+            try await self.answer(request) { body throws(CastError) in try await hub.token(body) }
         }
         router.post("api/admin/reset") { request, _ in
             let body = (try? await self.readObject(request)) ?? [:]
@@ -239,6 +219,18 @@ struct CastRoutes: Sendable {
             return try await request.body.collect(upTo: config.maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw CastHTTPError(error: CastError(413, "request body is larger than the limit of \(config.maxBodyBytes) bytes"))
+        }
+    }
+
+    /// Reads a form or JSON body, runs `action`, and answers its JSON, or the reference's `{"detail": …}` error.
+    private func answer(
+        _ request: Request, _ action: ([String: JSONValue]) async throws(CastError) -> JSONValue
+    ) async throws -> Response {
+        let body = try await readObject(request)
+        do throws(CastError) {
+            return JSONBody.response(try await action(body))
+        } catch {
+            throw CastHTTPError(error: error)
         }
     }
 

@@ -24,16 +24,9 @@ struct CastWebSubClient: Sendable {
 
     /// POSTs the envelope with `X-Hub-Signature: sha256=<hex HMAC of the body>`; no retries, as on the reference.
     func post(_ body: ByteBuffer, callback: String, secret: String) async {
-        var request = HTTPClientRequest(url: callback)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "X-Hub-Signature", value: "sha256=" + WebhookClient.signature(body, secret: secret))
-        request.body = .bytes(body)
-        do {
-            let response = try await http.execute(request, timeout: .seconds(10))
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-        } catch {
-            logger.info("Cast WebSub delivery failed", metadata: ["error": "\(error)"])
+        let client = WebhookClient(http: http, timeout: .seconds(10), logger: logger)
+        if case .failed(let why) = await client.deliver(body, callback: callback, secret: secret) {
+            logger.info("Cast WebSub delivery failed", metadata: ["error": "\(why)"])
         }
     }
 }
