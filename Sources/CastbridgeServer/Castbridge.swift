@@ -31,8 +31,9 @@ public struct Castbridge: Sendable {
         let router = Router(context: AppRequestContext.self)
         router.add(
             middleware: CORSMiddleware(
-                allowOrigin: .originBased, allowHeaders: [.accept, .authorization, .contentType, .origin],
-                allowMethods: [.get, .post, .delete, .options]))
+                allowOrigin: .originBased,
+                allowHeaders: [.accept, .authorization, .contentType, .origin, .cacheControl, .init("X-Requested-With")!],
+                allowMethods: [.get, .post, .delete, .patch, .options], allowCredentials: true, maxAge: .seconds(3600)))
         router.add(middleware: NotFoundMiddleware())
         router.get("health") { _, _ in
             JSONBody.response(["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))])
@@ -41,7 +42,7 @@ public struct Castbridge: Sendable {
         CastRoutes(hub: castHub, config: config).add(to: router)
 
         let ws = WebSocketServerConfiguration(
-            maxFrameSize: max(config.maxBodyBytes, 1 << 14),
+            maxFrameSize: config.maxBodyBytes,
             autoPing: config.pingIntervalSeconds > 0 ? .enabled(timePeriod: .seconds(config.pingIntervalSeconds)) : .disabled)
         let logger = self.logger
         let app = Application(

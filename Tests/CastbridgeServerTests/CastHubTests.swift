@@ -378,4 +378,21 @@ struct CastHubTests {
             }
         }
     }
+
+    @Test("Text frames only: a binary frame ends the Cast socket and removes its subscription; so does an oversized frame")
+    func binaryAndOversizedFrames() async throws {
+        try await TestServer.with({ $0.maxBodyBytes = 4096 }) { server in
+            let (watcher, _) = try await server.castSubscriber(topic: "T", events: "subscription-removed", name: "Watcher")
+            let (binary, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Binary")
+            binary.sendBinary([1, 2, 3])
+            #expect(await binary.waitForClose(timeout: .seconds(3)).code != nil)
+            #expect(try await watcher.nextJSON()?["subscriber.name"] == "Binary")
+            let (big, _) = try await server.castSubscriber(topic: "T", events: "*", name: "Big")
+            big.send(String(repeating: "x", count: 10_000))
+            #expect(await big.waitForClose(timeout: .seconds(3)).code != nil)
+            #expect(try await watcher.nextJSON()?["subscriber.name"] == "Big")
+            // A bare OPTIONS is 204, as on the reference.
+            #expect(try await TestServer.request(.OPTIONS, "\(server.base)/api/hub").status == 204)
+        }
+    }
 }

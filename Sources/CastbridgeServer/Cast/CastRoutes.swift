@@ -25,6 +25,8 @@ struct CastRoutes: Sendable {
         // The router treats `/api/hub/` as `/api/hub`: one registration serves both spellings.
         router.post("api/hub") { request, _ in try await self.post(request) }
         router.delete("api/hub") { request, _ in try await self.delete(request) }
+        // A bare OPTIONS gets 204 as on the reference; real preflights are answered by the CORS middleware.
+        router.on("api/hub", method: .options) { _, _ in Response(status: .noContent) }
         router.post("api/hub/request") { request, _ in try await self.castRequest(request) }
         router.get("api/hub/payloads/:id") { _, context in try await self.payload(context) }
         router.get("api/hub/conference") { _, _ in JSONBody.response(await hub.conferences()) }

@@ -54,7 +54,7 @@ actor Inbox {
 
 /// A websocket client built on HummingbirdWSClient, driven from tests.
 final class TestSocket: Sendable {
-    enum Outgoing: Sendable { case text(String), close(WebSocketErrorCode) }
+    enum Outgoing: Sendable { case text(String), binary([UInt8]), close(WebSocketErrorCode) }
 
     let inbox = Inbox()
     private let outgoing: AsyncStream<Outgoing>.Continuation
@@ -86,6 +86,7 @@ final class TestSocket: Sendable {
                             for await item in stream {
                                 switch item {
                                 case .text(let s): try await outbound.write(.text(s))
+                                case .binary(let b): try await outbound.write(.binary(ByteBuffer(bytes: b)))
                                 case .close(let code):
                                     try await outbound.close(code, reason: nil)
                                     return
@@ -108,6 +109,7 @@ final class TestSocket: Sendable {
     }
 
     func send(_ text: String) { outgoing.yield(.text(text)) }
+    func sendBinary(_ bytes: [UInt8]) { outgoing.yield(.binary(bytes)) }
     func send(_ value: JSONValue) {
         send(String(decoding: try! JSONEncoder().encode(value), as: UTF8.self))
     }
