@@ -162,7 +162,7 @@ final class RawSocket: Sendable {
 
     static func connect(_ url: String) async throws -> RawSocket {
         guard let u = URL(string: url), let host = u.host, let port = u.port else { throw TestFailure("bad url \(url)") }
-        let upgraded = NIOLockedBox()
+        let upgraded = UpgradeFlag()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UpgradeWatcher(box: upgraded)) }
@@ -198,7 +198,7 @@ final class RawSocket: Sendable {
     var isActive: Bool { channel.isActive }
 }
 
-final class NIOLockedBox: Sendable {
+final class UpgradeFlag: Sendable {
     private let flag = Mutex(false)
     var value: Bool {
         get { flag.withLock { $0 } }
@@ -208,8 +208,8 @@ final class NIOLockedBox: Sendable {
 
 private final class UpgradeWatcher: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let box: NIOLockedBox
-    init(box: NIOLockedBox) { self.box = box }
+    let box: UpgradeFlag
+    init(box: UpgradeFlag) { self.box = box }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         if String(buffer: buffer).hasPrefix("HTTP/1.1 101") { box.value = true }
