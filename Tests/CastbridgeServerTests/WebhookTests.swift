@@ -160,4 +160,21 @@ struct WebhookTests {
             }
         }
     }
+
+    @Test("Shutdown: a webhook delivery still in flight is abandoned within the grace period", .timeLimit(.minutes(1)))
+    func shutdownAbandonsSlowDelivery() async throws {
+        try await CallbackServer.with { cb in
+            var shutdownStarted = ContinuousClock.now
+            try await TestServer.with({ $0.shutdownGraceSeconds = 0.5 }) { server in
+                _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "bye")
+                #expect(await cb.wait { !$0.verifications.isEmpty })
+                try await Task.sleep(for: .milliseconds(100))
+                cb.state.withLock { $0.delaySeconds = 3 }
+                _ = try await server.publish(Events.patientOpen(topic: "bye"))
+                #expect(await cb.wait { !$0.deliveries.isEmpty })  // the POST is now in flight
+                shutdownStarted = .now
+            }
+            #expect(ContinuousClock.now - shutdownStarted < .milliseconds(2500))
+        }
+    }
 }
