@@ -71,7 +71,7 @@ public struct Castbridge: Sendable {
             FirstByteGuardChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
                     responder: responder, webSocketResponder: webSocketResponder, configuration: .init(ws: ws)),
-                timeout: .nanoseconds(Int64(firstByteTimeout * 1_000_000_000)))
+                timeout: TimeAmount(.seconds(firstByteTimeout)))
         }
     }
 }

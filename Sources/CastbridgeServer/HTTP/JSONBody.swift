@@ -3,21 +3,21 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOFoundationCompat
 
 /// JSON in and out of the edges. Encoding happens once per message, never per subscriber.
 enum JSONBody {
     static func encode(_ value: JSONValue) -> ByteBuffer {
-        // JSONValue holds only encodable values, so encoding cannot fail.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("null".utf8)
-        return ByteBuffer(bytes: data)
+        // JSONValue holds only encodable values, so encoding cannot fail.
+        return (try? encoder.encodeAsByteBuffer(value, allocator: ByteBufferAllocator())) ?? ByteBuffer(string: "null")
     }
 
     static func decode(_ buffer: ByteBuffer) throws(HubError) -> JSONValue {
         guard buffer.readableBytes > 0 else { throw .badRequest("empty request body") }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+            return try JSONDecoder().decode(JSONValue.self, from: buffer)
         } catch {
             throw .badRequest("request body is not valid JSON")
         }
@@ -27,11 +27,5 @@ enum JSONBody {
         Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: encode(value)))
-    }
-}
-
-extension Data {
-    init(buffer: ByteBuffer) {
-        self = buffer.withUnsafeReadableBytes { Data($0) }
     }
 }

@@ -29,7 +29,7 @@ public actor FHIRcastHub: Service {
         self.config = config
         self.logger = logger
         self.state = HubState(config: config.hub)
-        self.webhooks = WebhookClient(http: http, timeout: .nanoseconds(Int64(config.webhookTimeoutSeconds * 1_000_000_000)), logger: logger)
+        self.webhooks = WebhookClient(http: http, timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)), logger: logger)
         (self.jobs, self.jobContinuation) = AsyncStream<Job>.makeStream()
     }
 

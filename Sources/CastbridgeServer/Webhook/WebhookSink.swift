@@ -58,7 +58,7 @@ struct WebhookWorker: Sendable {
                 var timeout = client.timeout
                 if let left = shutdown.remaining {
                     guard left > .zero else { return }  // abandoned at shutdown
-                    timeout = min(timeout, .nanoseconds(Int64(left.components.seconds) * 1_000_000_000 + left.components.attoseconds / 1_000_000_000))
+                    timeout = min(timeout, TimeAmount(left))
                 }
                 switch await client.deliver(event.body, callback: callback, secret: secret, timeout: timeout) {
                 case .delivered:
