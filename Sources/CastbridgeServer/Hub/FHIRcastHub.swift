@@ -229,8 +229,6 @@ public actor FHIRcastHub: Service {
                     let result = await client.verify(sub, callback: callback)
                     await self.verificationFinished(sub, result)
                 }
-            case .close(let id):
-                sinks.removeValue(forKey: id)?.sink.abort()
             }
         }
     }

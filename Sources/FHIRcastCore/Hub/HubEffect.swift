@@ -10,8 +10,6 @@ public enum HubEffect: Sendable {
     case deny(Subscription, reason: String)
     /// Verify a webhook subscriber's intent (STU2): GET the callback with a challenge.
     case verify(Subscription)
-    /// Close a websocket whose subscription is gone, without a denial (e.g. a second connection).
-    case close(SubscriptionID)
 }
 
 /// The shapes the hub writes that are not event notifications (C16, C21, C41, C44).

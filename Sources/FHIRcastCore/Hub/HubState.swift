@@ -36,10 +36,6 @@ public struct HubState: Sendable {
 
     public var pendingAckCount: Int { pendingAcks.values.reduce(0) { $0 + $1.count } }
 
-    public func subscribers(of topic: String) -> [Subscription] {
-        (byTopic[topic] ?? []).compactMap { subscriptions[$0] }
-    }
-
     // MARK: Subscribe / unsubscribe
 
     public struct SubscribeResult: Sendable {
