@@ -21,10 +21,11 @@ public struct CastHubState: Sendable {
         self.matching = matching
     }
 
-    /// One envelope to deliver to some bound sockets.
+    /// One envelope to deliver to some bound sockets and WebSub subscribers.
     public struct Delivery: Sendable {
         public var envelope: JSONValue
         public var endpoints: [String]
+        public var webSub: [CastSubscription] = []
     }
 
     // MARK: Subscriptions
@@ -40,10 +41,7 @@ public struct CastHubState: Sendable {
         subscriptions[sub.endpoint] = sub
     }
 
-    /// WebSub subscriptions that get an envelope: the same topic, event and routing rules; no socket needed.
-    public func webSubTargets(of envelope: [String: JSONValue]) -> [CastSubscription] {
-        addressees(of: envelope).filter { !$0.isWebSocket && $0.callback != nil }
-    }
+
 
     /// Unsubscribes by endpoint URL (what follows `/bind/`), or by callback and topic. Returns the removed ones.
     public mutating func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> [CastSubscription] {
@@ -119,7 +117,16 @@ public struct CastHubState: Sendable {
 
     /// Bound websocket subscriptions that get an envelope.
     public func targets(of envelope: [String: JSONValue]) -> [String] {
-        addressees(of: envelope).filter { $0.bound && $0.isWebSocket }.map(\.endpoint)
+        routed(envelope).endpoints
+    }
+
+    /// One pass over the addressees: the bound sockets and the WebSub subscribers of an envelope.
+    func routed(_ envelope: [String: JSONValue]) -> Delivery {
+        let addressees = addressees(of: envelope)
+        return Delivery(
+            envelope: .object(envelope),
+            endpoints: addressees.filter { $0.bound && $0.isWebSocket }.map(\.endpoint),
+            webSub: addressees.filter { !$0.isWebSocket && $0.callback != nil })
     }
 
     /// Validates and routes a publish. Throws the reference's 400s. `pathTopic` (generation B's
@@ -147,8 +154,9 @@ public struct CastHubState: Sendable {
         }
         let forwarded = Self.forwarded(root, host: host)
         remember(forwarded)
-        let direct = targets(of: forwarded)
-        return Delivery(envelope: .object(forwarded), endpoints: direct + conferenceEndpoints(for: forwarded, excluding: direct))
+        var delivery = routed(forwarded)
+        delivery.endpoints += conferenceEndpoints(for: forwarded, excluding: delivery.endpoints)
+        return delivery
     }
 
     /// `subscription-removed` for a peer that left, routed like any publish (echo suppression by its name).
@@ -169,7 +177,7 @@ public struct CastHubState: Sendable {
         } else if sub.actors.count > 1 {
             envelope["subscriber.actor"] = .array(sub.actors.map(JSONValue.string))
         }
-        return Delivery(envelope: .object(envelope), endpoints: targets(of: envelope))
+        return routed(envelope)
     }
 
     /// Binary-family events: dicom, nifti, jpg, png, nrrd, alone or as `<prefix>-…` / `<prefix>_…` (§4.1).

@@ -204,11 +204,10 @@ public actor CastHub: Service {
     }
 
     private func deliver(_ delivery: CastHubState.Delivery) {
-        let webSub = delivery.envelope.objectValue.map { state.webSubTargets(of: $0) } ?? []
-        guard !delivery.endpoints.isEmpty || !webSub.isEmpty else { return }
+        guard !delivery.endpoints.isEmpty || !delivery.webSub.isEmpty else { return }
         let buffer = JSONBody.encode(delivery.envelope)
         for endpoint in delivery.endpoints { send(buffer, to: endpoint) }
-        for sub in webSub {
+        for sub in delivery.webSub {
             guard let callback = sub.callback else { continue }
             let client = self.webSub
             let secret = sub.secret ?? ""
