@@ -16,17 +16,9 @@ struct CastSession: Sendable {
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
-            bufferingPolicy: .bufferingOldest(max(config.sendBufferMessages, 2)))
-        let sink = WebSocketSink(continuation: continuation, channel: channel)
+        let (sink, commands) = WebSocketSink.make(channel: channel, capacity: config.sendBufferMessages)
         await hub.bind(endpoint, sink: sink)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await WebSocketSink.drain(commands, to: outbound, logger: self.logger) }
-            group.addTask { await self.read(inbound, sink: sink) }
-            await group.next()
-            group.cancelAll()
-        }
-        continuation.finish()
+        await sink.serve(commands, to: outbound, logger: logger) { await self.read(inbound, sink: sink) }
         await hub.unbind(endpoint, sink: sink)
     }
 

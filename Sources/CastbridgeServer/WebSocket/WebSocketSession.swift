@@ -16,9 +16,7 @@ struct WebSocketSession: Sendable {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         let closeCodes = await CloseCodeBox.install(on: channel)
-        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
-            bufferingPolicy: .bufferingOldest(max(config.sendBufferMessages, 2)))
-        let sink = WebSocketSink(continuation: continuation, channel: channel)
+        let (sink, commands) = WebSocketSink.make(channel: channel, capacity: config.sendBufferMessages)
         do {
             try await hub.attach(id, sink: sink)
         } catch {
@@ -27,13 +25,7 @@ struct WebSocketSession: Sendable {
             try? await outbound.close(.policyViolation, reason: "invalid endpoint")
             return
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await WebSocketSink.drain(commands, to: outbound, logger: self.logger) }
-            group.addTask { await self.read(inbound) }
-            await group.next()
-            group.cancelAll()
-        }
-        continuation.finish()
+        await sink.serve(commands, to: outbound, logger: logger) { await self.read(inbound) }
         await hub.detach(id, closeFrame: closeCodes.closeFrame)
     }
 

@@ -45,8 +45,29 @@ struct WebSocketSink: DeliverySink {
 }
 
 extension WebSocketSink {
+    /// A sink for one socket, with its bounded queue (at least 2, so that a last frame and a close fit).
+    static func make(channel: any Channel, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
+        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
+            bufferingPolicy: .bufferingOldest(max(capacity, 2)))
+        return (WebSocketSink(continuation: continuation, channel: channel), commands)
+    }
+
+    /// Runs the writer half (draining `commands` into the socket) and `read` until either ends, then ends the queue.
+    func serve(
+        _ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger,
+        read: @escaping @Sendable () async -> Void
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.drain(commands, to: outbound, logger: logger) }
+            group.addTask { await read() }
+            await group.next()
+            group.cancelAll()
+        }
+        continuation.finish()
+    }
+
     /// Drains a session's queue into the socket until a close command or the end of the queue.
-    static func drain(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger) async {
+    private static func drain(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger) async {
         do {
             for await command in commands {
                 switch command {
