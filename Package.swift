@@ -87,6 +87,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CastbridgeCommandTests",
+            dependencies: [
+                "castbridge",
+                "CastbridgeServer",
+                "CastCore",
+                "FHIRcastCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CastCoreTests",
             dependencies: ["CastCore"],
             swiftSettings: swiftSettings

@@ -395,4 +395,17 @@ struct CastHubTests {
             #expect(try await TestServer.request(.OPTIONS, "\(server.base)/api/hub").status == 204)
         }
     }
+
+    @Test("Single-user mode by flag; unsubscribing an unknown subscription removes nothing and tells nobody")
+    func singleUserFlagAndUnknownUnsubscribe() async throws {
+        try await TestServer.with({ $0.castSingleUser = true }) { server in
+            let auth = try await Self.form(server, "/oauth/authorize", "user_name=dave&topic=elsewhere")
+            #expect(auth.json?["user_name"] == "SINGLE-USER")
+            let (watcher, _) = try await server.castSubscriber(topic: "T", events: "subscription-removed", name: "Watcher")
+            let unknown = try await server.castPost(["hub.mode": "unsubscribe", "hub.channel.endpoint": "ws://x/bind/no-such-endpoint"])
+            #expect(unknown.status == 200)
+            #expect(unknown.json == ["status": "unsubscribed", "removed": 0])
+            #expect(await watcher.expectSilence(.milliseconds(300)) == nil)
+        }
+    }
 }
