@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "castbridge", targets: ["castbridge"]),
         .library(name: "FHIRcastCore", targets: ["FHIRcastCore"]),
         .library(name: "CastCore", targets: ["CastCore"]),
+        .library(name: "BridgeCore", targets: ["BridgeCore"]),
         .library(name: "CastbridgeServer", targets: ["CastbridgeServer"]),
     ],
     dependencies: [
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Pure protocol code: models, parsing and validation, event matching, hub state. No I/O.
@@ -48,15 +50,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Pure bridge code: mapping files, FHIRcast ⇄ Cast translation, the outbound queue. No I/O.
+        .target(
+            name: "BridgeCore",
+            dependencies: [
+                "FHIRcastCore",
+                "CastCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
         .target(
             name: "CastbridgeServer",
             dependencies: [
                 "FHIRcastCore",
                 "CastCore",
+                "BridgeCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,6 +88,7 @@ let package = Package(
             name: "castbridge",
             dependencies: [
                 "CastbridgeServer",
+                "BridgeCore",
                 "CastCore",
                 "FHIRcastCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,6 +112,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BridgeCoreTests",
+            dependencies: ["BridgeCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,6 +16,28 @@ public struct CastRequest: Sendable, Hashable {
     public var targetProduct: String?
     public var context: [String: JSONValue]
     public var timestamp: String?
+    /// Generation B only: the one subscriber a `cast-get` addresses.
+    public var targetSubscriber: String?
+
+    public init(
+        id: String, requester: String, eventName: String, dataType: String, topic: String?, timeoutSeconds: Double,
+        requesterActor: JSONValue?, requesterProduct: String?, targetActor: String?, targetProduct: String?,
+        context: [String: JSONValue], timestamp: String?, targetSubscriber: String? = nil
+    ) {
+        self.id = id
+        self.requester = requester
+        self.eventName = eventName
+        self.dataType = dataType
+        self.topic = topic
+        self.timeoutSeconds = timeoutSeconds
+        self.requesterActor = requesterActor
+        self.requesterProduct = requesterProduct
+        self.targetActor = targetActor
+        self.targetProduct = targetProduct
+        self.context = context
+        self.timestamp = timestamp
+        self.targetSubscriber = targetSubscriber
+    }
 
     public static let defaultTimeout = 2.0
     public static let maxTimeout = 300.0

@@ -1,0 +1,119 @@
+import DequeModule
+import Foundation
+
+/// Events accepted from FHIRcast apps, waiting for the Cast upstream, in order. Bounded in count and in
+/// waiting time: an event that does not fit, or waits too long, is handed back so its publisher can be told
+/// (a SyncError); nothing leaves silently.
+///
+/// At most one event is in flight: `next()` moves the head out; the sender then calls `sent()` or, when the
+/// upstream certainly did not take it, `retry()`, which puts it back at the head, so order is kept.
+public struct Outbox<Item: Sendable>: Sendable {
+    public struct Entry: Sendable {
+        public var item: Item
+        public var enqueuedAt: Date
+    }
+
+    public let capacity: Int
+    public let maxWait: TimeInterval
+    private var queue: Deque<Entry> = []
+    public private(set) var inFlight: Entry?
+
+    public init(capacity: Int, maxWait: TimeInterval) {
+        self.capacity = max(1, capacity)
+        self.maxWait = maxWait
+    }
+
+    /// Waiting events, the one in flight included.
+    public var count: Int { queue.count + (inFlight == nil ? 0 : 1) }
+    public var isEmpty: Bool { count == 0 }
+
+    /// Queues an event. False when the queue is full: the caller rejects it.
+    public mutating func enqueue(_ item: Item, now: Date) -> Bool {
+        guard count < capacity else { return false }
+        queue.append(Entry(item: item, enqueuedAt: now))
+        return true
+    }
+
+    /// Takes the head for sending, unless one is already in flight.
+    public mutating func next() -> Item? {
+        guard inFlight == nil, let head = queue.popFirst() else { return nil }
+        inFlight = head
+        return head.item
+    }
+
+    /// The event in flight reached the upstream.
+    public mutating func sent() {
+        inFlight = nil
+    }
+
+    /// The event in flight did not reach the upstream: it goes back to the head.
+    public mutating func retry() {
+        guard let entry = inFlight else { return }
+        inFlight = nil
+        queue.prepend(entry)
+    }
+
+    /// Removes the event in flight without sending it (its fate is unknown; the caller reports it).
+    public mutating func abandon() -> Item? {
+        defer { inFlight = nil }
+        return inFlight?.item
+    }
+
+    /// Removes and returns the queued events that have waited longer than `maxWait` (never the one in flight).
+    public mutating func expired(now: Date) -> [Item] {
+        var out: [Item] = []
+        while let head = queue.first, now.timeIntervalSince(head.enqueuedAt) > maxWait {
+            out.append(queue.removeFirst().item)
+        }
+        return out
+    }
+
+    /// Removes everything (shutdown), in order.
+    public mutating func drain() -> [Item] {
+        var out = inFlight.map { [$0.item] } ?? []
+        out += queue.map(\.item)
+        queue.removeAll()
+        inFlight = nil
+        return out
+    }
+}
+
+/// A bounded set of recent ids: the ids the bridge published to Cast, so that a Cast hub that does not
+/// suppress echoes (generation B matches publishers differently) cannot loop them back.
+public struct RecentIDs: Sendable {
+    public let capacity: Int
+    private var order: Deque<String> = []
+    private var members: Set<String> = []
+
+    public init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    public mutating func insert(_ id: String) {
+        guard members.insert(id).inserted else { return }
+        order.append(id)
+        if order.count > capacity, let old = order.popFirst() { members.remove(old) }
+    }
+
+    public func contains(_ id: String) -> Bool { members.contains(id) }
+}
+
+/// Reconnect delays: exponential from `base`, capped at `max`, with jitter in [½, 1] of the step so that
+/// many bridges restarted together do not reconnect in lockstep.
+public struct Backoff: Sendable {
+    public var base: Double
+    public var max: Double
+    public private(set) var attempt = 0
+
+    public init(base: Double, max: Double) {
+        self.base = Swift.max(0.001, base)
+        self.max = Swift.max(self.base, max)
+    }
+
+    /// The next delay in seconds; `unit` is a random number in [0, 1).
+    public mutating func next(unit: Double) -> Double {
+        let step = Swift.min(max, base * pow(2, Double(Swift.min(attempt, 30))))
+        attempt += 1
+        return step * (0.5 + 0.5 * unit)
+    }
+
+    public mutating func reset() { attempt = 0 }
+}
