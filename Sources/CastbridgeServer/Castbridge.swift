@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import BridgeCore
 import CastCore
 import FHIRcastCore
 import Hummingbird
@@ -21,13 +23,24 @@ public struct Castbridge: Sendable {
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).
-    /// The hubs come last so that graceful shutdown reaches them first: sockets are closed with 1001 before the
-    /// HTTP server stops.
+    /// The hubs come after the HTTP server and the bridge last, so that graceful shutdown reaches the bridge first,
+    /// then the hubs (sockets closed with 1001), then the HTTP server.
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
-        let hub = FHIRcastHub(config: config, logger: logger)
         let castHub = CastHub(config: config, logger: logger)
+        let outlet: BridgeOutlet? =
+            config.bridgeEnabled
+            ? BridgeOutlet(
+                translator: Translator(
+                    mappings: config.mappings, identity: BridgeIdentity(subscriberName: config.bridgeName, productName: config.bridgeProduct),
+                    dialect: config.castDialect),
+                capacity: config.bridgeQueueLimit, maxWait: config.bridgeQueueMaxWaitSeconds)
+            : nil
+        let hub = FHIRcastHub(config: config, logger: logger, bridge: outlet)
+        let bridge = outlet.map { outlet in
+            CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config, logger: self.logger)
+        }
         let router = Router(context: AppRequestContext.self)
         router.add(
             middleware: CORSMiddleware(
@@ -36,9 +49,12 @@ public struct Castbridge: Sendable {
                 allowMethods: [.get, .post, .delete, .patch, .options], allowCredentials: true, maxAge: .seconds(3600)))
         router.add(middleware: NotFoundMiddleware())
         router.get("health") { _, _ in
-            JSONBody.response(["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))])
+            var health: [String: JSONValue] = ["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))]
+            if let bridge { health["bridge"] = await bridge.status() }
+            return JSONBody.response(.object(health))
         }
-        FHIRcastRoutes(hub: hub, config: config).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config, bridgedEvents: outlet?.translator.mappings.fhircastEventNames ?? []).add(to: router)
+        if let bridge { BridgeRoutes(bridge: bridge, config: config).add(to: router) }
         CastRoutes(hub: castHub, config: config).add(to: router)
 
         let ws = WebSocketServerConfiguration(
@@ -56,10 +72,20 @@ public struct Castbridge: Sendable {
             },
             logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [app, hub, castHub], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+            services: [app, hub, castHub] + (bridge.map { [$0] } ?? []), gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
         // Past the grace period, whatever still holds the shutdown open is cancelled.
         groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
         return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// The Cast hub the bridge works through: the external one when configured, else the embedded one in process.
+    func makeUpstream(castHub: CastHub) -> any CastUpstream {
+        guard let url = config.castHubURL else {
+            return EmbeddedCastUpstream(hub: castHub, capacity: max(config.sendBufferMessages, 65_536))
+        }
+        return RemoteCastUpstream(
+            url: url, dialect: config.castDialect, auth: config.castAuth, http: .shared,
+            publishTimeout: config.castPublishTimeoutSeconds, maxFrameBytes: max(config.maxBodyBytes, 16 << 20), logger: logger)
     }
 
     /// HTTP/1.1 with WebSocket upgrade, behind the first-byte guard (see `FirstByteGuardChannel`).

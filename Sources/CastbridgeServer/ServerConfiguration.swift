@@ -1,3 +1,4 @@
+import BridgeCore
 import CastCore
 import FHIRcastCore
 import Logging
@@ -49,5 +50,42 @@ public struct ServerConfiguration: Sendable {
     /// A connection that sends nothing for this long after connecting is closed.
     public var firstByteTimeoutSeconds: Double = 30
 
+    // MARK: The bridge (Docs/mappings.md, Docs/architecture.md)
+
+    /// Bridge FHIRcast and Cast at all (off: two hubs side by side, nothing translated).
+    public var bridgeEnabled = true
+    /// An external Cast hub (`http://host:2018`, `/api/hub` optional). Nil: the embedded hub, in process.
+    public var castHubURL: String?
+    public var castDialect: CastDialect = .d
+    /// How the bridge authenticates to an external Cast hub.
+    public var castAuth: CastUpstreamAuth = .none
+    /// The translation rules (the mapping files; the built-in default when none are given).
+    public var mappings: MappingSet = .builtIn
+    /// The bridge's stable Cast identity: `subscriber.name` and `subscriber.product.name` of its publishes.
+    public var bridgeName = "castbridge"
+    public var bridgeProduct = "castbridge"
+    /// Events waiting for the Cast hub: at most this many, each at most this long; beyond either, the
+    /// publisher gets a SyncError.
+    public var bridgeQueueLimit = 1000
+    public var bridgeQueueMaxWaitSeconds: Double = 30
+    /// Reconnect backoff towards the Cast hub: first delay and cap (exponential, jittered).
+    public var bridgeReconnectBaseSeconds: Double = 0.5
+    public var bridgeReconnectMaxSeconds: Double = 30
+    /// HTTP timeout of publishes to an external Cast hub.
+    public var castPublishTimeoutSeconds: Double = 10
+
     public init() {}
+}
+
+/// Credentials for an external Cast hub (cast-protocol.md §6).
+public enum CastUpstreamAuth: Sendable, Hashable {
+    /// No token (the reference hub's default: auth not enforced).
+    case none
+    /// A fixed bearer token.
+    case bearer(String)
+    /// The generation C/D mock OAuth code flow: `/oauth/authorize` then `/oauth/token`.
+    case mockOAuth(user: String?)
+    /// `grant_type=client_credentials` at a token endpoint: a real OIDC provider (Keycloak's
+    /// `/realms/<realm>/protocol/openid-connect/token`) or a generation B hub's `/oauth/token`.
+    case clientCredentials(tokenURL: String, clientID: String, clientSecret: String)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import BridgeCore
 import CastCore
 import CastbridgeServer
 import FHIRcastCore
@@ -11,7 +12,41 @@ struct CastbridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "castbridge",
         abstract: "A FHIRcast hub of record bridged to Cast.",
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Mappings.self])
+}
+
+/// `castbridge mappings check [DIR]`: validates the mapping files without serving.
+struct Mappings: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Work with mapping files.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the mapping files of a directory; print every problem with its file and line.")
+
+        @Argument(help: "The directory of mapping files. (default: ./mappings)")
+        var directory = "mappings"
+
+        func run() throws {
+            do {
+                let loaded = try MappingDirectory.load(directory)
+                print(Self.summary(loaded))
+            } catch {
+                var stderr = FileHandleOutput()
+                print(error.description, to: &stderr)
+                throw ExitCode.failure
+            }
+        }
+
+        static func summary(_ loaded: MappingDirectory.Loaded) -> String {
+            let m = loaded.mappings
+            return "\(loaded.files.count) file(s) OK: \(m.events.count) event rule(s), \(m.requests.count) request verb(s); "
+                + "subscribes on Cast for: \(m.castSubscriptionEvents.joined(separator: ","))"
+        }
+    }
+}
+
+struct FileHandleOutput: TextOutputStream {
+    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
 }
 
 /// `castbridge serve`. Every option can also be set with an environment variable (CASTBRIDGE_<NAME>);
@@ -47,6 +82,37 @@ struct Serve: AsyncParsableCommand {
     var castSingleUser = false
     @Option(help: "Embedded Cast hub: HS256 secret of the mock OAuth tokens. [env: CASTBRIDGE_CAST_JWT_SECRET] (default: a public development secret; set your own)")
     var castJWTSecret: String?
+
+    @Option(help: "Directory of mapping files (*.yaml). [env: CASTBRIDGE_MAPPINGS] (default: ./mappings if it exists, else the built-in default)")
+    var mappings: String?
+    @Flag(help: "Do not bridge: run the FHIRcast and Cast hubs side by side. [env: CASTBRIDGE_NO_BRIDGE=true]")
+    var noBridge = false
+    @Option(help: "Bridge to this external Cast hub (http://host:2018) instead of the embedded one. [env: CASTBRIDGE_CAST_HUB]")
+    var castHub: String?
+    @Option(help: "The external hub's generation: d (current) or b (PW44-era). [env: CASTBRIDGE_CAST_DIALECT] (default: d)")
+    var castDialect: String?
+    @Option(help: "How the bridge logs in to the external hub: none, mock (the hub's mock OAuth code flow), bearer (--cast-token) or client-credentials (--cast-token-url, --cast-client-id, --cast-client-secret). [env: CASTBRIDGE_CAST_AUTH] (default: none)")
+    var castAuth: String?
+    @Option(help: "Bearer token for --cast-auth bearer. [env: CASTBRIDGE_CAST_TOKEN]")
+    var castToken: String?
+    @Option(help: "user_name asserted in the mock OAuth flow. [env: CASTBRIDGE_CAST_USER] (default: the hub picks one)")
+    var castUser: String?
+    @Option(help: "Token endpoint for client-credentials, e.g. a Keycloak realm's .../protocol/openid-connect/token. [env: CASTBRIDGE_CAST_TOKEN_URL] (default: <cast hub>/oauth/token)")
+    var castTokenURL: String?
+    @Option(help: "client_id for client-credentials. [env: CASTBRIDGE_CAST_CLIENT_ID] (default: castbridge)")
+    var castClientID: String?
+    @Option(help: "client_secret for client-credentials. [env: CASTBRIDGE_CAST_CLIENT_SECRET]")
+    var castClientSecret: String?
+    @Option(help: "The bridge's subscriber.name on the Cast side. [env: CASTBRIDGE_BRIDGE_NAME] (default: castbridge)")
+    var bridgeName: String?
+    @Option(help: "The bridge's subscriber.product.name on the Cast side. [env: CASTBRIDGE_BRIDGE_PRODUCT] (default: castbridge)")
+    var bridgeProduct: String?
+    @Option(help: "Events that may wait for the Cast hub; beyond, publishers get a SyncError. [env: CASTBRIDGE_BRIDGE_QUEUE_LIMIT] (default: 1000)")
+    var bridgeQueueLimit: Int?
+    @Option(help: "Seconds an event may wait for the Cast hub before its publisher gets a SyncError. [env: CASTBRIDGE_BRIDGE_QUEUE_MAX_WAIT] (default: 30)")
+    var bridgeQueueMaxWait: Double?
+    @Option(help: "Longest delay between reconnect attempts to the Cast hub, seconds. [env: CASTBRIDGE_BRIDGE_RECONNECT_MAX] (default: 30)")
+    var bridgeReconnectMax: Double?
 
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
@@ -109,11 +175,83 @@ struct Serve: AsyncParsableCommand {
             guard v.utf8.count >= 32 else { throw ValidationError("the Cast JWT secret must be at least 32 bytes") }
             c.castJWTSecret = v
         }
+        try bridgeOptions(&c, value: value, envFlag: envFlag)
         guard (0...65535).contains(c.port) else { throw ValidationError("port \(c.port) is out of range") }
         if let url = c.publicURL, !(url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("ws://") || url.hasPrefix("wss://")) {
             throw ValidationError("--public-url must start with http://, https://, ws:// or wss://")
         }
         return c
+    }
+}
+
+extension Serve {
+    fileprivate func bridgeOptions(
+        _ c: inout ServerConfiguration, value: (String?, String, (String) -> String?) throws -> String?,
+        envFlag: (String) -> Bool
+    ) throws {
+        c.bridgeEnabled = !(noBridge || envFlag("NO_BRIDGE"))
+        if let dir = try value(mappings, "MAPPINGS", { $0 }) {
+            c.mappings = try Self.loadMappings(dir)
+        } else if FileManager.default.fileExists(atPath: "mappings") {
+            c.mappings = try Self.loadMappings("mappings")
+        }
+        if let url = try value(castHub, "CAST_HUB", { $0 }) {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ValidationError("--cast-hub must be an http:// or https:// URL, e.g. http://127.0.0.1:2018")
+            }
+            c.castHubURL = url
+        }
+        if let v = try value(castDialect, "CAST_DIALECT", { $0 }) {
+            guard let d = CastDialect(rawValue: v.lowercased()) else { throw ValidationError("unknown Cast dialect '\(v)': use d or b") }
+            c.castDialect = d
+        }
+        let token = try value(castToken, "CAST_TOKEN", { $0 })
+        let mode = try value(castAuth, "CAST_AUTH", { $0 })?.lowercased() ?? "none"
+        switch mode {
+        case "none": c.castAuth = .none
+        case "bearer":
+            guard let token else { throw ValidationError("--cast-auth bearer needs --cast-token") }
+            c.castAuth = .bearer(token)
+        case "mock": c.castAuth = .mockOAuth(user: try value(castUser, "CAST_USER", { $0 }))
+        case "client-credentials":
+            guard let base = try c.castHubURL ?? value(castTokenURL, "CAST_TOKEN_URL", { $0 }) else {
+                throw ValidationError("--cast-auth client-credentials needs --cast-hub or --cast-token-url")
+            }
+            let tokenURL = try value(castTokenURL, "CAST_TOKEN_URL", { $0 }) ?? RemoteHubURL.root(of: base) + "/oauth/token"
+            c.castAuth = .clientCredentials(
+                tokenURL: tokenURL, clientID: try value(castClientID, "CAST_CLIENT_ID", { $0 }) ?? "castbridge",
+                clientSecret: try value(castClientSecret, "CAST_CLIENT_SECRET", { $0 }) ?? "")
+        default:
+            throw ValidationError("unknown --cast-auth '\(mode)': use none, mock, bearer or client-credentials")
+        }
+        if c.castHubURL == nil, mode != "none" {
+            throw ValidationError("--cast-auth is for an external hub: set --cast-hub too")
+        }
+        if let v = try value(bridgeName, "BRIDGE_NAME", { $0 }) {
+            guard !v.isEmpty, v != "*" else { throw ValidationError("the bridge name must be a non-empty name, not '*'") }
+            c.bridgeName = v
+        }
+        if let v = try value(bridgeProduct, "BRIDGE_PRODUCT", { $0 }) { c.bridgeProduct = v }
+        if let v = try value(bridgeQueueLimit.map(String.init), "BRIDGE_QUEUE_LIMIT", { $0 }) {
+            guard let n = Int(v), n >= 1 else { throw ValidationError("the bridge queue limit must be a positive integer") }
+            c.bridgeQueueLimit = n
+        }
+        if let v = try value(bridgeQueueMaxWait.map { String($0) }, "BRIDGE_QUEUE_MAX_WAIT", { $0 }) {
+            guard let s = Double(v), s > 0 else { throw ValidationError("the bridge queue wait must be a positive number of seconds") }
+            c.bridgeQueueMaxWaitSeconds = s
+        }
+        if let v = try value(bridgeReconnectMax.map { String($0) }, "BRIDGE_RECONNECT_MAX", { $0 }) {
+            guard let s = Double(v), s > 0 else { throw ValidationError("the reconnect delay cap must be a positive number of seconds") }
+            c.bridgeReconnectMaxSeconds = s
+        }
+    }
+
+    static func loadMappings(_ dir: String) throws -> MappingSet {
+        do {
+            return try MappingDirectory.load(dir).mappings
+        } catch {
+            throw ValidationError("the mapping files have problems:\n\(error.description)")
+        }
     }
 }
 

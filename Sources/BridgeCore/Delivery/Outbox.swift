@@ -17,6 +17,8 @@ public struct Outbox<Item: Sendable>: Sendable {
     public let maxWait: TimeInterval
     private var queue: Deque<Entry> = []
     public private(set) var inFlight: Entry?
+    /// Events refused because the queue was full, since the start.
+    public private(set) var overflowed = 0
 
     public init(capacity: Int, maxWait: TimeInterval) {
         self.capacity = max(1, capacity)
@@ -29,7 +31,10 @@ public struct Outbox<Item: Sendable>: Sendable {
 
     /// Queues an event. False when the queue is full: the caller rejects it.
     public mutating func enqueue(_ item: Item, now: Date) -> Bool {
-        guard count < capacity else { return false }
+        guard count < capacity else {
+            overflowed += 1
+            return false
+        }
         queue.append(Entry(item: item, enqueuedAt: now))
         return true
     }

@@ -246,5 +246,6 @@ public enum MappingFile {
 /// Every problem found in the mapping files.
 public struct MappingErrors: Error, Sendable, CustomStringConvertible {
     public var errors: [MappingError]
+    public init(errors: [MappingError]) { self.errors = errors }
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }

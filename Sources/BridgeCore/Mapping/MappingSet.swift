@@ -102,6 +102,14 @@ public struct MappingSet: Sendable {
 
     public init() {}
 
+    /// The rules of `mappings/default.yaml`, built in (used when no mapping directory exists).
+    public static let builtIn: MappingSet = {
+        switch MappingFile.load([(DefaultMappings.fileName, DefaultMappings.yaml)]) {
+        case .success(let set): return set
+        case .failure(let errors): preconditionFailure("the built-in mappings do not load: \(errors)")
+        }
+    }()
+
     /// Why a rule cannot be added (a clash with an earlier one), or nil once it is added.
     public mutating func add(_ mapping: EventMapping) -> String? {
         let fkey = mapping.fhircast.lowercased()

@@ -177,6 +177,8 @@ public actor CastHub: Service {
     // MARK: Publish
 
     func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) {
+        // Taken and then delivered to nobody would be a silent loss: a hub that is stopping says so.
+        guard !isShuttingDown else { throw CastError(503, "the hub is shutting down") }
         deliver(try state.publish(body, host: host, pathTopic: pathTopic))
     }
 
@@ -303,7 +305,7 @@ public actor CastHub: Service {
     /// A socket ended: its subscription is removed and peers get `subscription-removed`.
     func unbind(_ endpoint: String, sink: WebSocketSink) {
         // Only the socket that is still registered may remove the subscription.
-        guard let current = sockets[endpoint], current.channel === sink.channel else { return }
+        guard let current = sockets[endpoint], current.token === sink.token else { return }
         sockets.removeValue(forKey: endpoint)
         if let sub = state.unbind(endpoint) { announceRemoval(sub, reason: "websocket-disconnect") }
     }

@@ -10,6 +10,8 @@ import NIOCore
 struct FHIRcastRoutes: Sendable {
     let hub: FHIRcastHub
     let config: ServerConfiguration
+    /// Event names the bridge can deliver beyond the catalog (listed in `eventsSupported`).
+    var bridgedEvents: [String] = []
 
     static let webSocketPath = "fhircast/ws"
 
@@ -17,7 +19,7 @@ struct FHIRcastRoutes: Sendable {
         for flavor in Flavor.allCases {
             let base = "fhircast/\(flavor.rawValue)"
             router.get("\(base)/.well-known/fhircast-configuration") { _, _ in
-                JSONBody.response(Discovery.configuration(flavor, hub: config.hub))
+                JSONBody.response(Discovery.configuration(flavor, hub: config.hub, extraEvents: bridgedEvents))
             }
             router.post(RouterPath(base)) { request, context in
                 try await self.postHubURL(request, context: context, flavor: flavor)
@@ -99,7 +101,8 @@ struct FHIRcastRoutes: Sendable {
                     "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
             }
             let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
-            try await hub.publish(notification)
+            // Not FHIRcast, but OHIF-lineage clients send it: it names the publisher for a bridge SyncError.
+            try await hub.publish(notification, publisher: json["subscriber.name"]?.stringValue)
             return JSONBody.response(["success": true, "id": .string(notification.id)])
         } catch {
             throw PlainTextError(error)
@@ -142,8 +145,9 @@ struct FHIRcastRoutes: Sendable {
 
 /// `hub.url/.well-known/fhircast-configuration` (C4, C5).
 enum Discovery {
-    static func configuration(_ flavor: Flavor, hub: HubConfiguration) -> JSONValue {
-        let events = EventCatalog.entries.map { JSONValue.string(flavor.wireName($0.name)) }
+    static func configuration(_ flavor: Flavor, hub: HubConfiguration, extraEvents: [String] = []) -> JSONValue {
+        let extra = extraEvents.filter { EventCatalog.byKey[$0.lowercased()] == nil }
+        let events = (EventCatalog.entries.map(\.name) + extra).map { JSONValue.string(flavor.wireName($0)) }
         switch flavor {
         case .stu3:
             return [

@@ -24,8 +24,11 @@ public actor FHIRcastHub: Service {
     private let jobContinuation: AsyncStream<Job>.Continuation
     private let shutdownDeadline = ShutdownDeadline()
     private var shuttingDown = false
+    /// Accepted events go here on their way to Cast (nil: the bridge is off).
+    private let bridge: BridgeOutlet?
 
-    public init(config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared) {
+    init(config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared, bridge: BridgeOutlet? = nil) {
+        self.bridge = bridge
         self.config = config
         self.logger = logger
         self.state = HubState(config: config.hub)
@@ -97,10 +100,32 @@ public actor FHIRcastHub: Service {
         return sub
     }
 
-    public func publish(_ notification: EventNotification) throws(HubError) {
+    /// Accepts an event and delivers it. One from a FHIRcast app (not `fromBridge`) is also handed to the bridge,
+    /// in acceptance order; if the bridge's queue is full its publisher gets a SyncError at once.
+    /// - Parameter publisher: the request's `subscriber.name`, when it carried one.
+    public func publish(_ notification: EventNotification, publisher: String? = nil, fromBridge: Bool = false) throws(HubError) {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
-        perform(try state.publish(notification, now: Date()))
+        let now = Date()
+        let effects = try state.publish(notification, now: now)
+        perform(effects)
+        guard !fromBridge, let bridge, case .deliver(let accepted, _)? = effects.first else { return }
+        if bridge.offer(accepted, publisher: publisher) == .full {
+            perform(
+                state.rejectAccepted(
+                    accepted, publisherName: publisher,
+                    diagnostics: "castbridge could not queue \(accepted.event.name) for the Cast hub: \(bridge.capacity) events are already waiting for it",
+                    now: now))
+        }
     }
+
+    /// The bridge could not pass an accepted event on to Cast: its publisher gets a SyncError.
+    func rejectFromBridge(_ notification: EventNotification, publisher: String?, diagnostics: String) {
+        guard !shuttingDown else { return }
+        perform(state.rejectAccepted(notification, publisherName: publisher, diagnostics: diagnostics, now: Date()))
+    }
+
+    /// The context state of a topic (the bridge answers Cast STATUS requests from it).
+    func topicContext(_ topic: String) -> TopicContext? { state.context(of: topic) }
 
     public func currentContext(topic: String, flavor: Flavor) -> JSONValue {
         HubMessages.currentContext(state.context(of: topic), flavor: flavor)

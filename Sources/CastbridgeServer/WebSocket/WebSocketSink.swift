@@ -10,10 +10,15 @@ enum SessionCommand: Sendable {
     case close(WebSocketErrorCode, last: ByteBuffer?)
 }
 
-/// The sink of a websocket subscriber: a bounded queue drained by the session's writer.
+/// The identity of one sink: a new socket on the same endpoint gets a new one.
+final class SinkToken: Sendable {}
+
+/// The sink of a websocket subscriber: a bounded queue drained by the session's writer. The bridge's
+/// in-process connection to the embedded Cast hub is the same queue without a socket (`channel` nil).
 struct WebSocketSink: DeliverySink {
     let continuation: AsyncStream<SessionCommand>.Continuation
-    let channel: any Channel
+    let channel: (any Channel)?
+    let token = SinkToken()
 
     func send(_ buffer: ByteBuffer) -> Bool {
         if case .enqueued = continuation.yield(.frame(buffer)) { return true }
@@ -32,7 +37,7 @@ struct WebSocketSink: DeliverySink {
 
     func abort() {
         continuation.finish()
-        channel.close(promise: nil)
+        channel?.close(promise: nil)
     }
 
     private func closeOrAbort(_ command: SessionCommand) {
@@ -46,7 +51,7 @@ struct WebSocketSink: DeliverySink {
 
 extension WebSocketSink {
     /// A sink for one socket, with its bounded queue (at least 2, so that a last frame and a close fit).
-    static func make(channel: any Channel, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
+    static func make(channel: (any Channel)?, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
         let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
             bufferingPolicy: .bufferingOldest(max(capacity, 2)))
         return (WebSocketSink(continuation: continuation, channel: channel), commands)

@@ -346,6 +346,26 @@ public struct HubState: Sendable {
         return [.deliver(n, to: [requester])]
     }
 
+    /// A SyncError for a request the hub accepted and later could not pass on (the Cast bridge): to the
+    /// topic's subscribers named like the publisher, or, when no subscription carries that name (or the publisher
+    /// sent none), to every subscriber of the topic that takes SyncError, so that the session learns of it.
+    public mutating func rejectAccepted(
+        _ notification: EventNotification, publisherName: String?, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        let onTopic = (byTopic[notification.event.topic] ?? []).compactMap { subscriptions[$0] }.filter { $0.state == .active }
+        var targets: [Subscription] = []
+        if let name = publisherName?.lowercased(), !name.isEmpty {
+            targets = onTopic.filter { $0.subscriberName?.lowercased() == name }
+        }
+        if targets.isEmpty { targets = onTopic.filter { $0.wants("syncerror") } }
+        guard !targets.isEmpty else { return [] }
+        let n = SyncErrorFactory.make(
+            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
+            subscriberName: publisherName.flatMap { $0.isEmpty ? nil : $0 } ?? "castbridge", diagnostics: diagnostics,
+            id: makeID(), now: now)
+        return [.deliver(n, to: targets.map(\.id))]
+    }
+
     // MARK: Current context
 
     public func context(of topic: String) -> TopicContext? { topics[topic] }

@@ -28,6 +28,8 @@ struct TestServer: Sendable {
         config.pingIntervalSeconds = 0
         config.webhookBackoffSeconds = 0.05
         config.shutdownGraceSeconds = 0.5
+        // Suites of one hub run without the bridge; BridgeTests turn it on.
+        config.bridgeEnabled = false
         configure(&config)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
@@ -45,6 +47,39 @@ struct TestServer: Sendable {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+
+    /// A server that runs until `stop()`, for tests that stop and restart one mid-test.
+    final class Running: Sendable {
+        let server: TestServer
+        private let task: Task<Void, any Error>
+
+        init(server: TestServer, task: Task<Void, any Error>) {
+            self.server = server
+            self.task = task
+        }
+
+        func stop() async throws {
+            await server.group.triggerGracefulShutdown()
+            try await task.value
+        }
+    }
+
+    static func start(_ configure: @Sendable (inout ServerConfiguration) -> Void = { _ in }) async throws -> Running {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.logLevel = .critical
+        config.tickIntervalSeconds = 0.05
+        config.pingIntervalSeconds = 0
+        config.shutdownGraceSeconds = 0.5
+        config.bridgeEnabled = false
+        configure(&config)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        return Running(server: TestServer(port: port, group: group), task: task)
     }
 
     // MARK: HTTP

@@ -1,0 +1,266 @@
+import BridgeCore
+import CastCore
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The bridge as a running service: keeps one subscription on the Cast hub (reconnecting with backoff), sends
+/// accepted FHIRcast events to it in order, passes Cast events to the FHIRcast hub, and answers Cast requests.
+/// The translation is `Translator` (pure); this actor only moves frames.
+public actor CastBridge: Service {
+    let outlet: BridgeOutlet
+    private let upstream: any CastUpstream
+    private let fhircast: FHIRcastHub
+    private let config: ServerConfiguration
+    private let logger: Logger
+    private var link: CastLink?
+    private var recent = RecentIDs(capacity: 10_000)
+    private var backoff: Backoff
+    private var stopping = false
+    private var lastError: String?
+    private var counts = (toCast: 0, toFHIRcast: 0, refused: 0, answered: 0)
+
+    /// Cast requests forwarded to FHIRcast subscribers, by correlation id, until answered or expired.
+    private struct Forwarded {
+        var request: IncomingCastRequest
+        var rule: RequestMapping
+        var deadline: Date
+        var answered = false
+    }
+    private var forwarded: [String: Forwarded] = [:]
+    static let maxForwarded = 10_000
+
+    init(outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: ServerConfiguration, logger: Logger) {
+        self.outlet = outlet
+        self.upstream = upstream
+        self.fhircast = fhircast
+        self.config = config
+        self.logger = logger
+        self.backoff = Backoff(base: config.bridgeReconnectBaseSeconds, max: config.bridgeReconnectMaxSeconds)
+    }
+
+    private var translator: Translator { outlet.translator }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.connectionLoop() }
+            group.addTask { await self.senderLoop() }
+            group.addTask { await self.tickLoop() }
+            try? await gracefulShutdown()
+            await self.stop()
+            group.cancelAll()
+        }
+    }
+
+    private func stop() async {
+        stopping = true
+        outlet.finish()
+        await link?.close()
+        link = nil
+        let left = outlet.drain()
+        if !left.isEmpty {
+            logger.warning("shutting down with events not yet sent to the Cast hub", metadata: ["events": "\(left.count)"])
+        }
+    }
+
+    /// For `/health`.
+    func status() -> JSONValue {
+        var s: JSONValue = [
+            "upstream": .string(upstream.label),
+            "connected": .bool(link != nil),
+            "queued": .int(Int64(outlet.count)),
+            "toCast": .int(Int64(counts.toCast)),
+            "toFHIRcast": .int(Int64(counts.toFHIRcast)),
+            "refused": .int(Int64(counts.refused)),
+            "overflowed": .int(Int64(outlet.overflowed)),
+            "answered": .int(Int64(counts.answered)),
+        ]
+        if let lastError, link == nil, case .object(var o) = s {
+            o["lastError"] = .string(lastError)
+            s = .object(o)
+        }
+        return s
+    }
+
+    // MARK: The upstream connection
+
+    private func connectionLoop() async {
+        let events = translator.mappings.castSubscriptionEvents
+        while !stopping && !Task.isCancelled {
+            do {
+                let link = try await upstream.connect(events: events, identity: translator.identity)
+                if stopping {
+                    await link.close()
+                    return
+                }
+                self.link = link
+                lastError = nil
+                backoff.reset()
+                logger.info("bridge subscribed on the Cast hub", metadata: ["upstream": "\(upstream.label)"])
+                outlet.wakeUp()
+                for await command in link.frames {
+                    guard case .frame(let buffer) = command else { break }
+                    await handle(buffer, link: link)
+                }
+                self.link = nil
+                if !stopping { logger.warning("the Cast hub connection ended; reconnecting", metadata: ["upstream": "\(upstream.label)"]) }
+            } catch {
+                lastError = "\(error)"
+                logger.warning("cannot subscribe on the Cast hub", metadata: ["upstream": "\(upstream.label)", "error": "\(error)"])
+            }
+            link = nil
+            if stopping { return }
+            let delay = backoff.next(unit: Double.random(in: 0..<1))
+            do { try await Task.sleep(for: .milliseconds(Int64(delay * 1000))) } catch { return }
+        }
+    }
+
+    // MARK: FHIRcast → Cast
+
+    private func senderLoop() async {
+        for await _ in outlet.wakes {
+            await drainOutbox()
+        }
+    }
+
+    private func drainOutbox() async {
+        while !stopping, let link, let item = outlet.next() {
+            // Recorded before sending: the echo could come back before the publish returns.
+            recent.insert(item.notification.id)
+            switch await upstream.publish(item.envelope, topic: item.notification.event.topic) {
+            case .sent:
+                outlet.sent()
+                counts.toCast += 1
+            case .notSent(let why):
+                // Certainly not received: kept at the head, sent again after reconnecting.
+                outlet.retry()
+                logger.warning("the Cast hub did not take a publish; reconnecting", metadata: ["reason": "\(why)"])
+                await link.close()
+                return
+            case .failed(let why):
+                _ = outlet.abandon()
+                await reject(item, "castbridge could not pass \(item.notification.event.name) on to the Cast hub: \(why)")
+            }
+        }
+    }
+
+    private func reject(_ item: OutboundItem, _ diagnostics: String) async {
+        counts.refused += 1
+        logger.warning(
+            "an event did not reach the Cast hub; its publisher gets a SyncError",
+            metadata: ["event": "\(item.notification.event.name)", "id": "\(item.notification.id)", "reason": "\(diagnostics)"])
+        await fhircast.rejectFromBridge(item.notification, publisher: item.publisher, diagnostics: diagnostics)
+    }
+
+    private func tickLoop() async {
+        let period = Duration.milliseconds(Int64(1000 * max(0.05, min(1, config.bridgeQueueMaxWaitSeconds / 4))))
+        while !stopping {
+            do { try await Task.sleep(for: period) } catch { return }
+            let now = Date()
+            let waited = Int(config.bridgeQueueMaxWaitSeconds.rounded())
+            for item in outlet.expired(now: now) {
+                await reject(
+                    item,
+                    "castbridge could not pass \(item.notification.event.name) on to the Cast hub within \(waited) s: the Cast hub (\(upstream.label)) is unreachable")
+            }
+            forwarded = forwarded.filter { $0.value.deadline > now }
+        }
+    }
+
+    // MARK: Cast → FHIRcast
+
+    private func handle(_ buffer: ByteBuffer, link: CastLink) async {
+        guard let frame = try? JSONBody.decode(buffer) else { return }
+        switch translator.inbound(frame, newID: { UUID().uuidString.lowercased() }, now: Timestamp.format(Date())) {
+        case .ignored(let why):
+            logger.trace("Cast frame not bridged", metadata: ["reason": "\(why)"])
+        case .event(let json):
+            if let id = json["id"]?.stringValue, recent.contains(id) { return }
+            await publishToFHIRcast(json)
+        case .request(let request):
+            await answer(request, link: link)
+        }
+    }
+
+    private func publishToFHIRcast(_ json: JSONValue) async {
+        do throws(HubError) {
+            let notification = try NotificationParser.parse(json)
+            try await fhircast.publish(notification, fromBridge: true)
+            counts.toFHIRcast += 1
+        } catch {
+            logger.warning(
+                "a Cast event is not a valid FHIRcast event; not passed on",
+                metadata: [
+                    "event": "\(json["event"]?["hub.event"]?.stringValue ?? "?")", "topic": "\(json["event"]?["hub.topic"]?.stringValue ?? "?")",
+                    "reason": "\(error.message)",
+                ])
+        }
+    }
+
+    // MARK: Requests
+
+    private func answer(_ request: IncomingCastRequest, link: CastLink) async {
+        guard let rule = translator.rule(for: request) else { return }
+        let now = Timestamp.format(Date())
+        switch rule.action {
+        case .answerFromContext:
+            let data = Translator.contextAnswer(await fhircast.topicContext(request.topic))
+            let frame = translator.responseFrame(
+                to: request, responseEvent: rule.castResponseEvent, data: data, actor: rule.actor,
+                id: UUID().uuidString.lowercased(), timestamp: now)
+            if await link.send(frame) { counts.answered += 1 }
+        case .forward:
+            guard let name = rule.fhircast else { return }
+            guard forwarded.count < Self.maxForwarded else {
+                logger.warning("too many Cast requests waiting for FHIRcast replies; not forwarding", metadata: ["type": "\(request.dataType)"])
+                return
+            }
+            let timeout: Double =
+                switch request.context["timeoutSeconds"] {
+                case .int(let i)?: Double(i)
+                case .double(let d)?: d
+                default: CastRequest.defaultTimeout
+                }
+            forwarded[request.correlationID] = Forwarded(
+                request: request, rule: rule, deadline: Date().addingTimeInterval(min(max(timeout, 1), CastRequest.maxTimeout) + 5))
+            await publishToFHIRcast(translator.forwardedEvent(request, as: name, id: UUID().uuidString.lowercased(), timestamp: now))
+        case .ignore:
+            break
+        }
+    }
+
+    /// `POST /fhircast/{edition}/{topic}/response`: a FHIRcast subscriber's reply to a forwarded request.
+    /// Body: `{"id": <the request's context id>, "data": <anything>, "actor"?: <string>}`.
+    func respond(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
+        guard case .object(let o) = body else { throw .badRequest("the reply must be a JSON object with 'id' and 'data'") }
+        guard let id = o["id"]?.stringValue, !id.isEmpty else {
+            throw .badRequest("missing 'id': the id in the forwarded request's castbridge extension context")
+        }
+        guard let data = o["data"] else { throw .badRequest("missing 'data': the answer to send back") }
+        if let actor = o["actor"], actor.stringValue == nil { throw .badRequest("'actor' must be a string") }
+        guard var pending = forwarded[id], pending.request.topic == topic else {
+            throw .notFound("no Cast request '\(id)' is waiting for a reply on topic '\(topic)' (unknown, or its time is up)")
+        }
+        guard !pending.answered else { throw .conflict("Cast request '\(id)' has already been answered") }
+        guard let link else { throw .unavailable("the Cast hub is not connected; the reply cannot be sent") }
+        let frame = translator.responseFrame(
+            to: pending.request, responseEvent: pending.rule.castResponseEvent, data: data,
+            actor: o["actor"]?.stringValue ?? pending.rule.actor, id: UUID().uuidString.lowercased(), timestamp: Timestamp.format(Date()))
+        guard await link.send(frame) else { throw .unavailable("the Cast hub connection closed; the reply was not sent") }
+        pending.answered = true
+        forwarded[id] = pending
+        counts.answered += 1
+        return ["status": "sent", "id": .string(id)]
+    }
+
+    /// `POST /fhircast/{edition}/{topic}/request`: a Cast request on the topic; the collated Cast answer.
+    func request(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
+        let request = try translator.castRequest(
+            topic: topic, body: body, id: "CASTBRIDGE-" + UUID().uuidString.lowercased(), timestamp: Timestamp.format(Date()))
+        return try await upstream.request(request)
+    }
+}

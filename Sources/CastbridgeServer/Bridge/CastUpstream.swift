@@ -1,0 +1,98 @@
+import BridgeCore
+import CastCore
+import FHIRcastCore
+import NIOCore
+
+/// One live subscription of the bridge on a Cast hub: the frames it receives, and a way to answer requests.
+struct CastLink: Sendable {
+    /// Frames from the hub, in order; the stream ends when the connection does.
+    let frames: AsyncStream<SessionCommand>
+    /// Sends one text frame (a `*-response`); false when the connection is gone.
+    let send: @Sendable (JSONValue) async -> Bool
+    /// Ends the connection.
+    let close: @Sendable () async -> Void
+}
+
+/// What became of one publish.
+enum PublishOutcome: Sendable, Equatable {
+    case sent
+    /// The hub certainly did not take it (it could not be reached, or said it was unavailable): send it again
+    /// once reconnected.
+    case notSent(String)
+    /// The hub refused it, or it is unknown whether the hub took it: sending it again could duplicate it, so its
+    /// publisher is told instead.
+    case failed(String)
+}
+
+/// A Cast hub the bridge works through: the embedded hub in process, or an external one over HTTP and WebSocket.
+/// The translation and the bridge's behaviour are the same for both; only this transport differs.
+protocol CastUpstream: Sendable {
+    /// For logs and `/health`.
+    var label: String { get }
+    /// Subscribes to every topic (`*`) for these events and binds the subscription.
+    func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink
+    func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome
+    /// Runs a request and returns the collated body (cast-protocol.md §3.1).
+    func request(_ request: CastRequest) async throws(HubError) -> JSONValue
+}
+
+extension CastUpstream {
+    /// The subscribe fields every bridge subscription carries.
+    static func subscribeFields(events: [String], identity: BridgeIdentity) -> [String: String] {
+        let actors = "[" + identity.actors.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        var fields = [
+            "hub.mode": "subscribe",
+            "hub.topic": "*",
+            "hub.events": events.joined(separator: ","),
+            "hub.channel.type": "websocket",
+            "hub.lease_seconds": "7200",
+            "subscriber.name": identity.subscriberName,
+            "subscriber.actors": actors,
+            "subscriber.product.name": identity.productName,
+            "subscriber.client_info": "{\"productName\":\"\(identity.productName)\"}",
+        ]
+        if let version = identity.productVersion { fields["subscriber.product.version"] = version }
+        return fields
+    }
+}
+
+/// The embedded Cast hub as the upstream: the bridge subscribes and binds like any Cast client, through an
+/// in-process queue instead of a socket.
+struct EmbeddedCastUpstream: CastUpstream {
+    let hub: CastHub
+    let capacity: Int
+
+    var label: String { "embedded" }
+
+    func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
+        let fields = Self.subscribeFields(events: events, identity: identity).mapValues(JSONValue.string)
+        let sub = try await hub.subscribe(CastFields(fields))
+        let (sink, commands) = WebSocketSink.make(channel: nil, capacity: capacity)
+        await hub.bind(sub.endpoint, sink: sink)
+        let hub = self.hub
+        let endpoint = sub.endpoint
+        return CastLink(
+            frames: commands,
+            send: { frame in
+                await hub.received(frame, from: endpoint)
+                return true
+            },
+            close: {
+                sink.continuation.finish()
+                await hub.unbind(endpoint, sink: sink)
+            })
+    }
+
+    func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
+        do {
+            try await hub.publish(envelope, host: nil)
+            return .sent
+        } catch {
+            return .failed("the Cast hub refused it: \(error.detail.stringValue ?? "\(error.detail)")")
+        }
+    }
+
+    func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
+        await hub.request(request)
+    }
+}

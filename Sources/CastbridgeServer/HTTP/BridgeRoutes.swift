@@ -1,0 +1,52 @@
+import FHIRcastCore
+import Hummingbird
+import NIOCore
+
+/// The bridge's HTTP surface on the FHIRcast side:
+/// - `POST {hub.url}/{topic}/request`: run a Cast request on the topic, answer with the collated Cast body;
+/// - `POST {hub.url}/{topic}/response`: reply to a Cast request that was forwarded to FHIRcast subscribers.
+struct BridgeRoutes: Sendable {
+    let bridge: CastBridge
+    let config: ServerConfiguration
+
+    func add(to router: Router<AppRequestContext>) {
+        for flavor in Flavor.allCases {
+            let base = "fhircast/\(flavor.rawValue)"
+            router.post("\(base)/:topic/request") { request, context in
+                let (topic, body) = try await self.read(request, context)
+                do throws(HubError) {
+                    return JSONBody.response(try await bridge.request(topic: topic, body: body))
+                } catch {
+                    throw PlainTextError(error)
+                }
+            }
+            router.post("\(base)/:topic/response") { request, context in
+                let (topic, body) = try await self.read(request, context)
+                do throws(HubError) {
+                    return JSONBody.response(try await bridge.respond(topic: topic, body: body))
+                } catch {
+                    throw PlainTextError(error)
+                }
+            }
+        }
+    }
+
+    private func read(_ request: Request, _ context: AppRequestContext) async throws -> (String, JSONValue) {
+        let topic = try FHIRcastRoutes.topicParameter(context)
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        if !type.isEmpty && !type.contains("json") {
+            throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': send application/json")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw PlainTextError(.contentTooLarge, "request body is larger than the limit of \(config.maxBodyBytes) bytes")
+        }
+        do {
+            return (topic, try JSONBody.decode(buffer))
+        } catch {
+            throw PlainTextError(error)
+        }
+    }
+}
