@@ -61,7 +61,7 @@ extension CastHubState {
         subscriber: String, dataType: String, topic: String?, actor: JSONValue?, requestId: String, id: String, timestamp: String
     ) -> (PendingGet, RequestFrame?) {
         let sub = subscriptions.values.first { s in
-            s.name == subscriber && (topic == nil || s.topic == topic)
+            s.name == subscriber && (topic == nil || s.topic == topic || s.topic == "*")
         }
         var get = PendingGet(
             requestId: requestId, subscriber: subscriber, dataType: dataType, requestedTopic: topic, actor: actor,

@@ -2,6 +2,7 @@ import BridgeCore
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// FHIRcast client ⇄ castbridge ⇄ Cast hub ⇄ Cast client, live (issue #4).
@@ -256,42 +257,113 @@ struct BridgeTests {
         }
     }
 
-    @Test("An external Cast hub (a second castbridge) stopped and restarted mid-stream: nothing lost, nothing duplicated, order kept")
+    /// A mock-OAuth token from a Cast hub, for test clients of a hub that requires one.
+    static func token(_ base: String) async throws -> String {
+        let code = try await TestServer.request(.POST, "\(base)/oauth/authorize", body: "user_name=viewer", contentType: "application/x-www-form-urlencoded")
+        let codeValue = try #require(code.json?["code"]?.stringValue)
+        let token = try await TestServer.request(.POST, "\(base)/oauth/token", body: "grant_type=authorization_code&code=\(codeValue)", contentType: "application/x-www-form-urlencoded")
+        return try #require(token.json?["access_token"]?.stringValue)
+    }
+
+    @Test("An external Cast hub (a second castbridge process, auth required) stopped and restarted mid-stream: nothing lost, nothing duplicated, order kept")
     func externalHubRestart() async throws {
-        let first = try await TestServer.start()
-        let port = first.server.port
+        let port = try await CastbridgeProcess.freePort()
+        let hubArguments = ["--cast-require-auth", "--no-bridge"]
+        let first = try await CastbridgeProcess.start(port: port, arguments: hubArguments)
+        let hubBase = first.base
+        // Without credentials the bridge cannot subscribe, and says why.
         try await TestServer.with({
             Self.bridged(&$0)
-            $0.castHubURL = "http://127.0.0.1:\(port)/api/hub"
+            $0.castHubURL = hubBase
+            $0.bridgeReconnectBaseSeconds = 0.05
+        }) { server in
+            let deadline = ContinuousClock.now + .seconds(10)
+            var health = try await server.get("/health").json
+            while health?["bridge"]?["lastError"] == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                health = try await server.get("/health").json
+            }
+            #expect(health?["bridge"]?["connected"] == false)
+            #expect(health?["bridge"]?["lastError"]?.stringValue?.contains("401") == true)
+        }
+        try await TestServer.with({
+            Self.bridged(&$0)
+            $0.castHubURL = hubBase + "/api/hub"
             $0.castAuth = .mockOAuth(user: "bridge")
-            $0.bridgeReconnectBaseSeconds = 1.2
-            $0.bridgeReconnectMaxSeconds = 1.5
+            // A long first reconnect delay: the restarted hub's Cast client subscribes before the bridge is back.
+            $0.bridgeReconnectBaseSeconds = 3
+            $0.bridgeReconnectMaxSeconds = 3
             $0.hub.ackTimeoutSeconds = 0
         }) { server in
             try await Self.waitForBridge(server)
             let ehr = try await server.subscriber(topic: "T", events: "Patient-open", name: "EHR")
-            var (viewer, _) = try await first.server.castSubscriber(topic: "T", events: "patient-open", name: "Viewer")
+            var (viewer, _) = try await TestServer.castSubscriber(
+                base: hubBase, topic: "T", events: "patient-open", name: "Viewer", bearer: try await Self.token(hubBase))
             _ = try await server.publish(Events.patientOpen(topic: "T", id: "e1"))
             #expect(try await viewer.nextJSON()?["id"] == "e1")
             // Cast → FHIRcast through the external hub too.
-            _ = try await first.server.castPost(Self.castEvent("patient-open", topic: "T", from: "Viewer", id: "c1", context: [Events.patient("p9")]))
+            let castPublish = try await TestServer.request(
+                .POST, "\(hubBase)/api/hub",
+                body: String(decoding: try JSONEncoder().encode(Self.castEvent("patient-open", topic: "T", from: "Viewer", id: "c1", context: [Events.patient("p9")])), as: UTF8.self),
+                contentType: "application/json", bearer: try await Self.token(hubBase))
+            #expect(castPublish.status == 200)
             var seen: [String] = []
             while let f = try await ehr.socket.nextJSON(timeout: .seconds(1)) { seen.append(f["id"]?.stringValue ?? "") }
             #expect(seen == ["e1", "c1"])
 
-            try await first.stop()
+            await first.stopAndWait()
             for id in ["e2", "e3", "e4"] {
                 #expect(try await server.publish(Events.patientOpen(topic: "T", patient: id, id: id)).status == 200)
             }
-            let second = try await TestServer.start { $0.port = port }
-            (viewer, _) = try await second.server.castSubscriber(topic: "T", events: "patient-open", name: "Viewer")
+            let second = try await CastbridgeProcess.start(port: port, arguments: hubArguments)
+            (viewer, _) = try await TestServer.castSubscriber(
+                base: hubBase, topic: "T", events: "patient-open", name: "Viewer", bearer: try await Self.token(hubBase))
             var got: [String] = []
-            while got.count < 3, let f = try await viewer.nextJSON(timeout: .seconds(6)) { got.append(f["id"]?.stringValue ?? "") }
+            while got.count < 3, let f = try await viewer.nextJSON(timeout: .seconds(10)) { got.append(f["id"]?.stringValue ?? "") }
             #expect(got == ["e2", "e3", "e4"])
             #expect(await viewer.expectSilence() == nil)
             _ = try await server.publish(Events.patientOpen(topic: "T", id: "e5"))
             #expect(try await viewer.nextJSON()?["id"] == "e5")
-            try await second.stop()
+            await second.stopAndWait()
         }
+    }
+
+    @Test("Generation B dialect: client_credentials, publish to /api/hub/{topic} with hub.source, get-request answered, cast-get from FHIRcast; the bind URL rebased")
+    func dialectB() async throws {
+        // The hub advertises an address the bridge cannot reach: only rebasing onto the configured host works.
+        let hub = try await TestServer.start { $0.publicURL = "https://cast.example.invalid" }
+        let hubBase = hub.server.base
+        try await TestServer.with({
+            Self.bridged(&$0)
+            $0.castHubURL = hubBase
+            $0.castDialect = .b
+            $0.castAuth = .clientCredentials(tokenURL: hubBase + "/oauth/token", clientID: "castbridge", clientSecret: "s")
+        }) { server in
+            try await Self.waitForBridge(server)
+            let (viewer, _) = try await hub.server.castSubscriber(topic: "T", events: "imagingstudy-open,get-request", name: "Viewer")
+            _ = try await server.publish(Events.notification("ImagingStudy-open", topic: "T", id: "b1", context: [Self.study]))
+            let got = try #require(try await viewer.nextJSON())
+            #expect(got["id"] == "b1")
+            #expect(got["event"]?["hub.source"] == "castbridge")
+            // A generation B requester asks the bridge by name.
+            let castGet = try await hub.server.get("/api/hub/cast-get?subscriber=castbridge&dataType=STATUS&topic=T").json
+            #expect(castGet?["response"]?["event"]?["hub.event"] == "get-response")
+            #expect(castGet?["response"]?["event"]?["context"]?["data"]?["context.type"] == "ImagingStudy")
+            // The FHIRcast side asks a generation B app, which answers get-response.
+            let responder = Task {
+                guard let request = try await viewer.nextJSON(timeout: .seconds(5)) else { return }
+                viewer.send([
+                    "event": ["hub.topic": "T", "hub.event": "get-response",
+                        "context": ["requestId": request["event"]?["context"]?["requestId"] ?? .null, "dataType": "SCENEVIEW", "data": ["layout": "four-up"]]],
+                ])
+            }
+            let answer = try await server.postJSON("/T/request", ["dataType": "SCENEVIEW", "target.subscriber.name": "Viewer"])
+            try await responder.value
+            #expect(answer.status == 200)
+            #expect(answer.json?["responses"]?.arrayValue?.first?["data"] == ["layout": "four-up"])
+            let noTarget = try await server.postJSON("/T/request", ["dataType": "SCENEVIEW"])
+            #expect(noTarget.status == 400 && noTarget.body.contains("target.subscriber.name"))
+        }
+        try await hub.stop()
     }
 }

@@ -92,10 +92,11 @@ struct TestServer: Sendable {
     }
 
     static func request(
-        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil
+        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil, bearer: String? = nil
     ) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
