@@ -106,6 +106,7 @@ let package = Package(
             name: "CastbridgeCommandTests",
             dependencies: [
                 "castbridge",
+                "BridgeCore",
                 "CastbridgeServer",
                 "CastCore",
                 "FHIRcastCore",

@@ -250,9 +250,14 @@ extension Serve {
         do {
             return try MappingDirectory.load(dir).mappings
         } catch {
-            throw ValidationError("the mapping files have problems:\n\(error.description)")
+            throw MappingLoadError(description: "the mapping files have problems:\n\(error.description)")
         }
     }
+}
+
+/// Bad mapping files stop `serve` with every problem listed (exit 1, no usage text: the flags were fine).
+struct MappingLoadError: Error, CustomStringConvertible {
+    var description: String
 }
 
 enum ProcessEnvironment {

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BridgeCore
+import Foundation
 import CastCore
 import CastbridgeServer
 import FHIRcastCore
@@ -51,5 +53,61 @@ struct ServeConfigurationTests {
         ] {
             #expect(throws: ValidationError.self, "\(arguments) \(env)") { try configuration(arguments, env) }
         }
+    }
+}
+
+/// The bridge's options and `castbridge mappings check`.
+@Suite("castbridge bridge options")
+struct BridgeOptionsTests {
+    func configuration(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ServerConfiguration {
+        try Serve.parse(arguments).makeConfiguration(environment: environment)
+    }
+
+    static var shippedMappings: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("mappings").path
+    }
+
+    @Test("Defaults: bridged, to the embedded hub, dialect d, no auth, name castbridge, 1000 events for 30 s")
+    func defaults() throws {
+        let c = try configuration([])
+        #expect(c.bridgeEnabled && c.castHubURL == nil && c.castDialect == .d && c.castAuth == .none)
+        #expect(c.bridgeName == "castbridge" && c.bridgeProduct == "castbridge")
+        #expect(c.bridgeQueueLimit == 1000 && c.bridgeQueueMaxWaitSeconds == 30)
+    }
+
+    @Test("Flags and CASTBRIDGE_* variables set the bridge; every auth mode")
+    func options() throws {
+        let c = try configuration([], [
+            "CASTBRIDGE_CAST_HUB": "http://cast:2018", "CASTBRIDGE_CAST_DIALECT": "B", "CASTBRIDGE_CAST_AUTH": "client-credentials",
+            "CASTBRIDGE_CAST_CLIENT_ID": "id", "CASTBRIDGE_CAST_CLIENT_SECRET": "secret", "CASTBRIDGE_BRIDGE_NAME": "bridge-1",
+            "CASTBRIDGE_BRIDGE_QUEUE_LIMIT": "5", "CASTBRIDGE_BRIDGE_QUEUE_MAX_WAIT": "2.5", "CASTBRIDGE_MAPPINGS": Self.shippedMappings,
+        ])
+        #expect(c.castHubURL == "http://cast:2018" && c.castDialect == .b && c.bridgeName == "bridge-1")
+        #expect(c.castAuth == .clientCredentials(tokenURL: "http://cast:2018/oauth/token", clientID: "id", clientSecret: "secret"))
+        #expect(c.bridgeQueueLimit == 5 && c.bridgeQueueMaxWaitSeconds == 2.5)
+        #expect(try configuration(["--cast-hub", "http://h", "--cast-auth", "bearer", "--cast-token", "t"]).castAuth == .bearer("t"))
+        #expect(try configuration(["--cast-hub", "http://h", "--cast-auth", "mock", "--cast-user", "u"]).castAuth == .mockOAuth(user: "u"))
+        #expect(try configuration(["--no-bridge"]).bridgeEnabled == false)
+        #expect(try configuration([], ["CASTBRIDGE_NO_BRIDGE": "true"]).bridgeEnabled == false)
+    }
+
+    @Test("Bad bridge options are refused, each with its reason; bad mapping files stop serve")
+    func badOptions() throws {
+        for arguments in [
+            ["--cast-hub", "ftp://h"], ["--cast-dialect", "c"], ["--cast-auth", "kerberos"], ["--cast-hub", "http://h", "--cast-auth", "bearer"],
+            ["--cast-auth", "mock"], ["--bridge-queue-limit", "0"], ["--bridge-queue-max-wait", "0"], ["--bridge-name", "*"],
+        ] {
+            #expect(throws: ValidationError.self, "\(arguments)") { try configuration(arguments) }
+        }
+        #expect(throws: MappingLoadError.self) { try configuration(["--mappings", "/nonexistent/castbridge"]) }
+    }
+
+    @Test("mappings check summarises a good directory")
+    func check() throws {
+        let loaded = try MappingDirectory.load(Self.shippedMappings)
+        let summary = Mappings.Check.summary(loaded)
+        #expect(summary.hasPrefix("1 file(s) OK: 25 event rule(s), 3 request verb(s)"))
+        #expect(throws: ExitCode.self) { try Mappings.Check.parse(["/nonexistent/castbridge"]).run() }
     }
 }
