@@ -55,7 +55,15 @@ public struct Castbridge: Sendable {
         }
         FHIRcastRoutes(hub: hub, config: config, bridgedEvents: outlet?.translator.mappings.fhircastEventNames ?? []).add(to: router)
         if let bridge { BridgeRoutes(bridge: bridge, config: config).add(to: router) }
-        CastRoutes(hub: castHub, config: config).add(to: router)
+        if let external = config.castHubURL {
+            // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.
+            let message = "this castbridge is bridged to the external Cast hub \(external): connect Cast apps to that hub"
+            for path in ["api/hub", "api/hub/request", "oauth/authorize", "oauth/token"] {
+                router.post(RouterPath(path)) { _, _ -> Response in throw PlainTextError(.notFound, message) }
+            }
+        } else {
+            CastRoutes(hub: castHub, config: config).add(to: router)
+        }
 
         let ws = WebSocketServerConfiguration(
             maxFrameSize: config.maxBodyBytes,

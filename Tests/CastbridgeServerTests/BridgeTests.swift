@@ -296,6 +296,8 @@ struct BridgeTests {
             $0.hub.ackTimeoutSeconds = 0
         }) { server in
             try await Self.waitForBridge(server)
+            let island = try await TestServer.request(.POST, "\(server.base)/api/hub", body: "hub.mode=subscribe", contentType: "application/x-www-form-urlencoded")
+            #expect(island.status == 404 && island.body.contains("connect Cast apps to that hub"))
             let ehr = try await server.subscriber(topic: "T", events: "Patient-open", name: "EHR")
             var (viewer, _) = try await TestServer.castSubscriber(
                 base: hubBase, topic: "T", events: "patient-open", name: "Viewer", bearer: try await Self.token(hubBase))
