@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// `castbridge-bench`: latency, throughput and memory of a castbridge, every delivery counted once
+/// (Docs/performance.md). Build and run in release mode: `swift run -c release castbridge-bench`.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "castbridge-bench",
+        abstract: "Measure castbridge: fan-out latency and throughput, the bridge hop, memory per subscriber, CPU per event.")
+
+    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge.")
+    var scenarios = "floor,fhircast,cast,bridge"
+    @Option(help: "Subscriber counts for the fan-out scenarios, comma-separated.")
+    var subscribers = "1,100,1000,10000"
+    @Option(help: "Events per sequential (latency) run.")
+    var events = 200
+    @Option(help: "Deliveries aimed at per saturation run (events = this / subscribers).")
+    var saturationDeliveries = 200_000
+    @Option(help: "Concurrent publishers in saturation runs.")
+    var publishers = 8
+    @Option(help: "The castbridge executable to start (default: the one next to this executable).")
+    var server: String?
+    @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
+    var smoke = false
+
+    func run() async throws {
+        raiseFileLimit()
+        let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("castbridge").path
+        let counts = smoke ? [1, 10] : subscribers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let perRun = smoke ? 20 : events
+        let wanted = Set(scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        var failures = 0
+        print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(binary)")
+        if wanted.contains("floor") { failures += try await floor(events: perRun) }
+        for kind in [Subscriber.Kind.fhircast, .cast] where wanted.contains(kind == .fhircast ? "fhircast" : "cast") {
+            for n in counts {
+                failures += try await fanOut(kind: kind, subscribers: n, events: perRun, binary: binary)
+            }
+        }
+        if wanted.contains("bridge") { failures += try await bridgeHop(events: perRun, binary: binary) }
+        if failures > 0 {
+            print("FAILED: \(failures) run(s) lost or duplicated deliveries")
+            throw ExitCode.failure
+        }
+    }
+
+    // MARK: Scenarios
+
+    /// 1, 2 and 4: publish → N sockets, sequential then saturated; server memory and CPU.
+    func fanOut(kind: Subscriber.Kind, subscribers n: Int, events: Int, binary: String) async throws -> Int {
+        let target = try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+        defer { Task { await target.stop() } }
+        let base = target.base
+        let label = kind == .fhircast ? "FHIRcast" : "Cast"
+        let saturationEvents = smoke ? 20 : max(20, min(5000, saturationDeliveries / n))
+        let total = events + saturationEvents
+        // Warm the server up before the baseline.
+        let warm = try await Subscriber.connect(kind: kind, base: base, topic: "warm", events: kind == .fhircast ? "Patient-open" : "patient-open", name: "warm", maxEvents: 1, ack: true)
+        warm.close()
+        let rssBefore = await target.rss()
+        let subs = try await connectAll(n) { i in
+            try await Subscriber.connect(
+                kind: kind, base: base, topic: "bench", events: kind == .fhircast ? "Patient-open" : "patient-open", name: "sub-\(i)",
+                maxEvents: total, ack: true)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let rssAfter = await target.rss()
+        let publish = kind == .fhircast ? Publish.fhircast(base: base, topic: "bench") : Publish.cast(base: base, topic: "bench")
+        let cpuBefore = await target.cpuSeconds()
+        let sequential = try await sequentialRun(events: 0..<events, receivers: subs, publish: publish)
+        let cpuAfter = await target.cpuSeconds()
+        let saturated = try await saturationRun(events: events..<total, receivers: subs, publishers: publishers, publish: publish)
+        print("")
+        print("\(label) fan-out, \(n) subscriber(s), \(events) events one at a time:")
+        print("  every delivery: \(sequential.all.summary)")
+        print("  last delivery:  \(sequential.last.summary)")
+        print("  \(sequential.tally)")
+        if let b = cpuBefore, let a = cpuAfter {
+            print(String(format: "  server CPU: %.1f ms per 1,000 events", (a - b) * 1000 / Double(events) * 1000))
+        }
+        print(String(format: "  saturated (%d publishers, %d events): %.0f deliveries/s; %@", publishers, saturationEvents,
+            Double(saturated.tally.delivered) / max(saturated.seconds, 1e-9), saturated.tally.description))
+        if let b = rssBefore, let a = rssAfter, n >= 100 {
+            print(String(format: "  server RSS: %.1f MiB → %.1f MiB, %.1f KiB per idle subscriber", Double(b) / 1048576, Double(a) / 1048576, Double(a - b) / 1024 / Double(n)))
+        }
+        let bad = sequential.tally.missing + sequential.tally.duplicated + saturated.tally.missing + saturated.tally.duplicated
+        return bad > 0 ? 1 : 0
+    }
+
+    /// 3: the bridge hop, both ways, against the direct fan-out on the same server.
+    func bridgeHop(events: Int, binary: String) async throws -> Int {
+        let target = try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+        defer { Task { await target.stop() } }
+        let base = target.base
+        let fhir = try await Subscriber.connect(kind: .fhircast, base: base, topic: "hop", events: "Patient-open", name: "fhir", maxEvents: 2 * events, ack: true)
+        let cast = try await Subscriber.connect(kind: .cast, base: base, topic: "hop", events: "patient-open", name: "cast", maxEvents: 2 * events, ack: false)
+        let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(base: base, topic: "hop"))
+        let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(base: base, topic: "hop"))
+        // Per event: the bridged copy's arrival minus the direct copy's arrival is the hop.
+        func hop(_ range: Range<Int>, bridgedIsCast: Bool) -> (Samples, Tally) {
+            var s = Samples()
+            let (fc, ft) = fhir.receipts.snapshot()
+            let (cc, ct) = cast.receipts.snapshot()
+            for i in range where fc[i] > 0 && cc[i] > 0 {
+                s.add(bridgedIsCast ? ct[i] - ft[i] : ft[i] - ct[i])
+            }
+            return (s, Tally([fhir.receipts, cast.receipts], events: range))
+        }
+        let (toCast, t1) = hop(0..<events, bridgedIsCast: true)
+        let (toFHIRcast, t2) = hop(events..<(2 * events), bridgedIsCast: false)
+        print("")
+        print("Bridge hop, \(events) events each way (bridged copy's arrival minus the direct copy's):")
+        print("  FHIRcast publish: direct (FHIRcast) \(fromFHIRcast.all.summary)")
+        print("    added for the Cast subscriber: \(toCast.summary); \(t1)")
+        print("  Cast publish: \(fromCast.all.summary)")
+        print("    added for the FHIRcast subscriber: \(toFHIRcast.summary); \(t2)")
+        let bad = t1.missing + t1.duplicated + t2.missing + t2.duplicated
+        return bad > 0 ? 1 : 0
+    }
+
+    /// 6: the floor — a plain WebSocket echo over loopback, with the same client code.
+    func floor(events: Int) async throws -> Int {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.ws("echo") { inbound, outbound, _ in
+            try await outbound.write(.text("hello"))
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .text(let t) = message { try await outbound.write(.text(t)) }
+            }
+        }
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "echo")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        let serverTask = Task { try await app.runService() }
+        defer { serverTask.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw BenchError("echo server did not start") }
+        let client = try await Subscriber.open("ws://127.0.0.1:\(port)/echo", maxEvents: events, ack: false)
+        let result = try await sequentialRun(events: 0..<events, receivers: [client]) { i in client.send(#"{"id":"bench-\#(i)"}"#) }
+        print("")
+        print("Floor: WebSocket echo round trip over loopback, \(events) messages: \(result.all.summary); \(result.tally)")
+        return result.tally.missing + result.tally.duplicated > 0 ? 1 : 0
+    }
+}
+
+/// A port nothing listens on right now.
+func freePort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    try await channel.close()
+    return port
+}
+
+/// 10,000 subscribers need 10,000 sockets on each side: the soft descriptor limit is raised to the hard one.
+func raiseFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
