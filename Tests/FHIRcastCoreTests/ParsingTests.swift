@@ -115,3 +115,21 @@ struct ParsingTests {
         #expect(throws: HubError.self) { try SubscriptionRequest.parse(form(base + [("hub.events", "Heartbeat")]), flavor: .stu3) }
     }
 }
+
+@Suite("ACK frames")
+struct AckFrameDecodingTests {
+    @Test("C30: decoding an ACK from bytes follows the same rules as AckFrame.parse")
+    func decodableMatchesParse() throws {
+        let frames = [
+            #"{"id":"e1","status":200}"#, #"{"id":"e1","status":"202"}"#, #"{"id":"e1","status":200.0}"#, #"{"id":"e1","status":99}"#,
+            #"{"id":"e1","status":"ok"}"#, #"{"id":1,"status":200}"#, #"{"status":200}"#, #"{"id":"e1"}"#,
+            #"{"id":"e1","status":200,"event":{}}"#, #"[1]"#, #"{"id":"e1","status":200.5}"#, #"{"id":"e1","status":null}"#,
+        ]
+        for frame in frames {
+            let viaValue = (try? JSONDecoder().decode(JSONValue.self, from: Data(frame.utf8))).flatMap(AckFrame.parse)
+            let direct = try? JSONDecoder().decode(AckFrame.self, from: Data(frame.utf8))
+            #expect(viaValue == direct, "\(frame)")
+        }
+        #expect(try JSONDecoder().decode(AckFrame.self, from: Data(#"{"id":"e1","status":"202"}"#.utf8)) == AckFrame(id: "e1", status: 202))
+    }
+}

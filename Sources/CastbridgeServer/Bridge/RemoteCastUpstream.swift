@@ -123,8 +123,10 @@ actor RemoteCastUpstream: CastUpstream {
         let (events, eventSink) = AsyncStream<SocketEvent>.makeStream()
         let task = Task {
             do {
+                // Protocol pings find a hub that vanished without closing (the reference pings every 20 s too).
                 try await WebSocketClient.connect(
-                    url: url, configuration: .init(maxFrameSize: maxFrameBytes), logger: logger
+                    url: url, configuration: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(20))),
+                    logger: logger
                 ) { inbound, outbound, _ in
                     eventSink.yield(.opened)
                     // The old bind step: the hub only logs it, but clients send it (§1.3).
