@@ -58,6 +58,7 @@ let package = Package(
                 "FHIRcastCore",
                 "CastCore",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings

@@ -44,10 +44,13 @@ public enum MappingFile {
         var set = MappingSet()
         var errors: [MappingError] = []
         var policyFile: String?
+        var binaryFile: String?
         if files.isEmpty { errors.append(MappingError(file: "(mappings)", "no mapping files (*.yaml, *.yml) found")) }
         for file in files {
             var reader = Reader(file: file.name)
+            reader.binaryFile = binaryFile
             reader.read(file.text, into: &set, policyFile: &policyFile)
+            binaryFile = reader.binaryFile
             errors += reader.errors
         }
         return errors.isEmpty ? .success(set) : .failure(MappingErrors(errors: errors))
@@ -56,11 +59,28 @@ public enum MappingFile {
     private struct Reader {
         let file: String
         var errors: [MappingError] = []
+        /// The file that set `binary:` (at most one may).
+        var binaryFile: String?
 
         init(file: String) { self.file = file }
 
         mutating func fail(_ node: Node?, _ message: String) {
             errors.append(MappingError(file: file, line: node?.mark?.line, column: node?.mark?.column, message))
+        }
+
+        mutating func readBinary(_ node: Node, into set: inout MappingSet) {
+            guard let f = fields(node, "binary", allowed: ["inlineMaxBytes", "maxFileBytes", "maxBatchBytes"]) else { return }
+            func size(_ key: String, minimum: Int) -> Int? {
+                guard let n = f[key] else { return nil }
+                guard let v = n.int, v >= minimum else {
+                    fail(n, "binary.\(key) must be an integer of at least \(minimum)")
+                    return nil
+                }
+                return v
+            }
+            if let v = size("inlineMaxBytes", minimum: 0) { set.binary.inlineMaxBytes = v }
+            if let v = size("maxFileBytes", minimum: 1) { set.binary.maxFileBytes = v }
+            if let v = size("maxBatchBytes", minimum: 1) { set.binary.maxBatchBytes = v }
         }
 
         mutating func read(_ text: String, into set: inout MappingSet, policyFile: inout String?) {
@@ -98,8 +118,15 @@ public enum MappingFile {
                     set.unmappedFHIRcast = policy
                 case "version":
                     if value.int != 1 { fail(value, "version must be 1") }
+                case "binary":
+                    if let other = binaryFile {
+                        fail(keyNode, "binary is already set in \(other)")
+                        continue
+                    }
+                    binaryFile = file
+                    readBinary(value, into: &set)
                 default:
-                    fail(keyNode, "unknown key '\(keyNode.string ?? "?")' (expected events, requests, unmappedFHIRcast, version)")
+                    fail(keyNode, "unknown key '\(keyNode.string ?? "?")' (expected events, requests, binary, unmappedFHIRcast, version)")
                 }
             }
         }

@@ -86,6 +86,8 @@ public struct MappingSet: Sendable {
     public private(set) var requests: [RequestMapping] = []
     /// FHIRcast events with no rule: sent to Cast under their lower-cased name (`lowercase`) or not at all (`drop`).
     public var unmappedFHIRcast: UnmappedPolicy = .lowercase
+    /// Limits and options of binary content (the `binary:` section).
+    public var binary = BinaryPolicy()
 
     public enum UnmappedPolicy: String, Sendable, CaseIterable {
         case lowercase
