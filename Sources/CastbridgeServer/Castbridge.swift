@@ -76,6 +76,7 @@ public struct Castbridge: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("castbridge listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+                await bridge?.serverStarted(port: port)
                 await onReady(port)
             },
             logger: logger)

@@ -81,6 +81,16 @@ public enum Attachments {
         }
     }
 
+    /// A FHIRcast notification with these entries put first in its context.
+    public static func inserting(_ entries: [JSONValue], into notification: JSONValue) -> JSONValue {
+        guard !entries.isEmpty, case .object(var root) = notification, case .object(var event)? = root["event"] else {
+            return notification
+        }
+        event["context"] = .array(entries + (event["context"]?.arrayValue ?? []))
+        root["event"] = .object(event)
+        return .object(root)
+    }
+
     /// SHA-1 of bytes, base64: the form of `Attachment.hash`.
     public static func sha1(_ bytes: some DataProtocol) -> String {
         Data(Insecure.SHA1.hash(data: bytes)).base64EncodedString()

@@ -1,5 +1,6 @@
 import BridgeCore
 import CastCore
+import Crypto
 import FHIRcastCore
 import Foundation
 import Logging
@@ -31,6 +32,24 @@ public actor CastBridge: Service {
     }
     private var forwarded: [String: Forwarded] = [:]
     static let maxForwarded = 10_000
+
+    /// Files of Cast binary events that FHIRcast subscribers download at `GET /fhircast/payloads/{id}`, until the
+    /// Cast hub's own copy expires.
+    struct PayloadFile: Sendable {
+        var payloadIds: [String]
+        var size: Int
+        var mimeType: String
+        var fileName: String
+        var expiresAt: Date
+    }
+    private var payloadFiles: [String: PayloadFile] = [:]
+    static let maxPayloadFiles = 100_000
+    /// Where castbridge serves those files: `--public-url`, else the bound address (set when the server runs).
+    private var payloadBase: String?
+
+    func serverStarted(port: Int) {
+        payloadBase = config.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "http://\(config.host):\(port)"
+    }
 
     init(outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: ServerConfiguration, logger: Logger) {
         self.outlet = outlet
@@ -168,6 +187,7 @@ public actor CastBridge: Service {
                     "castbridge could not pass \(item.notification.event.name) on to the Cast hub within \(waited) s: the Cast hub (\(upstream.label)) is unreachable")
             }
             forwarded = forwarded.filter { $0.value.deadline > now }
+            payloadFiles = payloadFiles.filter { $0.value.expiresAt > now }
         }
     }
 
@@ -178,12 +198,72 @@ public actor CastBridge: Service {
         switch translator.inbound(frame, newID: { UUID().uuidString.lowercased() }, now: Timestamp.format(Date())) {
         case .ignored(let why):
             logger.trace("Cast frame not bridged", metadata: ["reason": "\(why)"])
-        case .event(let json):
+        case .event(var json):
             if let id = json["id"]?.stringValue, recent.contains(id) { return }
+            if let name = frame["event"]?["hub.event"]?.stringValue, CastHubState.isBinaryEvent(name) {
+                let files = CastFile.files(in: frame["event"]?["context"])
+                if !files.isEmpty { json = Attachments.inserting(await describe(files), into: json) }
+            }
             await publishToFHIRcast(json)
         case .request(let request):
             await answer(request, link: link)
         }
+    }
+
+    // MARK: Binary content (Cast → FHIRcast)
+
+    /// Attachment entries for the files of a Cast binary event: each stored file is read once, in order, for its
+    /// SHA-1 and exact size (and its bytes when it is small enough to travel inline), then served by castbridge.
+    private func describe(_ files: [CastFile]) async -> [JSONValue] {
+        var urls: [Int: String] = [:]
+        var hashes: [Int: String] = [:]
+        var inline: [Int: [UInt8]] = [:]
+        var described = files
+        let inlineMax = translator.mappings.binary.inlineMaxBytes
+        for (i, file) in files.enumerated() where !file.payloadIds.isEmpty {
+            var hasher = Insecure.SHA1()
+            var size = 0
+            var bytes: [UInt8]? = inlineMax > 0 && (file.byteLength ?? 0) <= inlineMax ? [] : nil
+            do {
+                for id in file.payloadIds {
+                    try await upstream.readPayload(id) { piece in
+                        piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                        size += piece.readableBytes
+                        if bytes != nil {
+                            if size <= inlineMax { bytes?.append(contentsOf: piece.readableBytesView) } else { bytes = nil }
+                        }
+                    }
+                }
+            } catch {
+                logger.warning("a Cast payload could not be read; the file is described without a link", metadata: ["file": "\(file.fileName)", "error": "\(error)"])
+                continue
+            }
+            if let declared = file.byteLength, declared != size {
+                logger.warning("a Cast file's byteLength differs from its stored bytes", metadata: ["file": "\(file.fileName)", "declared": "\(declared)", "stored": "\(size)"])
+            }
+            described[i].byteLength = size
+            hashes[i] = Data(hasher.finalize()).base64EncodedString()
+            if let bytes { inline[i] = bytes }
+            guard let base = payloadBase, payloadFiles.count < Self.maxPayloadFiles else { continue }
+            let id = PayloadStore.newID()
+            let expires = file.expiresAt.flatMap(Timestamp.parse) ?? Date().addingTimeInterval(config.castPayloadTTLSeconds)
+            payloadFiles[id] = PayloadFile(
+                payloadIds: file.payloadIds, size: size, mimeType: file.mimeType ?? "application/octet-stream", fileName: file.fileName,
+                expiresAt: expires)
+            urls[i] = "\(base)/fhircast/payloads/\(id)"
+        }
+        return Attachments.entries(for: described, url: { urls[$0] }, sha1: { hashes[$0] }, data: { inline[$0] })
+    }
+
+    /// A file for `GET /fhircast/payloads/{id}`, or nil when unknown or expired.
+    func payloadFile(_ id: String) -> PayloadFile? {
+        guard let file = payloadFiles[id], file.expiresAt > Date() else { return nil }
+        return file
+    }
+
+    /// Streams a file's chunks, in order, from the Cast hub (or the embedded store).
+    nonisolated func stream(_ file: PayloadFile, into body: (ByteBuffer) async throws -> Void) async throws {
+        for id in file.payloadIds { try await upstream.readPayload(id, into: body) }
     }
 
     private func publishToFHIRcast(_ json: JSONValue) async {

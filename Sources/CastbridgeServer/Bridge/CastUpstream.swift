@@ -2,6 +2,7 @@ import BridgeCore
 import CastCore
 import FHIRcastCore
 import NIOCore
+import _NIOFileSystem
 
 /// One live subscription of the bridge on a Cast hub: the frames it receives, and a way to answer requests.
 struct CastLink: Sendable {
@@ -34,6 +35,15 @@ protocol CastUpstream: Sendable {
     func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome
     /// Runs a request and returns the collated body (cast-protocol.md §3.1).
     func request(_ request: CastRequest) async throws(HubError) -> JSONValue
+    /// Streams one stored chunk of a binary event (`payloadIds[i]`), piece by piece; throws `PayloadGone` when the
+    /// hub no longer has it.
+    func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws
+}
+
+/// A Cast payload chunk that is unknown or has expired on the Cast hub.
+struct PayloadGone: Error, CustomStringConvertible {
+    var id: String
+    var description: String { "Cast payload \(id) is not found or has expired" }
 }
 
 extension CastUpstream {
@@ -94,5 +104,13 @@ struct EmbeddedCastUpstream: CastUpstream {
 
     func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
         await hub.request(request)
+    }
+
+    func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
+        let store = try await hub.payloadStore()
+        guard let entry = await store.lookup(id) else { throw PayloadGone(id: id) }
+        try await FileSystem.shared.withFileHandle(forReadingAt: entry.path) { handle in
+            for try await piece in handle.readChunks(in: 0..., chunkLength: .kibibytes(256)) { try await body(piece) }
+        }
     }
 }

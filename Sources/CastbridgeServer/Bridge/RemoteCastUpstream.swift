@@ -259,6 +259,14 @@ actor RemoteCastUpstream: CastUpstream {
         }
     }
 
+    /// `GET /api/hub/payloads/{id}` of the hub, streamed.
+    nonisolated func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
+        let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id
+        let response = try await http.execute(HTTPClientRequest(url: "\(root)/api/hub/payloads/\(escaped)"), timeout: .seconds(600))
+        guard response.status == .ok else { throw PayloadGone(id: id) }
+        for try await piece in response.body { try await body(piece) }
+    }
+
     private static func json(_ response: HTTPClientResponse) async throws -> JSONValue {
         let body = try await response.body.collect(upTo: 16 << 20)
         guard response.status.code == 200 else {

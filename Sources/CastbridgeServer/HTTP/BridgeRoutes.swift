@@ -1,4 +1,5 @@
 import FHIRcastCore
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -10,6 +11,25 @@ struct BridgeRoutes: Sendable {
     let config: ServerConfiguration
 
     func add(to router: Router<AppRequestContext>) {
+        router.get("fhircast/payloads/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let file = await bridge.payloadFile(id) else {
+                throw PlainTextError(
+                    .notFound,
+                    "payload '\(id)' is not found or has expired: Cast files can be downloaded for \(Int(config.castPayloadTTLSeconds)) s after they were sent")
+            }
+            let bridge = self.bridge
+            let safeName = file.fileName.replacingOccurrences(of: "\"", with: "")
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: file.mimeType, .contentDisposition: "attachment; filename=\"\(safeName)\"", .cacheControl: "no-store",
+                ],
+                body: ResponseBody(contentLength: file.size) { writer in
+                    try await bridge.stream(file) { piece in try await writer.write(piece) }
+                    try await writer.finish(nil)
+                })
+        }
         for flavor in Flavor.allCases {
             let base = "fhircast/\(flavor.rawValue)"
             router.post("\(base)/:topic/request") { request, context in
