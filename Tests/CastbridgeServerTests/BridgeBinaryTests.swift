@@ -7,8 +7,9 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
-/// Cast binary events reaching FHIRcast apps as FHIR Attachments served by castbridge (issue #5, Cast → FHIRcast).
-@Suite("Bridge binary, Cast → FHIRcast (live)")
+/// Binary content across the bridge (issue #5): Cast batches as FHIR Attachments served by castbridge, and FHIRcast
+/// attachments as Cast batches.
+@Suite("Bridge binary, both directions (live)")
 struct BridgeBinaryTests {
     static func fetch(_ url: String) async throws -> (Int, [UInt8], String) {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
@@ -57,6 +58,26 @@ struct BridgeBinaryTests {
         }
     }
 
+    @Test("With an external Cast hub, castbridge streams a file from the hub's chunks, in order")
+    func external() async throws {
+        let hub = try await TestServer.start { $0.castPayloadChunkBytes = 1000 }
+        try await TestServer.with({ BridgeTests.bridged(&$0); $0.castHubURL = hub.server.base }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send", name: "EHR")
+            let bytes = CastBinaryTests.randomBytes(3500)  // four chunks on the hub
+            let body = CastBinaryTests.batch(
+                CastBinaryTests.envelope([["fileName": "a.dcm", "byteLength": 3500, "mimeType": "application/dicom"]]), parts: [("application/dicom", bytes)])
+            #expect(try await CastBinaryTests.upload(hub.server, body).status == 200)
+            let event = try #require(try await ehr.socket.nextJSON(timeout: .seconds(10)))
+            let attachment = try #require(Self.attachments(event).first)
+            #expect(attachment["hash"] == .string(Attachments.sha1(bytes)))
+            let url = try #require(attachment["url"]?.stringValue)
+            #expect(url.hasPrefix(server.base))
+            #expect(try await Self.fetch(url).1 == bytes)
+        }
+        try await hub.stop()
+    }
+
     @Test("Inline mode: files up to binary.inlineMaxBytes also carry base64 data; larger ones only a url")
     func inline() async throws {
         var mappings = try MappingFile.load([("default.yaml", DefaultMappings.yaml), ("binary.yaml", "binary: {inlineMaxBytes: 1000}")]).get()
@@ -94,6 +115,76 @@ struct BridgeBinaryTests {
             #expect(gone.status == 404)
             #expect(gone.body.contains("expired"))
             #expect(try await TestServer.request(.GET, "\(server.base)/fhircast/payloads/nope").status == 404)
+        }
+    }
+
+    // MARK: FHIRcast → Cast
+
+    static func attachmentEntry(_ title: String, _ bytes: [UInt8], type: String = "application/dicom") -> JSONValue {
+        ["key": "file", "attachment": [
+            "title": .string(title), "contentType": .string(type), "data": .string(Data(bytes).base64EncodedString()),
+            "size": .int(Int64(bytes.count)), "hash": .string(Attachments.sha1(bytes)),
+        ]]
+    }
+
+    @Test("FHIRcast → Cast: attachments become a multipart batch; the Cast app downloads every file byte for byte, url entries kept")
+    func toCast() async throws {
+        try await TestServer.with({ BridgeTests.bridged(&$0); $0.maxBodyBytes = 16 << 20 }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+            let big = CastBinaryTests.randomBytes((4 << 20) + 5)  // two chunks on the Cast side
+            let small = CastBinaryTests.randomBytes(700)
+            let context: [JSONValue] = [
+                Self.attachmentEntry("Series 1.dcm", big), Self.attachmentEntry("empty.dcm", []),
+                ["key": "image", "resource": ["resourceType": "Binary", "contentType": "image/png", "data": .string(Data(small).base64EncodedString())]],
+                ["key": "file", "attachment": ["contentType": "application/dicom", "title": "remote.dcm", "url": "https://pacs.example.org/r.dcm"]],
+            ]
+            let published = try await server.publish(Events.notification("org.castbridge.dicom_send", topic: "T", id: "bin-1", context: context))
+            #expect(published.status == 200)
+            let got = try #require(try await viewer.nextJSON(timeout: .seconds(20)))
+            #expect(got["id"] == "bin-1")
+            #expect(got["event"]?["hub.event"] == "dicom-send")
+            let files = try #require(got["event"]?["context"]?["files"]?.arrayValue)
+            #expect(files.map { $0["fileName"] } == ["Series_1.dcm", "empty.dcm", "file-3.png", "remote.dcm"])
+            for (entry, bytes) in zip(files.prefix(3), [big, [], small]) {
+                #expect(entry["byteLength"] == .int(Int64(bytes.count)))
+                var downloaded: [UInt8] = []
+                for id in entry["payloadIds"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+                    downloaded += try await CastBinaryTests.download(server, id).1
+                }
+                #expect(downloaded == bytes)
+            }
+            #expect(files[3]["url"] == "https://pacs.example.org/r.dcm")
+        }
+    }
+
+    @Test("FHIRcast → Cast bad input: a size or hash mismatch is 400, a file over the cap 413 naming it; nothing is published anywhere")
+    func toCastErrors() async throws {
+        let mappings = try MappingFile.load([("default.yaml", DefaultMappings.yaml), ("binary.yaml", "binary: {maxFileBytes: 1000}")]).get()
+        try await TestServer.with({ BridgeTests.bridged(&$0); $0.mappings = mappings }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+            let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send", name: "EHR")
+            var wrongSize = Self.attachmentEntry("a.dcm", [1, 2, 3])
+            if case .object(var o) = wrongSize, case .object(var a)? = o["attachment"] {
+                a["size"] = 4
+                o["attachment"] = .object(a)
+                wrongSize = .object(o)
+            }
+            let size = try await server.publish(Events.notification("org.castbridge.dicom_send", topic: "T", context: [wrongSize]))
+            #expect(size.status == 400 && size.body.contains("'size' says 4 bytes"))
+            var wrongHash = Self.attachmentEntry("a.dcm", [1, 2, 3])
+            if case .object(var o) = wrongHash, case .object(var a)? = o["attachment"] {
+                a["hash"] = "AAAA"
+                o["attachment"] = .object(a)
+                wrongHash = .object(o)
+            }
+            let hash = try await server.publish(Events.notification("org.castbridge.dicom_send", topic: "T", context: [wrongHash]))
+            #expect(hash.status == 400 && hash.body.contains("SHA-1"))
+            let big = try await server.publish(Events.notification("org.castbridge.dicom_send", topic: "T", context: [Self.attachmentEntry("big.dcm", CastBinaryTests.randomBytes(1001))]))
+            #expect(big.status == 413 && big.body.contains("the limit is 1000 bytes per file"))
+            #expect(await viewer.expectSilence() == nil)
+            #expect(await ehr.socket.expectSilence(.milliseconds(100)) == nil)
         }
     }
 }

@@ -74,6 +74,26 @@ public struct Translator: Sendable {
     /// The id and timestamp are kept; `subscriber.*` is the bridge's own identity (echo suppression); the
     /// castbridge extension entry, if any, gives `subscriber.actor` and `target.*` and, for events that came
     /// from Cast with an object context, that object back.
+    /// The files a FHIRcast event carries to a Cast binary event (`dicom-send`, …): empty for any other event.
+    /// Throws the 400/413 the publisher must get; then nothing is published anywhere.
+    public func outgoingFiles(for n: EventNotification) throws(HubError) -> [OutgoingFile] {
+        guard let castName = mappings.castName(forFHIRcast: n.event.name), CastHubState.isBinaryEvent(castName) else { return [] }
+        return try Attachments.outgoing(from: CastExtension.extract(from: n.event.context).rest, policy: mappings.binary)
+    }
+
+    /// The Cast envelope of a binary event: its context is the `files[]` manifest (plus whatever else the
+    /// extension's Cast context held).
+    public func castEnvelope(for n: EventNotification, files: [OutgoingFile]) -> JSONValue? {
+        guard !files.isEmpty, case .object(var root)? = castEnvelope(for: n), case .object(var event)? = root["event"] else {
+            return castEnvelope(for: n)
+        }
+        var context = CastExtension.extract(from: n.event.context).fields["context"]?.objectValue ?? [:]
+        context["files"] = Attachments.manifest(files)["files"]
+        event["context"] = .object(context)
+        root["event"] = .object(event)
+        return .object(root)
+    }
+
     public func castEnvelope(for n: EventNotification) -> JSONValue? {
         guard n.event.key != "syncerror", let castName = mappings.castName(forFHIRcast: n.event.name) else { return nil }
         let (fields, rest) = CastExtension.extract(from: n.event.context)

@@ -9,6 +9,8 @@ struct OutboundItem: Sendable {
     /// The publisher's `subscriber.name`, when its request carried one (who gets a SyncError if it fails).
     var publisher: String?
     var envelope: JSONValue
+    /// For a binary event: its files, sent as a multipart/related batch.
+    var files: [OutgoingFile] = []
 }
 
 /// Where the FHIRcast hub hands accepted events to the bridge: the bounded, ordered outbox, filled inside the
@@ -39,9 +41,9 @@ final class BridgeOutlet: Sendable {
     var count: Int { box.withLock { $0.count } }
     var overflowed: Int { box.withLock { $0.overflowed } }
 
-    func offer(_ notification: EventNotification, publisher: String?) -> Offer {
-        guard let envelope = translator.castEnvelope(for: notification) else { return .notBridged }
-        let item = OutboundItem(notification: notification, publisher: publisher, envelope: envelope)
+    func offer(_ notification: EventNotification, publisher: String?, files: [OutgoingFile] = []) -> Offer {
+        guard let envelope = translator.castEnvelope(for: notification, files: files) else { return .notBridged }
+        let item = OutboundItem(notification: notification, publisher: publisher, envelope: envelope, files: files)
         guard box.withLock({ $0.enqueue(item, now: Date()) }) else { return .full }
         wake.yield()
         return .queued

@@ -150,7 +150,15 @@ public actor CastBridge: Service {
         while !stopping, let link, let item = outlet.next() {
             // Recorded before sending: the echo could come back before the publish returns.
             recent.insert(item.notification.id)
-            switch await upstream.publish(item.envelope, topic: item.notification.event.topic) {
+            let topic = item.notification.event.topic
+            let outcome: PublishOutcome
+            if item.files.contains(where: { $0.byteLength != nil }) {
+                let batch = CastBatch.make(envelope: item.envelope, files: item.files)
+                outcome = await upstream.publishBatch(batch.body, contentType: batch.contentType, topic: topic)
+            } else {
+                outcome = await upstream.publish(item.envelope, topic: topic)
+            }
+            switch outcome {
             case .sent:
                 outlet.sent()
                 counts.toCast += 1

@@ -1,6 +1,8 @@
 import BridgeCore
 import CastCore
 import FHIRcastCore
+import Foundation
+import Hummingbird
 import NIOCore
 import _NIOFileSystem
 
@@ -33,6 +35,8 @@ protocol CastUpstream: Sendable {
     /// Subscribes to every topic (`*`) for these events and binds the subscription.
     func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink
     func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome
+    /// Publishes a binary batch (cast-protocol.md §4.1): a `multipart/related` body, envelope first.
+    func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome
     /// Runs a request and returns the collated body (cast-protocol.md §3.1).
     func request(_ request: CastRequest) async throws(HubError) -> JSONValue
     /// Streams one stored chunk of a binary event (`payloadIds[i]`), piece by piece; throws `PayloadGone` when the
@@ -44,6 +48,25 @@ protocol CastUpstream: Sendable {
 struct PayloadGone: Error, CustomStringConvertible {
     var id: String
     var description: String { "Cast payload \(id) is not found or has expired" }
+}
+
+/// A binary batch as Cast clients send it: the envelope as `application/dicom+json`, then one part per file with
+/// bytes, in manifest order.
+enum CastBatch {
+    static func make(envelope: JSONValue, files: [OutgoingFile]) -> (body: ByteBuffer, contentType: String) {
+        let boundary = "castbridge-" + UUID().uuidString.lowercased()
+        var body = ByteBuffer()
+        body.writeString("--\(boundary)\r\nContent-Type: application/dicom+json\r\n\r\n")
+        var json = JSONBody.encode(envelope)
+        body.writeBuffer(&json)
+        for file in files {
+            guard case .bytes(let bytes) = file.source else { continue }
+            body.writeString("\r\n--\(boundary)\r\nContent-Type: \(file.mimeType)\r\n\r\n")
+            body.writeBytes(bytes)
+        }
+        body.writeString("\r\n--\(boundary)--\r\n")
+        return (body, "multipart/related; boundary=\(boundary); type=\"application/dicom\"")
+    }
 }
 
 extension CastUpstream {
@@ -104,6 +127,19 @@ struct EmbeddedCastUpstream: CastUpstream {
 
     func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
         await hub.request(request)
+    }
+
+    /// Through the same upload path as any Cast client's batch: checked, stored in chunks, then fanned out.
+    func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
+        do throws(CastError) {
+            let store = try await hub.payloadStore()
+            let envelope = try await CastUpload(store: store, maxManifestBytes: max(body.readableBytes, 1 << 20))
+                .receive(RequestBody(buffer: body), contentType: contentType)
+            try await hub.publish(envelope, host: nil)
+            return .sent
+        } catch {
+            return .failed("the Cast hub refused the batch: \(error.detail.stringValue ?? "\(error.detail)")")
+        }
     }
 
     func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {

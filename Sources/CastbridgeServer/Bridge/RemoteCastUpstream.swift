@@ -199,12 +199,26 @@ actor RemoteCastUpstream: CastUpstream {
         return outcome
     }
 
+    func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
+        let token: String?
+        do {
+            token = try await bearer()
+        } catch {
+            return .notSent("no token: \(error)")
+        }
+        return await post("\(root)/api/hub", body: body, contentType: contentType, bearer: token)
+    }
+
     private func post(_ url: String, json: JSONValue, bearer: String?) async -> PublishOutcome {
+        await post(url, body: JSONBody.encode(json), contentType: "application/json", bearer: bearer)
+    }
+
+    private func post(_ url: String, body: ByteBuffer, contentType: String, bearer: String?) async -> PublishOutcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Content-Type", value: contentType)
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
-        request.body = .bytes(JSONBody.encode(json))
+        request.body = .bytes(body)
         do {
             let response = try await http.execute(request, timeout: publishTimeout)
             let body = try await response.body.collect(upTo: 64 << 10)

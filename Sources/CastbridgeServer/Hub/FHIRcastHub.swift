@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BridgeCore
 import FHIRcastCore
 import Foundation
 import Logging
@@ -105,11 +106,13 @@ public actor FHIRcastHub: Service {
     /// - Parameter publisher: the request's `subscriber.name`, when it carried one.
     public func publish(_ notification: EventNotification, publisher: String? = nil, fromBridge: Bool = false) throws(HubError) {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
+        // Binary content bound for Cast is checked first: a bad file refuses the whole event (nothing published).
+        let files = fromBridge ? [] : try bridge?.translator.outgoingFiles(for: notification) ?? []
         let now = Date()
         let effects = try state.publish(notification, now: now)
         perform(effects)
         guard !fromBridge, let bridge, case .deliver(let accepted, _)? = effects.first else { return }
-        if bridge.offer(accepted, publisher: publisher) == .full {
+        if bridge.offer(accepted, publisher: publisher, files: files) == .full {
             perform(
                 state.rejectAccepted(
                     accepted, publisherName: publisher,
