@@ -102,7 +102,8 @@ struct BridgeBinaryTests {
 
     @Test("An expired payload is a 404 that says so; an unknown one too")
     func expiry() async throws {
-        try await TestServer.with({ BridgeTests.bridged(&$0); $0.castPayloadTTLSeconds = 0.6 }) { server in
+        // Long enough for the first download under a loaded test run, short enough to wait out.
+        try await TestServer.with({ BridgeTests.bridged(&$0); $0.castPayloadTTLSeconds = 2 }) { server in
             try await BridgeTests.waitForBridge(server)
             let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send", name: "EHR")
             _ = try await CastBinaryTests.upload(
@@ -110,7 +111,7 @@ struct BridgeBinaryTests {
             let event = try #require(try await ehr.socket.nextJSON(timeout: .seconds(10)))
             let url = try #require(Self.attachments(event).first?["url"]?.stringValue)
             #expect(try await Self.fetch(url).1 == [1, 2, 3])
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .milliseconds(2500))
             let gone = try await TestServer.request(.GET, url)
             #expect(gone.status == 404)
             #expect(gone.body.contains("expired"))

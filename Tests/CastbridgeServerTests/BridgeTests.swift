@@ -220,7 +220,8 @@ struct BridgeTests {
             Self.bridged(&$0)
             $0.castHubURL = "http://127.0.0.1:1"  // nothing listens
             $0.bridgeQueueLimit = 2
-            $0.bridgeQueueMaxWaitSeconds = 0.4
+            // Long enough that e1 and e2 still wait when e3 comes, even on a loaded machine.
+            $0.bridgeQueueMaxWaitSeconds = 1.5
             $0.bridgeReconnectBaseSeconds = 0.05
             $0.bridgeReconnectMaxSeconds = 0.2
             $0.hub.ackTimeoutSeconds = 0
@@ -236,7 +237,7 @@ struct BridgeTests {
             #expect(try await server.publish(third).status == 200)
             // e3 did not fit: its publisher is told at once, the others are not.
             var ehrFrames: [JSONValue] = []
-            while let f = try await ehr.socket.nextJSON(timeout: .seconds(2)) { ehrFrames.append(f) }
+            while let f = try await ehr.socket.nextJSON(timeout: .seconds(3)) { ehrFrames.append(f) }
             let errors = ehrFrames.filter { $0["event"]?["hub.event"] == "SyncError" }
             let failedIDs = errors.compactMap { $0["event"]?["context"]?.arrayValue?.first?["resource"]?["issue"]?.arrayValue?.first?["details"]?["coding"]?.arrayValue?.first?["code"]?.stringValue }
             // e3 overflowed; e1 waited too long; e2 (no publisher named) goes to every SyncError subscriber.
@@ -245,7 +246,7 @@ struct BridgeTests {
             #expect(errors.first { "\($0)".contains("unreachable") } != nil)
             // e2 carried no subscriber.name: the session's SyncError subscribers learn of it.
             var pacsErrors: [JSONValue] = []
-            while let f = try await other.socket.nextJSON(timeout: .seconds(2)) {
+            while let f = try await other.socket.nextJSON(timeout: .seconds(3)) {
                 if f["event"]?["hub.event"] == "SyncError" { pacsErrors.append(f) }
             }
             #expect(pacsErrors.count == 1)
@@ -286,13 +287,15 @@ struct BridgeTests {
             #expect(health?["bridge"]?["connected"] == false)
             #expect(health?["bridge"]?["lastError"]?.stringValue?.contains("401") == true)
         }
+        // The bridge reaches the hub through a gate, so that the test decides when it can reconnect: after the
+        // restarted hub's Cast client has subscribed (Cast hubs keep nothing for late subscribers).
+        let gate = try await TCPGate.start(backend: port)
         try await TestServer.with({
             Self.bridged(&$0)
-            $0.castHubURL = hubBase + "/api/hub"
+            $0.castHubURL = "http://127.0.0.1:\(gate.port)/api/hub"
             $0.castAuth = .mockOAuth(user: "bridge")
-            // A long first reconnect delay: the restarted hub's Cast client subscribes before the bridge is back.
-            $0.bridgeReconnectBaseSeconds = 3
-            $0.bridgeReconnectMaxSeconds = 3
+            $0.bridgeReconnectBaseSeconds = 0.1
+            $0.bridgeReconnectMaxSeconds = 0.5
             $0.hub.ackTimeoutSeconds = 0
         }) { server in
             try await Self.waitForBridge(server)
@@ -313,13 +316,19 @@ struct BridgeTests {
             while let f = try await ehr.socket.nextJSON(timeout: .seconds(1)) { seen.append(f["id"]?.stringValue ?? "") }
             #expect(seen == ["e1", "c1"])
 
+            gate.shut()
             await first.stopAndWait()
+            // Published while the bridge knows the hub is gone. (An event sent at the very moment a hub dies may or
+            // may not have been taken: the bridge reports it to its publisher with a SyncError rather than risk a
+            // duplicate; upstreamDown covers that path.)
+            try await Self.waitForBridge(server, connected: false)
             for id in ["e2", "e3", "e4"] {
                 #expect(try await server.publish(Events.patientOpen(topic: "T", patient: id, id: id)).status == 200)
             }
             let second = try await CastbridgeProcess.start(port: port, arguments: hubArguments)
             (viewer, _) = try await TestServer.castSubscriber(
                 base: hubBase, topic: "T", events: "patient-open", name: "Viewer", bearer: try await Self.token(hubBase))
+            gate.open(to: port)
             var got: [String] = []
             while got.count < 3, let f = try await viewer.nextJSON(timeout: .seconds(10)) { got.append(f["id"]?.stringValue ?? "") }
             #expect(got == ["e2", "e3", "e4"])
@@ -328,6 +337,7 @@ struct BridgeTests {
             #expect(try await viewer.nextJSON()?["id"] == "e5")
             await second.stopAndWait()
         }
+        await gate.stop()
     }
 
     @Test("Generation B dialect: client_credentials, publish to /api/hub/{topic} with hub.source, get-request answered, cast-get from FHIRcast; the bind URL rebased")

@@ -126,7 +126,8 @@ struct CastBinaryTests {
     @Test("Payloads expire after the TTL (404); over the store cap the batch still goes out, as metadata only")
     func expiryAndCap() async throws {
         try await TestServer.with({
-            $0.castPayloadTTLSeconds = 0.5
+            // Long enough for the first download under a loaded test run, short enough to wait out.
+            $0.castPayloadTTLSeconds = 2
             $0.castPayloadMaxTotalBytes = 1000
         }) { server in
             let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
@@ -142,7 +143,7 @@ struct CastBinaryTests {
             let entry = metadataOnly["event"]?["context"]?["files"]?.arrayValue?.first
             #expect(entry?["payloadIds"] == nil)
             #expect(entry?["byteLength"] == 2000)
-            try await Task.sleep(for: .milliseconds(700))
+            try await Task.sleep(for: .milliseconds(2600))
             let expired = try await Self.download(server, id)
             #expect(expired.0 == 404)
             #expect(String(decoding: expired.1, as: UTF8.self).contains("payload not found or expired"))
