@@ -15,8 +15,8 @@ struct Bench: AsyncParsableCommand {
         commandName: "castbridge-bench",
         abstract: "Measure castbridge: fan-out latency and throughput, the bridge hop, memory per subscriber, CPU per event.")
 
-    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge.")
-    var scenarios = "floor,fhircast,cast,bridge"
+    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge, binary.")
+    var scenarios = "floor,fhircast,cast,bridge,binary"
     @Option(help: "Subscriber counts for the fan-out scenarios, comma-separated.")
     var subscribers = "1,100,1000,10000"
     @Option(help: "Events per sequential (latency) run.")
@@ -45,6 +45,7 @@ struct Bench: AsyncParsableCommand {
             }
         }
         if wanted.contains("bridge") { failures += try await bridgeHop(events: perRun, binary: binary) }
+        if wanted.contains("binary") { failures += try await binaryTransfers(binary: binary) }
         if failures > 0 {
             print("FAILED: \(failures) run(s) lost or duplicated deliveries")
             throw ExitCode.failure

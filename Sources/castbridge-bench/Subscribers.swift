@@ -16,7 +16,10 @@ struct Subscriber: Sendable {
     private let outgoing: AsyncStream<String>.Continuation
 
     /// Subscribes on `topic`, connects, and returns once the first frame (confirmation or connection.established) came.
-    static func connect(kind: Kind, base: String, topic: String, events: String, name: String, maxEvents: Int, ack: Bool) async throws -> Subscriber {
+    static func connect(
+        kind: Kind, base: String, topic: String, events: String, name: String, maxEvents: Int, ack: Bool,
+        onFrame: (@Sendable (String) -> Void)? = nil
+    ) async throws -> Subscriber {
         let endpoint: String
         switch kind {
         case .fhircast:
@@ -32,11 +35,11 @@ struct Subscriber: Sendable {
                 contentType: "application/x-www-form-urlencoded")
             endpoint = try HTTP.endpoint(in: r.body)
         }
-        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast)
+        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame)
     }
 
     /// Connects a socket; `onText` sees every text frame.
-    static func open(_ url: String, maxEvents: Int, ack: Bool) async throws -> Subscriber {
+    static func open(_ url: String, maxEvents: Int, ack: Bool, onFrame: (@Sendable (String) -> Void)? = nil) async throws -> Subscriber {
         let receipts = Receipts(events: maxEvents)
         let (outgoing, continuation) = AsyncStream<String>.makeStream()
         let (ready, readyContinuation) = AsyncStream<Result<Void, BenchError>>.makeStream()
@@ -58,6 +61,7 @@ struct Subscriber: Sendable {
                                 continue
                             }
                             let now = Clock.now()
+                            onFrame?(text)
                             guard let index = benchIndex(in: text[...]) else { continue }
                             receipts.record(index, at: now)
                             deliveredTotal.add(1, ordering: .relaxed)
