@@ -128,7 +128,8 @@ struct BadInputTests {
             try await Task.sleep(for: .milliseconds(100))
             shutdownStarted = .now
         }
-        #expect(ContinuousClock.now - shutdownStarted < .seconds(2))
+        // Shutdown ends within the grace period plus a second (1.5 s here), with room for a loaded machine.
+        #expect(ContinuousClock.now - shutdownStarted < .seconds(4))
         try await Task.sleep(for: .milliseconds(100))
         #expect(lingering?.isActive == false)
     }

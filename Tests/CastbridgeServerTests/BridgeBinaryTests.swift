@@ -78,6 +78,45 @@ struct BridgeBinaryTests {
         try await hub.stop()
     }
 
+    @Test("Concurrent transfers: four Cast uploads at once each reach FHIRcast once, and each url serves its own bytes")
+    func concurrent() async throws {
+        try await TestServer.with({ BridgeTests.bridged(&$0); $0.castPayloadChunkBytes = 64 << 10 }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send", name: "EHR")
+            let contents = (0..<4).map { _ in CastBinaryTests.randomBytes(200_000) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (i, bytes) in contents.enumerated() {
+                    group.addTask {
+                        let body = CastBinaryTests.batch(
+                            CastBinaryTests.envelope([["fileName": .string("f\(i).dcm"), "byteLength": 200_000, "mimeType": "application/dicom"]]),
+                            parts: [("application/dicom", bytes)])
+                        let result = try await CastBinaryTests.upload(server, body)
+                        #expect(result.status == 200)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var seen: [String: String] = [:]
+            while seen.count < 4, let event = try await ehr.socket.nextJSON(timeout: .seconds(10)) {
+                if let a = Self.attachments(event).first, let title = a["title"]?.stringValue, let url = a["url"]?.stringValue {
+                    #expect(seen[title] == nil)
+                    seen[title] = url
+                }
+            }
+            #expect(seen.count == 4)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (i, bytes) in contents.enumerated() {
+                    guard let url = seen["f\(i).dcm"] else { continue }
+                    group.addTask {
+                        let got = try await Self.fetch(url).1
+                        #expect(got == bytes)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("Inline mode: files up to binary.inlineMaxBytes also carry base64 data; larger ones only a url")
     func inline() async throws {
         var mappings = try MappingFile.load([("default.yaml", DefaultMappings.yaml), ("binary.yaml", "binary: {inlineMaxBytes: 1000}")]).get()
