@@ -169,12 +169,13 @@ struct WebhookTests {
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "bye")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
                 try await Task.sleep(for: .milliseconds(100))
-                cb.state.withLock { $0.delaySeconds = 3 }
+                // Far longer than grace + 1 s, so that waiting for it and abandoning it cannot be confused under load.
+                cb.state.withLock { $0.delaySeconds = 8 }
                 _ = try await server.publish(Events.patientOpen(topic: "bye"))
                 #expect(await cb.wait { !$0.deliveries.isEmpty })  // the POST is now in flight
                 shutdownStarted = .now
             }
-            #expect(ContinuousClock.now - shutdownStarted < .milliseconds(2500))
+            #expect(ContinuousClock.now - shutdownStarted < .seconds(5))
         }
     }
 }

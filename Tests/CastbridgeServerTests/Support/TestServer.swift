@@ -17,10 +17,8 @@ struct TestServer: Sendable {
     var stu3: String { "\(base)/fhircast/STU3" }
     var stu2: String { "\(base)/fhircast/STU2" }
 
-    static func with(
-        _ configure: (inout ServerConfiguration) -> Void = { _ in },
-        _ body: (TestServer) async throws -> Void
-    ) async throws {
+    /// What every test server starts from: a free loopback port, quiet logs, fast timers.
+    static func testConfiguration(_ configure: (inout ServerConfiguration) -> Void) -> ServerConfiguration {
         var config = ServerConfiguration()
         config.port = 0
         config.logLevel = .critical
@@ -31,6 +29,14 @@ struct TestServer: Sendable {
         // Suites of one hub run without the bridge; BridgeTests turn it on.
         config.bridgeEnabled = false
         configure(&config)
+        return config
+    }
+
+    static func with(
+        _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (TestServer) async throws -> Void
+    ) async throws {
+        let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -66,14 +72,7 @@ struct TestServer: Sendable {
     }
 
     static func start(_ configure: @Sendable (inout ServerConfiguration) -> Void = { _ in }) async throws -> Running {
-        var config = ServerConfiguration()
-        config.port = 0
-        config.logLevel = .critical
-        config.tickIntervalSeconds = 0.05
-        config.pingIntervalSeconds = 0
-        config.shutdownGraceSeconds = 0.5
-        config.bridgeEnabled = false
-        configure(&config)
+        let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         let task = Task { try await group.run() }
