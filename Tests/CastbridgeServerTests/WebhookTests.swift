@@ -113,7 +113,8 @@ struct WebhookTests {
                 _ = try await server.publish(Events.patientOpen(topic: "iso", id: "i2"))
                 #expect(try await fast.nextJSON()?["id"] == "i1")
                 #expect(try await fast.nextJSON()?["id"] == "i2")
-                #expect(ContinuousClock.now - start < .seconds(1))
+                // Under the webhook's 2 s, with room for a loaded machine.
+                #expect(ContinuousClock.now - start < .seconds(1.5))
             }
         }
     }
