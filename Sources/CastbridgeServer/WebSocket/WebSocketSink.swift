@@ -62,10 +62,25 @@ extension WebSocketSink {
         _ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger,
         read: @escaping @Sendable () async -> Void
     ) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.drain(commands, to: outbound, logger: logger) }
-            group.addTask { await read() }
-            await group.next()
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await Self.drain(commands, to: outbound, logger: logger)
+                return false
+            }
+            group.addTask {
+                await read()
+                return true
+            }
+            if await group.next() == true {
+                // The reader ended first (the peer left, or a frame made us close): let the writer send what is
+                // queued — a denial and its close frame — for a moment, rather than cut it off mid-close.
+                continuation.finish()
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(1))
+                    return false
+                }
+                _ = await group.next()
+            }
             group.cancelAll()
         }
         continuation.finish()
