@@ -88,7 +88,7 @@ public actor CastBridge: Service {
 
     /// For `/health`.
     func status() -> JSONValue {
-        var s: JSONValue = [
+        var s: [String: JSONValue] = [
             "upstream": .string(upstream.label),
             "connected": .bool(link != nil),
             "queued": .int(Int64(outlet.count)),
@@ -98,11 +98,8 @@ public actor CastBridge: Service {
             "overflowed": .int(Int64(outlet.overflowed)),
             "answered": .int(Int64(counts.answered)),
         ]
-        if let lastError, link == nil, case .object(var o) = s {
-            o["lastError"] = .string(lastError)
-            s = .object(o)
-        }
-        return s
+        if let lastError, link == nil { s["lastError"] = .string(lastError) }
+        return .object(s)
     }
 
     // MARK: The upstream connection

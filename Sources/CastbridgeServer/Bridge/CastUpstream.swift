@@ -72,7 +72,7 @@ enum CastBatch {
 extension CastUpstream {
     /// The subscribe fields every bridge subscription carries.
     static func subscribeFields(events: [String], identity: BridgeIdentity) -> [String: String] {
-        let actors = "[" + identity.actors.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let actors = String(buffer: JSONBody.encode(.array(identity.actors.map(JSONValue.string))))
         var fields = [
             "hub.mode": "subscribe",
             "hub.topic": "*",
@@ -82,7 +82,7 @@ extension CastUpstream {
             "subscriber.name": identity.subscriberName,
             "subscriber.actors": actors,
             "subscriber.product.name": identity.productName,
-            "subscriber.client_info": "{\"productName\":\"\(identity.productName)\"}",
+            "subscriber.client_info": String(buffer: JSONBody.encode(["productName": .string(identity.productName)])),
         ]
         if let version = identity.productVersion { fields["subscriber.product.version"] = version }
         return fields

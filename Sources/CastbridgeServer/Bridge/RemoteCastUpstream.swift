@@ -237,7 +237,6 @@ actor RemoteCastUpstream: CastUpstream {
     static func isConnectFailure(_ error: any Error) -> Bool {
         if error is NIOConnectionError { return true }
         if let e = error as? HTTPClientError, e == .connectTimeout { return true }
-        if let e = error as? ChannelError, e == .connectTimeout(.zero) { return true }
         if let e = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(e.errnoCode) { return true }
         if case ChannelError.connectTimeout = error { return true }
         return false

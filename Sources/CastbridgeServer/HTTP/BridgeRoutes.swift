@@ -57,12 +57,7 @@ struct BridgeRoutes: Sendable {
         if !type.isEmpty && !type.contains("json") {
             throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': send application/json")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: config.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw PlainTextError(.contentTooLarge, "request body is larger than the limit of \(config.maxBodyBytes) bytes")
-        }
+        let buffer = try await FHIRcastRoutes.collect(request, limit: config.maxBodyBytes)
         do {
             return (topic, try JSONBody.decode(buffer))
         } catch {

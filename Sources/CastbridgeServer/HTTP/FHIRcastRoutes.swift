@@ -112,10 +112,15 @@ struct FHIRcastRoutes: Sendable {
     // MARK: Helpers
 
     private func body(_ request: Request) async throws -> ByteBuffer {
+        try await Self.collect(request, limit: config.maxBodyBytes)
+    }
+
+    /// The request body up to `limit` bytes; beyond it, 413 with the limit named.
+    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
         do {
-            return try await request.body.collect(upTo: config.maxBodyBytes)
+            return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw PlainTextError(.contentTooLarge, "request body is larger than the limit of \(config.maxBodyBytes) bytes")
+            throw PlainTextError(.contentTooLarge, "request body is larger than the limit of \(limit) bytes")
         }
     }
 
