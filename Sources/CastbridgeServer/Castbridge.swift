@@ -35,7 +35,7 @@ public struct Castbridge: Sendable {
                 translator: Translator(
                     mappings: config.mappings, identity: BridgeIdentity(subscriberName: config.bridgeName, productName: config.bridgeProduct),
                     dialect: config.castDialect),
-                capacity: config.bridgeQueueLimit, maxWait: config.bridgeQueueMaxWaitSeconds)
+                capacity: config.bridgeQueueLimit, maxBytes: config.bridgeQueueMaxBytes, maxWait: config.bridgeQueueMaxWaitSeconds)
             : nil
         let hub = FHIRcastHub(config: config, logger: logger, bridge: outlet)
         let bridge = outlet.map { outlet in

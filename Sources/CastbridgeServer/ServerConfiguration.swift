@@ -68,6 +68,9 @@ public struct ServerConfiguration: Sendable {
     /// publisher gets a SyncError.
     public var bridgeQueueLimit = 1000
     public var bridgeQueueMaxWaitSeconds: Double = 30
+    /// File contents (inline attachments, `Binary` resources) the waiting events may hold together. An event whose
+    /// files do not fit is refused with 503 and `Retry-After`, nothing published: the publisher sends it again.
+    public var bridgeQueueMaxBytes = 64 << 20
     /// Reconnect backoff towards the Cast hub: first delay and cap (exponential, jittered).
     public var bridgeReconnectBaseSeconds: Double = 0.5
     public var bridgeReconnectMaxSeconds: Double = 30

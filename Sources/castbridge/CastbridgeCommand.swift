@@ -111,6 +111,8 @@ struct Serve: AsyncParsableCommand {
     var bridgeQueueLimit: Int?
     @Option(help: "Seconds an event may wait for the Cast hub before its publisher gets a SyncError. [env: CASTBRIDGE_BRIDGE_QUEUE_MAX_WAIT] (default: 30)")
     var bridgeQueueMaxWait: Double?
+    @Option(help: "Bytes of files (inline attachments, Binary resources) the events waiting for the Cast hub may hold; an event whose files do not fit is refused with 503 and Retry-After. [env: CASTBRIDGE_BRIDGE_QUEUE_MAX_BYTES] (default: 67108864)")
+    var bridgeQueueMaxBytes: Int?
     @Option(help: "Longest delay between reconnect attempts to the Cast hub, seconds. [env: CASTBRIDGE_BRIDGE_RECONNECT_MAX] (default: 30)")
     var bridgeReconnectMax: Double?
 
@@ -239,6 +241,10 @@ extension Serve {
         if let v = try value(bridgeQueueMaxWait.map { String($0) }, "BRIDGE_QUEUE_MAX_WAIT", { $0 }) {
             guard let s = Double(v), s > 0 else { throw ValidationError("the bridge queue wait must be a positive number of seconds") }
             c.bridgeQueueMaxWaitSeconds = s
+        }
+        if let v = try value(bridgeQueueMaxBytes.map(String.init), "BRIDGE_QUEUE_MAX_BYTES", { $0 }) {
+            guard let n = Int(v), n >= 0 else { throw ValidationError("the bridge queue's byte budget must be a number of bytes, 0 or more") }
+            c.bridgeQueueMaxBytes = n
         }
         if let v = try value(bridgeReconnectMax.map { String($0) }, "BRIDGE_RECONNECT_MAX", { $0 }) {
             guard let s = Double(v), s > 0 else { throw ValidationError("the reconnect delay cap must be a positive number of seconds") }

@@ -246,6 +246,39 @@ struct DeliveryTests {
         #expect(box.drain() == [5])
     }
 
+    @Test("The outbox bounds the bytes its events hold, and gives them back as events leave in every way")
+    func outboxBytes() {
+        let t0 = Date()
+        var box = Outbox<Int>(capacity: 10, maxBytes: 100, maxWait: 10)
+        let first = box.enqueue(1, bytes: 60, now: t0)
+        #expect(first && box.bytes == 60)
+        #expect(box.hasRoom(forBytes: 40) && !box.hasRoom(forBytes: 41))
+        let tooMany = box.enqueue(2, bytes: 41, now: t0)
+        #expect(!tooMany && box.overflowed == 1)
+        let third = box.enqueue(3, bytes: 40, now: t0.addingTimeInterval(5))
+        #expect(third && box.bytes == 100)
+        let noFiles = box.enqueue(4, now: t0.addingTimeInterval(5))
+        #expect(noFiles)  // an event without files always fits the byte budget
+        let head = box.next()
+        #expect(head == 1)
+        box.retry()
+        #expect(box.bytes == 100)  // put back, still held
+        let again = box.next()
+        #expect(again == 1)
+        box.sent()
+        #expect(box.bytes == 40)
+        let expired = box.expired(now: t0.addingTimeInterval(16))
+        #expect(expired == [3, 4] && box.bytes == 0)
+        let whole = box.enqueue(5, bytes: 100, now: t0)
+        let taken = box.next()
+        #expect(whole && taken == 5)
+        let abandoned = box.abandon()
+        #expect(abandoned == 5 && box.bytes == 0)
+        let sixth = box.enqueue(6, bytes: 70, now: t0)
+        let drained = box.drain()
+        #expect(sixth && drained == [6] && box.bytes == 0)
+    }
+
     @Test("Recent ids are bounded; backoff doubles to its cap with jitter")
     func recentAndBackoff() {
         var ids = RecentIDs(capacity: 2)

@@ -68,12 +68,12 @@ struct BridgeOptionsTests {
             .appendingPathComponent("mappings").path
     }
 
-    @Test("Defaults: bridged, to the embedded hub, dialect d, no auth, name castbridge, 1000 events for 30 s")
+    @Test("Defaults: bridged, to the embedded hub, dialect d, no auth, name castbridge, 1000 events for 30 s, 64 MiB of files")
     func defaults() throws {
         let c = try configuration([])
         #expect(c.bridgeEnabled && c.castHubURL == nil && c.castDialect == .d && c.castAuth == .none)
         #expect(c.bridgeName == "castbridge" && c.bridgeProduct == "castbridge")
-        #expect(c.bridgeQueueLimit == 1000 && c.bridgeQueueMaxWaitSeconds == 30)
+        #expect(c.bridgeQueueLimit == 1000 && c.bridgeQueueMaxWaitSeconds == 30 && c.bridgeQueueMaxBytes == 64 << 20)
     }
 
     @Test("Flags and CASTBRIDGE_* variables set the bridge; every auth mode")
@@ -81,11 +81,12 @@ struct BridgeOptionsTests {
         let c = try configuration([], [
             "CASTBRIDGE_CAST_HUB": "http://cast:2018", "CASTBRIDGE_CAST_DIALECT": "B", "CASTBRIDGE_CAST_AUTH": "client-credentials",
             "CASTBRIDGE_CAST_CLIENT_ID": "id", "CASTBRIDGE_CAST_CLIENT_SECRET": "secret", "CASTBRIDGE_BRIDGE_NAME": "bridge-1",
-            "CASTBRIDGE_BRIDGE_QUEUE_LIMIT": "5", "CASTBRIDGE_BRIDGE_QUEUE_MAX_WAIT": "2.5", "CASTBRIDGE_MAPPINGS": Self.shippedMappings,
+            "CASTBRIDGE_BRIDGE_QUEUE_LIMIT": "5", "CASTBRIDGE_BRIDGE_QUEUE_MAX_WAIT": "2.5", "CASTBRIDGE_BRIDGE_QUEUE_MAX_BYTES": "4096", "CASTBRIDGE_MAPPINGS": Self.shippedMappings,
         ])
         #expect(c.castHubURL == "http://cast:2018" && c.castDialect == .b && c.bridgeName == "bridge-1")
         #expect(c.castAuth == .clientCredentials(tokenURL: "http://cast:2018/oauth/token", clientID: "id", clientSecret: "secret"))
-        #expect(c.bridgeQueueLimit == 5 && c.bridgeQueueMaxWaitSeconds == 2.5)
+        #expect(c.bridgeQueueLimit == 5 && c.bridgeQueueMaxWaitSeconds == 2.5 && c.bridgeQueueMaxBytes == 4096)
+        #expect(try configuration(["--bridge-queue-max-bytes", "0"]).bridgeQueueMaxBytes == 0)
         #expect(try configuration(["--cast-hub", "http://h", "--cast-auth", "bearer", "--cast-token", "t"]).castAuth == .bearer("t"))
         #expect(try configuration(["--cast-hub", "http://h", "--cast-auth", "mock", "--cast-user", "u"]).castAuth == .mockOAuth(user: "u"))
         #expect(try configuration(["--no-bridge"]).bridgeEnabled == false)
@@ -97,6 +98,7 @@ struct BridgeOptionsTests {
         for arguments in [
             ["--cast-hub", "ftp://h"], ["--cast-dialect", "c"], ["--cast-auth", "kerberos"], ["--cast-hub", "http://h", "--cast-auth", "bearer"],
             ["--cast-auth", "mock"], ["--bridge-queue-limit", "0"], ["--bridge-queue-max-wait", "0"], ["--bridge-name", "*"],
+            ["--bridge-queue-max-bytes=-1"],
         ] {
             #expect(throws: ValidationError.self, "\(arguments)") { try configuration(arguments) }
         }

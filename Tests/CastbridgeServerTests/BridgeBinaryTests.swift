@@ -114,6 +114,12 @@ struct BridgeBinaryTests {
                 }
                 try await group.waitForAll()
             }
+            // One file, downloaded by several receivers at once: each gets every byte, in order.
+            let shared = try #require(seen["f0.dcm"])
+            try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                for _ in 0..<6 { group.addTask { try await Self.fetch(shared).1 } }
+                for try await got in group { #expect(got == contents[0]) }
+            }
         }
     }
 
@@ -225,6 +231,94 @@ struct BridgeBinaryTests {
             #expect(big.status == 413 && big.body.contains("the limit is 1000 bytes per file"))
             #expect(await viewer.expectSilence() == nil)
             #expect(await ehr.socket.expectSilence(.milliseconds(100)) == nil)
+        }
+    }
+
+    // MARK: Backpressure
+
+    static func binaryEvent(_ id: String, _ bytes: [UInt8]) -> JSONValue {
+        var event = Events.notification("org.castbridge.dicom_send", topic: "T", id: id, context: [Self.attachmentEntry("\(id).dcm", bytes)])
+        if case .object(var root) = event {
+            root["subscriber.name"] = "EHR"  // who gets a SyncError
+            event = .object(root)
+        }
+        return event
+    }
+
+    @Test("Backpressure: a full Cast payload store holds a bridged batch back until there is room (never fanned out without its files); the queue's byte budget answers 503 with Retry-After and publishes nothing")
+    func storeFullBackpressure() async throws {
+        try await TestServer.with({
+            BridgeTests.bridged(&$0)
+            $0.castPayloadMaxTotalBytes = 1000
+            $0.castPayloadTTLSeconds = 3  // reaped every 0.75 s
+            $0.bridgeQueueMaxBytes = 1500
+            $0.bridgeQueueMaxWaitSeconds = 30
+            $0.hub.ackTimeoutSeconds = 0
+        }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+            let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send,SyncError", name: "EHR")
+            let a = CastBinaryTests.randomBytes(800), b = CastBinaryTests.randomBytes(800), c = CastBinaryTests.randomBytes(800)
+            #expect(try await server.publish(Self.binaryEvent("A", a)).status == 200)
+            let gotA = try #require(try await viewer.nextJSON(timeout: .seconds(10)))
+            #expect(gotA["id"] == "A" && gotA["event"]?["context"]?["files"]?.arrayValue?.first?["payloadIds"] != nil)
+            // B is accepted, but the store holds A's 800 of its 1000 bytes: B waits in the bridge's queue.
+            #expect(try await server.publish(Self.binaryEvent("B", b)).status == 200)
+            var bridge: JSONValue?
+            for _ in 0..<100 {
+                bridge = try await server.get("/health").json?["bridge"]
+                if bridge?["busy"] != nil { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(bridge?["busy"]?.stringValue?.contains("payload store is full") == true)
+            #expect(bridge?["queuedBytes"] == 800)
+            // C does not fit beside B in the 1500-byte budget: refused for now, and seen by no one.
+            let refused = try await server.publish(Self.binaryEvent("C", c))
+            #expect(refused.status == 503)
+            #expect(refused.headers.first(name: "Retry-After") == "1")
+            #expect(refused.body.contains("--bridge-queue-max-bytes") && refused.body.contains("publish it again later"))
+            // Files larger than the whole budget can never fit: 413.
+            let huge = try await server.publish(Self.binaryEvent("D", CastBinaryTests.randomBytes(1501)))
+            #expect(huge.status == 413 && huge.body.contains("at most 1500 bytes"))
+            // A expires; B then goes out with its files, byte for byte.
+            let gotB = try #require(try await viewer.nextJSON(timeout: .seconds(15)))
+            #expect(gotB["id"] == "B")
+            let ids = gotB["event"]?["context"]?["files"]?.arrayValue?.first?["payloadIds"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(!ids.isEmpty)
+            var downloaded: [UInt8] = []
+            for id in ids { downloaded += try await CastBinaryTests.download(server, id).1 }
+            #expect(downloaded == b)
+            // FHIRcast saw A and B, no C, and no SyncError: nothing was lost or invented.
+            var seen: [String] = []
+            while let f = try await ehr.socket.nextJSON(timeout: .milliseconds(500)) {
+                seen.append("\(f["event"]?["hub.event"]?.stringValue ?? "?"):\(f["id"]?.stringValue ?? "?")")
+            }
+            #expect(seen == ["org.castbridge.dicom_send:A", "org.castbridge.dicom_send:B"])
+            // With room again, C is taken.
+            #expect(try await server.publish(Self.binaryEvent("C", c)).status == 200)
+        }
+    }
+
+    @Test("Backpressure: a batch the full Cast payload store cannot take within the queue's wait gets its publisher a SyncError naming the store")
+    func storeFullExpires() async throws {
+        try await TestServer.with({
+            BridgeTests.bridged(&$0)
+            $0.castPayloadMaxTotalBytes = 1000
+            $0.castPayloadTTLSeconds = 60
+            $0.bridgeQueueMaxWaitSeconds = 1
+            $0.hub.ackTimeoutSeconds = 0
+        }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+            let ehr = try await server.subscriber(topic: "T", events: "SyncError", name: "EHR")
+            #expect(try await server.publish(Self.binaryEvent("A", CastBinaryTests.randomBytes(800))).status == 200)
+            #expect(try await viewer.nextJSON(timeout: .seconds(10))?["id"] == "A")
+            #expect(try await server.publish(Self.binaryEvent("B", CastBinaryTests.randomBytes(800))).status == 200)
+            let error = try #require(try await ehr.socket.nextJSON(timeout: .seconds(10)))
+            #expect(error["event"]?["hub.event"] == "SyncError")
+            #expect("\(error)".contains("payload store is full") && "\(error)".contains("B"))
+            #expect(await viewer.expectSilence() == nil)
+            #expect(try await server.get("/health").json?["bridge"]?["queued"] == 0)
         }
     }
 }

@@ -31,20 +31,27 @@ final class BridgeOutlet: Sendable {
     let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(translator: Translator, capacity: Int, maxWait: Double) {
+    init(translator: Translator, capacity: Int, maxBytes: Int = .max, maxWait: Double) {
         self.translator = translator
-        self.box = Mutex(Outbox(capacity: capacity, maxWait: maxWait))
+        self.box = Mutex(Outbox(capacity: capacity, maxBytes: maxBytes, maxWait: maxWait))
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     var capacity: Int { box.withLock { $0.capacity } }
     var count: Int { box.withLock { $0.count } }
     var overflowed: Int { box.withLock { $0.overflowed } }
+    var maxBytes: Int { box.withLock { $0.maxBytes } }
+    /// Bytes of file contents the waiting events hold.
+    var bytes: Int { box.withLock { $0.bytes } }
+    /// Whether files of this many bytes fit now. Only the hub adds to the queue, so room seen here is still
+    /// there when it offers the event (the sender only ever frees room).
+    func hasRoom(forBytes n: Int) -> Bool { box.withLock { $0.hasRoom(forBytes: n) } }
 
     func offer(_ notification: EventNotification, publisher: String?, files: [OutgoingFile] = []) -> Offer {
         guard let envelope = translator.castEnvelope(for: notification, files: files) else { return .notBridged }
         let item = OutboundItem(notification: notification, publisher: publisher, envelope: envelope, files: files)
-        guard box.withLock({ $0.enqueue(item, now: Date()) }) else { return .full }
+        let bytes = files.reduce(0) { $0 + ($1.byteLength ?? 0) }
+        guard box.withLock({ $0.enqueue(item, bytes: bytes, now: Date()) }) else { return .full }
         wake.yield()
         return .queued
     }

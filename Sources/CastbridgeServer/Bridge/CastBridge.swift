@@ -21,6 +21,8 @@ public actor CastBridge: Service {
     private var backoff: Backoff
     private var stopping = false
     private var lastError: String?
+    /// Why the connected hub last refused to take a publish for now (its payload store is full), until one goes.
+    private var busyReason: String?
     private var counts = (toCast: 0, toFHIRcast: 0, refused: 0, answered: 0)
 
     /// Cast requests forwarded to FHIRcast subscribers, by correlation id, until answered or expired.
@@ -99,6 +101,8 @@ public actor CastBridge: Service {
             "answered": .int(Int64(counts.answered)),
         ]
         if let lastError, link == nil { s["lastError"] = .string(lastError) }
+        if outlet.bytes > 0 { s["queuedBytes"] = .int(Int64(outlet.bytes)) }
+        if let busyReason { s["busy"] = .string(busyReason) }
         return .object(s)
     }
 
@@ -139,11 +143,18 @@ public actor CastBridge: Service {
 
     private func senderLoop() async {
         for await _ in outlet.wakes {
-            await drainOutbox()
+            // A busy hub keeps the head of the queue; it is tried again shortly, until it fits or expires.
+            while await drainOutbox() == .busy {
+                do { try await Task.sleep(for: Self.busyRetry) } catch { return }
+            }
         }
     }
 
-    private func drainOutbox() async {
+    static let busyRetry = Duration.milliseconds(200)
+
+    private enum DrainEnd { case done, busy }
+
+    private func drainOutbox() async -> DrainEnd {
         while !stopping, let link, let item = outlet.next() {
             // Recorded before sending: the echo could come back before the publish returns.
             recent.insert(item.notification.id)
@@ -159,17 +170,24 @@ public actor CastBridge: Service {
             case .sent:
                 outlet.sent()
                 counts.toCast += 1
+                busyReason = nil
+            case .busy(let why):
+                outlet.retry()
+                if busyReason == nil { logger.notice("the Cast hub cannot take a publish yet; trying again", metadata: ["reason": "\(why)"]) }
+                busyReason = why
+                return .busy
             case .notSent(let why):
                 // Certainly not received: kept at the head, sent again after reconnecting.
                 outlet.retry()
                 logger.warning("the Cast hub did not take a publish; reconnecting", metadata: ["reason": "\(why)"])
                 await link.close()
-                return
+                return .done
             case .failed(let why):
                 _ = outlet.abandon()
                 await reject(item, "castbridge could not pass \(item.notification.event.name) on to the Cast hub: \(why)")
             }
         }
+        return .done
     }
 
     private func reject(_ item: OutboundItem, _ diagnostics: String) async {
@@ -186,10 +204,9 @@ public actor CastBridge: Service {
             do { try await Task.sleep(for: period) } catch { return }
             let now = Date()
             let waited = Int(config.bridgeQueueMaxWaitSeconds.rounded())
+            let why = link == nil ? "the Cast hub (\(upstream.label)) is unreachable" : busyReason.map { "the Cast hub cannot take it: \($0)" } ?? "events ahead of it were still being sent"
             for item in outlet.expired(now: now) {
-                await reject(
-                    item,
-                    "castbridge could not pass \(item.notification.event.name) on to the Cast hub within \(waited) s: the Cast hub (\(upstream.label)) is unreachable")
+                await reject(item, "castbridge could not pass \(item.notification.event.name) on to the Cast hub within \(waited) s: \(why)")
             }
             forwarded = forwarded.filter { $0.value.deadline > now }
             payloadFiles = payloadFiles.filter { $0.value.expiresAt > now }

@@ -22,6 +22,9 @@ enum PublishOutcome: Sendable, Equatable {
     /// The hub certainly did not take it (it could not be reached, or said it was unavailable): send it again
     /// once reconnected.
     case notSent(String)
+    /// The hub is connected but cannot take it yet (its payload store is full): send it again in a moment,
+    /// without reconnecting.
+    case busy(String)
     /// The hub refused it, or it is unknown whether the hub took it: sending it again could duplicate it, so its
     /// publisher is told instead.
     case failed(String)
@@ -133,11 +136,13 @@ struct EmbeddedCastUpstream: CastUpstream {
     func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
         do throws(CastError) {
             let store = try await hub.payloadStore()
-            let envelope = try await CastUpload(store: store, maxManifestBytes: max(body.readableBytes, 1 << 20))
-                .receive(RequestBody(buffer: body), contentType: contentType)
+            let envelope = try await CastUpload(
+                store: store, maxManifestBytes: max(body.readableBytes, 1 << 20), refuseWhenFull: true
+            ).receive(RequestBody(buffer: body), contentType: contentType)
             try await hub.publish(envelope, host: nil)
             return .sent
         } catch {
+            if error.status == 507 { return .busy(error.detail.stringValue ?? "the Cast payload store is full") }
             return .failed("the Cast hub refused the batch: \(error.detail.stringValue ?? "\(error.detail)")")
         }
     }

@@ -226,6 +226,8 @@ actor RemoteCastUpstream: CastUpstream {
             if (200..<300).contains(code) { return .sent }
             // 502/503/504 come from proxies and hubs that did not process the request.
             if [502, 503, 504].contains(code) { return .notSent("the Cast hub answered \(code)") }
+            // 429 and 507: processed and refused for now, over a connection that works.
+            if [429, 507].contains(code) { return .busy("\(code) from the Cast hub: \(String(buffer: body).prefix(300))") }
             return .failed("\(code) from the Cast hub: \(String(buffer: body).prefix(300))")
         } catch {
             if Self.isConnectFailure(error) { return .notSent("the Cast hub cannot be reached: \(error)") }

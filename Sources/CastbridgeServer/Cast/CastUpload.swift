@@ -13,6 +13,10 @@ import _NIOFileSystem
 struct CastUpload {
     let store: PayloadStore
     let maxManifestBytes: Int
+    /// Over the store's cap, refuse the batch (507, or 413 when it could never fit) instead of fanning it out as
+    /// metadata only, as the reference does for clients. The bridge asks for this: it keeps the event and sends it
+    /// again when there is room, so no file is lost on the way.
+    var refuseWhenFull = false
 
     /// Parser callbacks, collected between feeds (the parser is synchronous, the storage is not).
     private final class Events {
@@ -51,7 +55,7 @@ struct CastUpload {
         parser.onHeader = { name, value in events.items.append(.header(name, value)) }
         parser.onBody = { buffer in events.items.append(.body(buffer)) }
         parser.onPartComplete = { events.items.append(.end) }
-        var batch = Batch(store: store, maxManifestBytes: maxManifestBytes)
+        var batch = Batch(store: store, maxManifestBytes: maxManifestBytes, refuseWhenFull: refuseWhenFull)
         do {
             do {
                 for try await chunk in body {
@@ -83,6 +87,7 @@ struct CastUpload {
     private struct Batch {
         let store: PayloadStore
         let maxManifestBytes: Int
+        let refuseWhenFull: Bool
         var part = -1
         var inPart = false
         var partType: String?
@@ -96,9 +101,10 @@ struct CastUpload {
         var sizes: [Int: Int] = [:]
         var done: [Int: [(id: String, path: FilePath, size: Int)]] = [:]
 
-        init(store: PayloadStore, maxManifestBytes: Int) {
+        init(store: PayloadStore, maxManifestBytes: Int, refuseWhenFull: Bool) {
             self.store = store
             self.maxManifestBytes = maxManifestBytes
+            self.refuseWhenFull = refuseWhenFull
         }
 
         mutating func begin() throws(CastError) {
@@ -155,7 +161,16 @@ struct CastUpload {
                 manifest = parsed
                 reserved = parsed.declaredBytes
                 storing = await store.reserve(reserved)
-                if !storing { reserved = 0 }
+                if !storing {
+                    let wanted = reserved
+                    reserved = 0
+                    if refuseWhenFull {
+                        guard wanted <= store.capBytes else {
+                            throw CastError(413, "the batch holds \(wanted) bytes, more than the Cast payload store's cap of \(store.capBytes)")
+                        }
+                        throw CastError(507, "the Cast payload store is full: \(wanted) bytes do not fit under its cap of \(store.capBytes) now")
+                    }
+                }
                 return
             }
             let file = manifest!.files[fileIndex]

@@ -33,9 +33,10 @@ actor PayloadStore {
         self.logger = logger
     }
 
-    /// A fresh store in a new temporary directory.
+    /// A fresh store in a new directory under the system's temporary directory (`TMPDIR`, else `/tmp`).
     static func temporary(config: ServerConfiguration, logger: Logger) async throws -> PayloadStore {
-        let dir = try await FileSystem.shared.createTemporaryDirectory(template: "castbridge-payloads-XXXXXX")
+        let temp = try await FileSystem.shared.temporaryDirectory
+        let dir = try await FileSystem.shared.createTemporaryDirectory(template: temp.appending("castbridge-payloads-XXXXXX"))
         return PayloadStore(
             directory: dir, chunkBytes: config.castPayloadChunkBytes, ttl: config.castPayloadTTLSeconds,
             capBytes: config.castPayloadMaxTotalBytes, logger: logger)

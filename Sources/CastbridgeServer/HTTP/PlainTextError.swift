@@ -8,21 +8,23 @@ import NIOCore
 public struct PlainTextError: HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let message: String
+    /// `Retry-After` in seconds, for a temporary refusal.
+    public let retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public init(_ error: HubError) {
-        self.init(HTTPResponse.Status(code: error.status), error.message)
+        self.init(HTTPResponse.Status(code: error.status), error.message, retryAfter: error.retryAfter)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let line = message.replacingOccurrences(of: "\n", with: " ") + "\n"
-        return Response(
-            status: status,
-            headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: line)))
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: line)))
     }
 }

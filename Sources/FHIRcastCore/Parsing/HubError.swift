@@ -2,10 +2,13 @@
 public struct HubError: Error, Sendable, Hashable, CustomStringConvertible {
     public var status: Int
     public var message: String
+    /// Seconds after which the same request may succeed (`Retry-After`), for a refusal that is temporary.
+    public var retryAfter: Int?
 
-    public init(_ status: Int, _ message: String) {
+    public init(_ status: Int, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public static func badRequest(_ message: String) -> HubError { HubError(400, message) }
@@ -13,7 +16,9 @@ public struct HubError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func conflict(_ message: String) -> HubError { HubError(409, message) }
     public static func tooLarge(_ message: String) -> HubError { HubError(413, message) }
     public static func unsupportedMediaType(_ message: String) -> HubError { HubError(415, message) }
-    public static func unavailable(_ message: String) -> HubError { HubError(503, message) }
+    public static func unavailable(_ message: String, retryAfter: Int? = nil) -> HubError {
+        HubError(503, message, retryAfter: retryAfter)
+    }
 
     public var description: String { "\(status): \(message)" }
 }

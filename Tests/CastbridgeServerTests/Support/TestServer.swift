@@ -87,6 +87,7 @@ struct TestServer: Sendable {
         var status: Int
         var contentType: String
         var body: String
+        var headers: HTTPHeaders = [:]
         var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) }
     }
 
@@ -102,7 +103,7 @@ struct TestServer: Sendable {
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return HTTPResult(
             status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
-            body: String(buffer: bytes))
+            body: String(buffer: bytes), headers: response.headers)
     }
 
     func post(_ path: String, form: [(String, String)], flavor: Flavor = .stu3) async throws -> HTTPResult {
