@@ -208,7 +208,9 @@ public actor CastHub: Service {
     private func deliver(_ delivery: CastHubState.Delivery) {
         guard !delivery.endpoints.isEmpty || !delivery.webSub.isEmpty else { return }
         let buffer = JSONBody.encode(delivery.envelope)
-        for endpoint in delivery.endpoints { send(buffer, to: endpoint) }
+        var batch = WriteBatch()
+        for endpoint in delivery.endpoints { send(buffer, to: endpoint, batch: &batch) }
+        batch.submit()
         for sub in delivery.webSub {
             guard let callback = sub.callback else { continue }
             let client = self.webSub
@@ -219,8 +221,14 @@ public actor CastHub: Service {
     }
 
     private func send(_ buffer: ByteBuffer, to endpoint: String) {
+        var batch = WriteBatch()
+        send(buffer, to: endpoint, batch: &batch)
+        batch.submit()
+    }
+
+    private func send(_ buffer: ByteBuffer, to endpoint: String, batch: inout WriteBatch) {
         guard let sink = sockets[endpoint] else { return }
-        if !sink.send(buffer) {
+        if !sink.enqueue(buffer, into: &batch) {
             // A peer that cannot keep up is removed, as on a failed send.
             logger.warning("dropping a Cast subscriber whose send buffer overflowed")
             sockets.removeValue(forKey: endpoint)?.abort()

@@ -16,7 +16,8 @@ struct CastSession: Sendable {
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        let (sink, commands) = WebSocketSink.make(channel: channel, capacity: config.sendBufferMessages)
+        guard let (direct, _) = await DirectPath.install(on: channel, limit: config.sendBufferMessages) else { return }
+        let (sink, commands) = WebSocketSink.make(channel: channel, direct: direct, capacity: config.sendBufferMessages)
         await hub.bind(endpoint, sink: sink)
         await sink.serve(commands, to: outbound, logger: logger) { await self.read(inbound, sink: sink) }
         await hub.unbind(endpoint, sink: sink)

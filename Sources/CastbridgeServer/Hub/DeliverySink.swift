@@ -7,11 +7,12 @@ struct OutboundEvent: Sendable {
     var eventName: String
 }
 
-/// Where a subscription's events go: a websocket connection or a webhook worker. Each sink has its own bounded
-/// queue, so a slow subscriber never delays the others; `enqueue` never waits.
+/// Where a subscription's events go: a websocket connection or a webhook worker. Each sink is bounded on its own,
+/// so a slow subscriber never delays the others; `enqueue` never waits.
 protocol DeliverySink: Sendable {
-    /// Queues an event. False when the queue is full: the subscriber is too slow and must be dropped.
-    func enqueue(_ event: OutboundEvent) -> Bool
+    /// Queues an event, or adds it to `batch` (websockets: written by the caller's `submit`, one event-loop task per
+    /// loop). False when the sink is full: the subscriber is too slow and must be dropped.
+    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool
     /// Sends a denial (websocket: a `denied` frame) and ends the channel normally.
     func deny(frame: ByteBuffer)
     /// Ends the channel because the server is stopping (websocket close 1001).

@@ -239,6 +239,7 @@ public actor FHIRcastHub: Service {
             switch effect {
             case .deliver(let notification, let targets):
                 var encoded: [Flavor: ByteBuffer] = [:]
+                var batch = WriteBatch()
                 for id in targets {
                     guard let entry = sinks[id] else { continue }
                     let body: ByteBuffer
@@ -249,7 +250,7 @@ public actor FHIRcastHub: Service {
                         encoded[entry.flavor] = body
                     }
                     let event = OutboundEvent(body: body, eventID: notification.id, eventName: notification.event.name)
-                    if !entry.sink.enqueue(event) {
+                    if !entry.sink.enqueue(event, into: &batch) {
                         logger.warning("dropping a subscriber whose send buffer overflowed", metadata: ["topic": "\(notification.event.topic)"])
                         queue.append(
                             contentsOf: state.unresponsive(
@@ -257,6 +258,7 @@ public actor FHIRcastHub: Service {
                                 reason: "send buffer overflow: the subscriber does not keep up", now: Date()))
                     }
                 }
+                batch.submit()
             case .deny(let sub, let reason):
                 let entry = sinks.removeValue(forKey: sub.id)
                 logger.info("subscription denied", metadata: ["topic": "\(sub.topic)", "reason": "\(reason)"])

@@ -15,8 +15,8 @@ struct WebSocketSession: Sendable {
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        let closeCodes = await CloseCodeBox.install(on: channel)
-        let (sink, commands) = WebSocketSink.make(channel: channel, capacity: config.sendBufferMessages)
+        guard let (direct, closeCodes) = await DirectPath.install(on: channel, limit: config.sendBufferMessages) else { return }
+        let (sink, commands) = WebSocketSink.make(channel: channel, direct: direct, capacity: config.sendBufferMessages)
         do {
             try await hub.attach(id, sink: sink)
         } catch {

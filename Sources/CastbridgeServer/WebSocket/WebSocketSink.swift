@@ -13,19 +13,36 @@ enum SessionCommand: Sendable {
 /// The identity of one sink: a new socket on the same endpoint gets a new one.
 final class SinkToken: Sendable {}
 
-/// The sink of a websocket subscriber: a bounded queue drained by the session's writer. The bridge's
-/// in-process connection to the embedded Cast hub is the same queue without a socket (`channel` nil).
+/// The sink of a websocket subscriber, bounded. A socket's frames are written straight onto its event loop
+/// (`direct`); its session's writer task only carries out closes, in order after those frames (the loop runs its
+/// tasks in order). The bridge's in-process connection to the embedded Cast hub has no socket (`channel` nil): its
+/// frames go through the bounded queue, to the bridge.
 struct WebSocketSink: DeliverySink {
     let continuation: AsyncStream<SessionCommand>.Continuation
     let channel: (any Channel)?
+    let direct: DirectPath?
     let token = SinkToken()
 
+    /// Sends one frame now. False when the subscriber's backlog is full or it is closing.
     func send(_ buffer: ByteBuffer) -> Bool {
-        if case .enqueued = continuation.yield(.frame(buffer)) { return true }
-        return false
+        var batch = WriteBatch()
+        guard enqueue(buffer, into: &batch) else { return false }
+        batch.submit()
+        return true
     }
 
-    func enqueue(_ event: OutboundEvent) -> Bool { send(event.body) }
+    /// Adds one frame to a batch that the caller submits (a fan-out), or queues it when there is no socket.
+    func enqueue(_ buffer: ByteBuffer, into batch: inout WriteBatch) -> Bool {
+        guard let direct else {
+            if case .enqueued = continuation.yield(.frame(buffer)) { return true }
+            return false
+        }
+        guard direct.backlog.reserve() else { return false }
+        batch.add(direct, buffer)
+        return true
+    }
+
+    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.body, into: &batch) }
 
     func deny(frame: ByteBuffer) {
         closeOrAbort(.close(.normalClosure, last: frame))
@@ -36,11 +53,13 @@ struct WebSocketSink: DeliverySink {
     }
 
     func abort() {
+        direct?.backlog.close()
         continuation.finish()
         channel?.close(promise: nil)
     }
 
     private func closeOrAbort(_ command: SessionCommand) {
+        direct?.backlog.close()
         if case .enqueued = continuation.yield(command) {
             continuation.finish()
         } else {
@@ -50,11 +69,12 @@ struct WebSocketSink: DeliverySink {
 }
 
 extension WebSocketSink {
-    /// A sink for one socket, with its bounded queue (at least 2, so that a last frame and a close fit).
-    static func make(channel: (any Channel)?, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
+    /// A sink for one socket (`direct`: its frames go onto its event loop) or for the in-process bridge (nil: its
+    /// frames are queued), with room for `capacity` frames (at least 2, so that a last frame and a close fit).
+    static func make(channel: (any Channel)?, direct: DirectPath?, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
         let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
             bufferingPolicy: .bufferingOldest(max(capacity, 2)))
-        return (WebSocketSink(continuation: continuation, channel: channel), commands)
+        return (WebSocketSink(continuation: continuation, channel: channel, direct: direct), commands)
     }
 
     /// Runs the writer half (draining `commands` into the socket) and `read` until either ends, then ends the queue.

@@ -23,7 +23,7 @@ struct WebhookSink: DeliverySink {
     let continuation: AsyncStream<OutboundEvent>.Continuation
     let state: WebhookWorkerState
 
-    func enqueue(_ event: OutboundEvent) -> Bool {
+    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool {
         if case .enqueued = continuation.yield(event) { return true }
         return false
     }

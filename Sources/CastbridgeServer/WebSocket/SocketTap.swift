@@ -1,0 +1,139 @@
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// What a websocket peer said when it closed: the status code of its close frame, if it sent one.
+///
+/// The WebSocket library answers close frames itself and does not hand their code to the handler; FHIRcast
+/// needs it (no SyncError for 1000/1001, C24/C33), so the socket's tap records it.
+final class CloseCodeBox: Sendable {
+    private let state = Mutex<(received: Bool, code: Int?)>((false, nil))
+
+    func record(_ code: Int?) { state.withLock { $0 = (true, code) } }
+
+    /// nil: the peer vanished without a close frame. `.some(nil)`: a close frame without a status code.
+    var closeFrame: Int?? {
+        state.withLock { $0.received ? .some($0.code) : nil }
+    }
+}
+
+/// Frames handed to a socket and not yet taken by it: counted up by the hub as it hands them over, down by the
+/// event loop once a frame is written and the socket is still writable (or once it becomes writable again).
+/// Bounds what a subscriber that does not read can make the server hold.
+final class Backlog: Sendable {
+    private let count = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
+    let limit: Int
+
+    init(limit: Int) { self.limit = max(limit, 2) }
+
+    /// Takes room for one frame; false when the socket already holds `limit` frames or is closing.
+    func reserve() -> Bool {
+        guard !closed.load(ordering: .relaxed) else { return false }
+        if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
+        count.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func settle(_ n: Int) { count.wrappingSubtract(n, ordering: .relaxed) }
+    /// No more frames: the socket is being closed.
+    func close() { closed.store(true, ordering: .relaxed) }
+}
+
+/// A pass-through handler right after the WebSocket frame decoder of an upgraded socket. It records the peer's
+/// close code, and it is where the hubs write text frames straight onto the socket's event loop: no task and no
+/// `await` per frame, and one event-loop task for all the sockets of a loop that get the same event.
+final class SocketTap: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let box: CloseCodeBox
+    let backlog: Backlog
+    private var context: ChannelHandlerContext?
+    /// Frames written while the socket was not writable: still held, still counted in the backlog.
+    private var held = 0
+
+    init(box: CloseCodeBox, backlog: Backlog) {
+        self.box = box
+        self.backlog = backlog
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        backlog.settle(held)
+        held = 0
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if frame.opcode == .connectionClose {
+            var payload = frame.unmaskedData
+            box.record(payload.readInteger(as: UInt16.self).map(Int.init))
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            backlog.settle(held)
+            held = 0
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Writes one text frame and flushes it (on the event loop).
+    func write(_ buffer: ByteBuffer) {
+        guard let context else {
+            backlog.settle(1)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+        if context.channel.isWritable { backlog.settle(1) } else { held += 1 }
+    }
+}
+
+/// Where a sink writes a socket's frames directly: its tap, on its event loop, bounded by its backlog.
+struct DirectPath: Sendable {
+    let tap: NIOLoopBound<SocketTap>
+    let backlog: Backlog
+    var eventLoop: any EventLoop { tap.eventLoop }
+
+    /// Inserts the tap after the WebSocket frame decoder of an upgraded channel. Nil if the channel is gone.
+    static func install(on channel: any Channel, limit: Int) async -> (DirectPath, CloseCodeBox)? {
+        let box = CloseCodeBox()
+        let backlog = Backlog(limit: limit)
+        let tap = try? await channel.eventLoop.submit {
+            let ops = channel.pipeline.syncOperations
+            let decoder = try ops.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            let tap = SocketTap(box: box, backlog: backlog)
+            try ops.addHandler(tap, position: .after(decoder))
+            return NIOLoopBound(tap, eventLoop: channel.eventLoop)
+        }.get()
+        return tap.map { (DirectPath(tap: $0, backlog: backlog), box) }
+    }
+}
+
+/// Frames for many sockets, written with one task per event loop rather than one per socket.
+struct WriteBatch: ~Copyable {
+    private var loops: [ObjectIdentifier: (loop: any EventLoop, writes: [(NIOLoopBound<SocketTap>, ByteBuffer)])] = [:]
+
+    init() {}
+
+    mutating func add(_ path: DirectPath, _ buffer: ByteBuffer) {
+        let key = ObjectIdentifier(path.eventLoop)
+        loops[key, default: (path.eventLoop, [])].writes.append((path.tap, buffer))
+    }
+
+    consuming func submit() {
+        for (_, entry) in loops {
+            let writes = entry.writes
+            entry.loop.execute {
+                for (tap, buffer) in writes { tap.value.write(buffer) }
+            }
+        }
+    }
+}
