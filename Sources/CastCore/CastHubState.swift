@@ -108,10 +108,10 @@ public struct CastHubState: Sendable {
     func addressees(of envelope: [String: JSONValue]) -> [CastSubscription] {
         let event = envelope["event"]?.objectValue ?? [:]
         let topic = event["hub.topic"]?.stringValue ?? ""
-        let name = event["hub.event"]?.stringValue ?? ""
+        let name = (event["hub.event"]?.stringValue ?? "").lowercased()
         let routing = CastRouting(envelope: envelope)
         return subscriptions.values.filter { sub in
-            sub.matchesTopic(topic) && matching.matches(event: name, subscribed: sub.events) && routing.admits(sub)
+            sub.matchesTopic(topic) && matching.matches(loweredEvent: name, in: sub.eventNames) && routing.admits(sub)
         }
     }
 
@@ -209,7 +209,7 @@ public struct CastHubState: Sendable {
         let candidates = subscriptions.values.filter { sub in
             guard sub.name.caseInsensitiveCompare(request.requester) != .orderedSame else { return false }
             if let topic = request.topic, !sub.matchesTopic(topic) { return false }
-            guard matching.matches(event: request.eventName, subscribed: sub.events) else { return false }
+            guard matching.matches(loweredEvent: request.eventName.lowercased(), in: sub.eventNames) else { return false }
             if let actor = request.targetActor, !sub.actors.contains(actor) { return false }
             if let product = request.targetProduct, sub.routingProductName != product { return false }
             return true

@@ -10,15 +10,31 @@ public enum CastEventMatching: String, Sendable, CaseIterable {
     case substring
 
     public func matches(event: String, subscribed raw: String) -> Bool {
-        let lowered = raw.lowercased()
-        if lowered.contains("*") { return true }
-        let name = event.lowercased()
+        matches(loweredEvent: event.lowercased(), in: EventNameSet(raw))
+    }
+
+    /// The same rule against a subscription's parsed `hub.events`; `loweredEvent` is lower-cased once per event.
+    public func matches(loweredEvent name: String, in set: EventNameSet) -> Bool {
+        if set.wildcard { return true }
         switch self {
-        case .substring:
-            return lowered.contains(name)
-        case .exact:
-            return lowered.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == name }
+        case .substring: return set.lowered.contains(name)
+        case .exact: return set.names.contains(name)
         }
+    }
+}
+
+/// `hub.events` parsed once per subscription rather than once per event and subscriber.
+public struct EventNameSet: Sendable, Hashable {
+    /// The whole string, lower-cased (for the reference's substring rule).
+    public let lowered: String
+    /// The comma-separated names, lower-cased and trimmed.
+    public let names: Set<String>
+    public let wildcard: Bool
+
+    public init(_ raw: String) {
+        lowered = raw.lowercased()
+        wildcard = lowered.contains("*")
+        names = Set(lowered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
     }
 }
 
@@ -28,12 +44,20 @@ public struct CastSubscription: Sendable, Hashable {
     public let endpoint: String
     public var topic: String
     /// `hub.events` exactly as given (the reference keeps the raw string).
-    public var events: String
+    public var events: String {
+        didSet { eventNames = EventNameSet(events) }
+    }
+    /// `events`, parsed for matching.
+    public private(set) var eventNames = EventNameSet("")
     public var channelType: String
     public var callback: String?
     public var secret: String?
     public var leaseSeconds: Int
-    public var name: String
+    public var name: String {
+        didSet { nameKey = name.lowercased() }
+    }
+    /// `name` lower-cased, for the case-insensitive name rules (echo suppression, `target.subscriber.name`).
+    public private(set) var nameKey = ""
     public var actors: [String]
     public var productName: String?
     public var productVersion: String?
@@ -41,7 +65,7 @@ public struct CastSubscription: Sendable, Hashable {
     public var bound = false
 
     /// The reference treats every channel type other than `websocket` (and a missing one) as WebSub.
-    public var isWebSocket: Bool { channelType.lowercased() == "websocket" }
+    public var isWebSocket: Bool { channelType == "websocket" || channelType.lowercased() == "websocket" }
 
     /// The subscriber's product name, or `client_info.productName` (the reference prefers the explicit one).
     public var routingProductName: String? { productName ?? clientInfo["productName"]?.stringValue }
@@ -60,7 +84,7 @@ public struct CastSubscription: Sendable, Hashable {
             lease = value
         }
         let name = fields.string("subscriber.name").flatMap { $0.isEmpty ? nil : $0 } ?? "unknown"
-        return CastSubscription(
+        var subscription = CastSubscription(
             endpoint: endpoint, topic: topic, events: events,
             channelType: fields.string("hub.channel.type") ?? "websub",
             callback: fields.string("hub.callback"), secret: fields.string("hub.secret"), leaseSeconds: lease, name: name,
@@ -68,6 +92,9 @@ public struct CastSubscription: Sendable, Hashable {
             productName: fields.string("subscriber.product.name"),
             productVersion: fields.string("subscriber.product.version"),
             clientInfo: parseClientInfo(fields.values["subscriber.client_info"]))
+        subscription.eventNames = EventNameSet(events)
+        subscription.nameKey = name.lowercased()
+        return subscription
     }
 
     /// `subscriber.actors`: a JSON array (or a JSON-array string such as `["ID"]`), or a bare string.
@@ -77,7 +104,7 @@ public struct CastSubscription: Sendable, Hashable {
             return items.compactMap(\.stringValue).filter { !$0.isEmpty }
         case .string(let s)?:
             let trimmed = s.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("["), let decoded = try? JSONDecoder().decode(JSONValue.self, from: Data(trimmed.utf8)) {
+            if trimmed.hasPrefix("["), let decoded = try? JSONValue.parse(Data(trimmed.utf8)) {
                 return parseActors(decoded)
             }
             return trimmed.isEmpty ? [] : [trimmed]
@@ -93,7 +120,7 @@ public struct CastSubscription: Sendable, Hashable {
         var object: [String: JSONValue]?
         switch value {
         case .object(let o)?: object = o
-        case .string(let s)?: object = (try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)))?.objectValue
+        case .string(let s)?: object = (try? JSONValue.parse(Data(s.utf8)))?.objectValue
         default: object = nil
         }
         return (object ?? [:]).filter { clientInfoKeys.contains($0.key) }
@@ -102,10 +129,13 @@ public struct CastSubscription: Sendable, Hashable {
 
 /// Who an envelope is from and whom it is for (cast-protocol.md §2.1, §7).
 public struct CastRouting: Sendable, Hashable {
-    public var publisher: String?
-    public var targetActor: String?
-    public var targetProduct: String?
-    public var targetSubscriber: String?
+    public let publisher: String?
+    public let targetActor: String?
+    public let targetProduct: String?
+    public let targetSubscriber: String?
+    /// `publisher` and `targetSubscriber` lower-cased once, for the case-insensitive name rules.
+    private let publisherKey: String?
+    private let targetSubscriberKey: String?
 
     public init(envelope: [String: JSONValue]) {
         publisher = (envelope["subscriber.name"] ?? envelope["subscriber"] ?? envelope["publisher"])?.stringValue
@@ -116,14 +146,16 @@ public struct CastRouting: Sendable, Hashable {
         targetActor = filter("target.actor")
         targetProduct = filter("target.product.name")
         targetSubscriber = filter("target.subscriber.name")
+        publisherKey = publisher?.lowercased()
+        targetSubscriberKey = targetSubscriber?.lowercased()
     }
 
     /// Whether a subscription passes echo suppression and the target filters.
     public func admits(_ sub: CastSubscription) -> Bool {
-        if let publisher, publisher.caseInsensitiveCompare(sub.name) == .orderedSame { return false }
+        if let publisherKey, sub.nameKey == publisherKey { return false }
         if let targetActor, !sub.actors.contains(targetActor) { return false }
         if let targetProduct, sub.routingProductName != targetProduct { return false }
-        if let targetSubscriber, targetSubscriber.caseInsensitiveCompare(sub.name) != .orderedSame { return false }
+        if let targetSubscriberKey, sub.nameKey != targetSubscriberKey { return false }
         return true
     }
 }

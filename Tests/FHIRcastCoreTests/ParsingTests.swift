@@ -133,3 +133,34 @@ struct AckFrameDecodingTests {
         #expect(try JSONDecoder().decode(AckFrame.self, from: Data(#"{"id":"e1","status":"202"}"#.utf8)) == AckFrame(id: "e1", status: 202))
     }
 }
+
+@Suite("JSON text")
+struct JSONParsingTests {
+    @Test(
+        "C28: JSONValue.parse reads the same tree as the Decodable path: booleans apart from 0 and 1, integers kept exact, the rest as given",
+        arguments: [
+            #"{"a":true,"b":false,"c":1,"d":0,"e":null,"f":"x"}"#,
+            #"[1,-5,9223372036854775807,-9223372036854775808,70.5,0.1,1e3,1.5e-7,1e300]"#,
+            #"{"s":"é \u00e9 \ud83d\ude00 \"q\" \\ \/ \n","nested":{"k":[{"z":[]},{}]}}"#,
+            #""top-level string""#, "42", "true", "null",
+        ])
+    func parseMatchesDecodable(text: String) throws {
+        let fast = try JSONValue.parse(Data(text.utf8))
+        let slow = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(fast == slow)
+    }
+
+    @Test("JSONValue.parse types every value: a boolean is never a number and a number never a boolean")
+    func types() throws {
+        let v = try JSONValue.parse(Data(#"{"t":true,"one":1,"f":false,"zero":0,"d":2.5,"big":18446744073709551615}"#.utf8))
+        #expect(v["t"] == .bool(true) && v["f"] == .bool(false))
+        #expect(v["one"] == .int(1) && v["zero"] == .int(0))
+        #expect(v["d"] == .double(2.5))
+        #expect(v["big"]?.typeName == "a number")
+    }
+
+    @Test("JSONValue.parse refuses what is not JSON", arguments: ["", "{", "{\"a\":}", "[1 2]", "nul", "{'a':1}", "01"])
+    func refuses(text: String) {
+        #expect(throws: (any Error).self) { try JSONValue.parse(Data(text.utf8)) }
+    }
+}

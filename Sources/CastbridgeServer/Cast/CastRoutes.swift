@@ -180,7 +180,7 @@ struct CastRoutes: Sendable {
         let topic = query["topic"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         var actor: JSONValue?
         if let raw = query["actor"].map(String.init), !raw.isEmpty {
-            actor = (try? JSONDecoder().decode(JSONValue.self, from: Data(raw.utf8))) ?? .string(raw)
+            actor = (try? JSONValue.parse(Data(raw.utf8))) ?? .string(raw)
         }
         let reply = await hub.castGet(subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, timeout: .seconds(config.castGetTimeoutSeconds))
         return JSONBody.response(reply)

@@ -31,7 +31,7 @@ struct CastSession: Sendable {
                     sink.deny(frame: ByteBuffer())
                     return
                 }
-                guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { continue }
+                guard let value = try? JSONValue.parse(Data(text.utf8)) else { continue }
                 switch value["type"]?.stringValue {
                 case "ping":
                     _ = sink.send(JSONBody.encode(["type": "pong", "timestamp": .string(CastTime.now())]))

@@ -17,7 +17,7 @@ enum JSONBody {
     static func decode(_ buffer: ByteBuffer) throws(HubError) -> JSONValue {
         guard buffer.readableBytes > 0 else { throw .badRequest("empty request body") }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: buffer)
+            return try JSONValue.parse(Data(buffer: buffer, byteTransferStrategy: .noCopy))
         } catch {
             throw .badRequest("request body is not valid JSON")
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON value that is carried through the hub unchanged.
 ///
 /// FHIRcast contexts hold arbitrary FHIR resources; the hub must pass them on JSON-equal (C28), so they
@@ -43,6 +45,51 @@ public enum JSONValue: Sendable, Hashable {
         case .object: "an object"
         }
     }
+}
+
+extension JSONValue {
+    /// Parses JSON text. This is the fast way in: Foundation's `JSONSerialization` reads the whole tree in one
+    /// pass, where `Decodable` (below) has to try each JSON type in turn and pays for a thrown error at every
+    /// mismatch, several times per value. Top-level scalars are accepted, as `JSONDecoder` accepts them.
+    public static func parse(_ data: Data) throws -> JSONValue {
+        JSONValue(foundation: try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
+    }
+
+    /// A tree from `JSONSerialization`. Booleans are its two shared `NSNumber`s; other numbers are integers unless
+    /// they were written as floating point (or do not fit 64 bits), as with `JSONDecoder`.
+    init(foundation value: Any) {
+        switch value {
+        case let s as String:
+            self = .string(s)
+        case let o as [String: Any]:
+            self = .object(o.mapValues(JSONValue.init(foundation:)))
+        case let a as [Any]:
+            self = .array(a.map(JSONValue.init(foundation:)))
+        case let n as NSNumber:
+            if n === Self.trueNumber {
+                self = .bool(true)
+            } else if n === Self.falseNumber {
+                self = .bool(false)
+            } else {
+                switch UInt8(bitPattern: n.objCType.pointee) {
+                case UInt8(ascii: "d"), UInt8(ascii: "f"):
+                    let d = n.doubleValue
+                    // `1e3` is an integer to JSONDecoder too.
+                    if d.rounded() == d, let i = Int64(exactly: d) { self = .int(i) } else { self = .double(d) }
+                case UInt8(ascii: "Q"):
+                    let u = n.uint64Value
+                    self = u <= UInt64(Int64.max) ? .int(Int64(u)) : .double(n.doubleValue)
+                default:
+                    self = .int(n.int64Value)
+                }
+            }
+        default:
+            self = .null
+        }
+    }
+
+    private static let trueNumber = NSNumber(value: true)
+    private static let falseNumber = NSNumber(value: false)
 }
 
 extension JSONValue: Codable {
