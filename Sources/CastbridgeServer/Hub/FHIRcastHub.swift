@@ -27,6 +27,8 @@ public actor FHIRcastHub: Service {
     private var shuttingDown = false
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
     private let bridge: BridgeOutlet?
+    /// ACK frames taken on the sockets' event loops.
+    nonisolated let acks = AckInbox()
 
     init(config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared, bridge: BridgeOutlet? = nil) {
         self.bridge = bridge
@@ -44,6 +46,9 @@ public actor FHIRcastHub: Service {
         let jobs = self.jobs
         await withDiscardingTaskGroup { group in
             group.addTask { await self.tickLoop() }
+            group.addTask {
+                for await _ in self.acks.wakes { await self.drainAcks() }
+            }
             group.addTask {
                 do {
                     try await gracefulShutdown()
@@ -77,6 +82,7 @@ public actor FHIRcastHub: Service {
         sinks.removeAll()
         _ = state.removeAll()
         jobContinuation.finish()
+        acks.finish()
     }
 
     private func submit(_ job: @escaping Job) {
@@ -175,6 +181,14 @@ public actor FHIRcastHub: Service {
 
     func acknowledged(_ id: SubscriptionID, ack: AckFrame) {
         perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: Date()))
+    }
+
+    /// ACKs collected on the event loops (`AckInbox`), in the order they arrived.
+    private func drainAcks() {
+        let now = Date()
+        for (id, ack) in acks.take() {
+            perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: now))
+        }
     }
 
     /// A socket ended. `closeFrame`: nil when the peer sent no close frame; a frame without a code counts as clean.

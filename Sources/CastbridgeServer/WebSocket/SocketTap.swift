@@ -51,13 +51,16 @@ final class SocketTap: ChannelDuplexHandler, RemovableChannelHandler {
 
     let box: CloseCodeBox
     let backlog: Backlog
+    /// Takes complete text frames it can handle on the event loop (FHIRcast ACKs); the rest go on to the session.
+    let onText: (@Sendable (ByteBuffer) -> Bool)?
     private var context: ChannelHandlerContext?
     /// Frames written while the socket was not writable: still held, still counted in the backlog.
     private var held = 0
 
-    init(box: CloseCodeBox, backlog: Backlog) {
+    init(box: CloseCodeBox, backlog: Backlog, onText: (@Sendable (ByteBuffer) -> Bool)?) {
         self.box = box
         self.backlog = backlog
+        self.onText = onText
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -73,6 +76,8 @@ final class SocketTap: ChannelDuplexHandler, RemovableChannelHandler {
         if frame.opcode == .connectionClose {
             var payload = frame.unmaskedData
             box.record(payload.readInteger(as: UInt16.self).map(Int.init))
+        } else if frame.opcode == .text, frame.fin, frame.rsv1 == false, let onText, onText(frame.unmaskedData) {
+            return
         }
         context.fireChannelRead(data)
     }
@@ -103,13 +108,15 @@ struct DirectPath: Sendable {
     var eventLoop: any EventLoop { tap.eventLoop }
 
     /// Inserts the tap after the WebSocket frame decoder of an upgraded channel. Nil if the channel is gone.
-    static func install(on channel: any Channel, limit: Int) async -> (DirectPath, CloseCodeBox)? {
+    static func install(
+        on channel: any Channel, limit: Int, onText: (@Sendable (ByteBuffer) -> Bool)? = nil
+    ) async -> (DirectPath, CloseCodeBox)? {
         let box = CloseCodeBox()
         let backlog = Backlog(limit: limit)
         let tap = try? await channel.eventLoop.submit {
             let ops = channel.pipeline.syncOperations
             let decoder = try ops.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            let tap = SocketTap(box: box, backlog: backlog)
+            let tap = SocketTap(box: box, backlog: backlog, onText: onText)
             try ops.addHandler(tap, position: .after(decoder))
             return NIOLoopBound(tap, eventLoop: channel.eventLoop)
         }.get()

@@ -15,7 +15,11 @@ struct WebSocketSession: Sendable {
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        guard let (direct, closeCodes) = await DirectPath.install(on: channel, limit: config.sendBufferMessages) else { return }
+        let (acks, id) = (hub.acks, self.id)
+        guard
+            let (direct, closeCodes) = await DirectPath.install(
+                on: channel, limit: config.sendBufferMessages, onText: { acks.offer($0, from: id) })
+        else { return }
         let (sink, commands) = WebSocketSink.make(channel: channel, direct: direct, capacity: config.sendBufferMessages)
         do {
             try await hub.attach(id, sink: sink)

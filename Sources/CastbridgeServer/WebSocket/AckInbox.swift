@@ -1,0 +1,44 @@
+import FHIRcastCore
+import Foundation
+import NIOCore
+import Synchronization
+
+/// ACK frames on their way to the hub, collected from every socket's event loop. One ACK comes back per delivery,
+/// so at 1,000 subscribers an event brings 1,000 of them: they are decoded on the event loop where they arrive and
+/// handed to the hub in batches, one actor turn for whatever has piled up, instead of one reader-task wake-up and
+/// one actor hop each.
+final class AckInbox: Sendable {
+    private let pending = Mutex<[(SubscriptionID, AckFrame)]>([])
+    /// At most one pending wake-up: the hub takes everything each time it wakes.
+    let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    /// The largest frame read as an ACK here; larger ones (never a real ACK) take the session's reader path.
+    static let maxFrameBytes = 4096
+    private static let decoder = JSONDecoder()
+
+    init() {
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Takes a complete text frame if it is an ACK (true); anything else is left to the session's reader.
+    func offer(_ text: ByteBuffer, from id: SubscriptionID) -> Bool {
+        guard text.readableBytes <= Self.maxFrameBytes,
+            let ack = try? Self.decoder.decode(AckFrame.self, from: Data(text.readableBytesView))
+        else { return false }
+        let first = pending.withLock { list in
+            list.append((id, ack))
+            return list.count == 1
+        }
+        if first { wake.yield() }
+        return true
+    }
+
+    func take() -> [(SubscriptionID, AckFrame)] {
+        pending.withLock { list in
+            defer { list.removeAll(keepingCapacity: true) }
+            return list
+        }
+    }
+
+    func finish() { wake.finish() }
+}
