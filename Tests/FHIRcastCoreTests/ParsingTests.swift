@@ -132,6 +132,49 @@ struct AckFrameDecodingTests {
         }
         #expect(try JSONDecoder().decode(AckFrame.self, from: Data(#"{"id":"e1","status":"202"}"#.utf8)) == AckFrame(id: "e1", status: 202))
     }
+
+    /// Frames the fast path reads, frames it must hand to the full decoder, and frames that are no ACK at all.
+    static let tricky = [
+        #"{"id":"e1","status":200}"#, #" { "status" : 409 , "id" : "e1" } "#, "{\n\t\"id\":\"e1\",\r\n\"status\":\"202\"}",
+        #"{"id":"é-☃-😀","status":200}"#, #"{"id":"","status":200}"#, #"{"id":"e\"1","status":200}"#, #"{"id":"e\u0031","status":200}"#,
+        #"{"id":"e1","status":200.0}"#, #"{"id":"e1","status":2e2}"#, #"{"id":"e1","status":0200}"#, #"{"id":"e1","status":"0200"}"#,
+        #"{"id":"e1","status":" 200 "}"#, #"{"id":"e1","status":99}"#, #"{"id":"e1","status":600}"#, #"{"id":"e1","status":1000}"#,
+        #"{"id":"e1","status":-200}"#, #"{"id":"e1","status":200,}"#, #"{"id":"e1","id":"e2","status":200}"#,
+        #"{"id":"e1","status":200,"status":201}"#, #"{"id":"e1","status":200}x"#, #"{"id":"e1","status":200"#, #"{"id":"e1" "status":200}"#,
+        #"{"id":"e1","status":200,"event":{}}"#, #"{"id":"e1","status":200,"x":1}"#, #"{"ID":"e1","status":200}"#, #"{"id":null,"status":200}"#,
+        #"{"id":"e1","status":true}"#, #"["id","status"]"#, "", "{", #"{"id":"e1\u0000","status":200}"#,
+    ]
+
+    @Test("C30: the fast ACK reader gives the full decoder's answer for every frame, odd ones included")
+    func fastMatchesFull() {
+        var frames = Self.tricky.map { Array($0.utf8) }
+        frames.append(Array(#"{"id":"e1","status":200}"#.utf8) + [0xFF])  // not UTF-8 after the object
+        frames.append([0x7B, 0x22, 0x69, 0x64, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x2C] + Array(#""status":200}"#.utf8))  // bad UTF-8 in the id
+        // Every prefix of a valid frame, and every one-byte change to it.
+        let base = Array(#"{"id":"abc","status":"204"}"#.utf8)
+        for n in 0..<base.count { frames.append(Array(base.prefix(n))) }
+        for k in base.indices {
+            for b: UInt8 in [0x20, 0x22, 0x2C, 0x30, 0x31, 0x5C, 0x7D, 0x00] {
+                var f = base
+                f[k] = b
+                frames.append(f)
+            }
+        }
+        for frame in frames {
+            let full = try? JSONDecoder().decode(AckFrame.self, from: Data(frame))
+            let decoded = frame.withUnsafeBytes(AckFrame.decode)
+            #expect(decoded == full, "\(String(decoding: frame, as: UTF8.self))")
+        }
+        #expect(Array(#"{"status":"204","id":"abc"}"#.utf8).withUnsafeBytes(AckFrame.decode) == AckFrame(id: "abc", status: 204))
+        // The shapes clients send are read by the fast path itself, not by the fallback.
+        for frame in [#"{"id":"e1","status":200}"#, #" { "status" : "409" , "id" : "é" } "#] {
+            let fast = Array(frame.utf8).withUnsafeBytes { bytes in
+                var reader = FastAck(bytes)
+                return reader.parse()
+            }
+            #expect(fast != nil, "\(frame)")
+        }
+    }
 }
 
 @Suite("JSON text")

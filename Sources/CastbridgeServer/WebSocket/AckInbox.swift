@@ -14,7 +14,6 @@ final class AckInbox: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     /// The largest frame read as an ACK here; larger ones (never a real ACK) take the session's reader path.
     static let maxFrameBytes = 4096
-    private static let decoder = JSONDecoder()
 
     init() {
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -22,9 +21,9 @@ final class AckInbox: Sendable {
 
     /// Takes a complete text frame if it is an ACK (true); anything else is left to the session's reader.
     func offer(_ text: ByteBuffer, from id: SubscriptionID) -> Bool {
-        guard text.readableBytes <= Self.maxFrameBytes,
-            let ack = try? Self.decoder.decode(AckFrame.self, from: Data(text.readableBytesView))
-        else { return false }
+        guard text.readableBytes <= Self.maxFrameBytes, let ack = text.withUnsafeReadableBytes(AckFrame.decode) else {
+            return false
+        }
         let first = pending.withLock { list in
             list.append((id, ack))
             return list.count == 1

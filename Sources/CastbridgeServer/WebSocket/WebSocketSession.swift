@@ -33,13 +33,11 @@ struct WebSocketSession: Sendable {
         await hub.detach(id, closeFrame: closeCodes.closeFrame)
     }
 
-    private static let decoder = JSONDecoder()
-
     private func read(_ inbound: WebSocketInboundStream) async {
         do {
             for try await message in inbound.messages(maxSize: config.maxBodyBytes) {
-                guard case .text(let text) = message else { continue }  // binary frames are ignored
-                guard let ack = try? Self.decoder.decode(AckFrame.self, from: Data(text.utf8)) else {
+                guard case .text(var text) = message else { continue }  // binary frames are ignored
+                guard let ack = text.withUTF8({ AckFrame.decode(UnsafeRawBufferPointer($0)) }) else {
                     logger.trace("ignoring a websocket frame that is not an ACK")
                     continue
                 }
