@@ -65,7 +65,9 @@ struct Subscriber: Sendable {
                             guard let index = benchIndex(in: text[...]) else { continue }
                             receipts.record(index, at: now)
                             deliveredTotal.add(1, ordering: .relaxed)
-                            if ack { continuation.yield(#"{"id":"bench-\#(index)","status":200}"#) }
+                            // Written inline: a hop through the writer task per ACK would charge the client's own
+                            // scheduling to the measurement (both run on the same cores).
+                            if ack { try await outbound.write(.text(#"{"id":"bench-\#(index)","status":200}"#)) }
                         }
                         group.cancelAll()
                     }
