@@ -232,7 +232,7 @@ struct CastHubTests {
         var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
         guard let data = Data(base64Encoded: b64) else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: data)
+        return try? JSONValue.parse(data)
     }
 
     static func form(_ server: TestServer, _ path: String, _ body: String) async throws -> TestServer.HTTPResult {

@@ -103,7 +103,7 @@ struct EmbeddedCastUpstream: CastUpstream {
     func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
         let fields = Self.subscribeFields(events: events, identity: identity).mapValues(JSONValue.string)
         let sub = try await hub.subscribe(CastFields(fields))
-        let (sink, commands) = WebSocketSink.make(channel: nil, direct: nil, capacity: capacity)
+        let (sink, commands) = WebSocketSink.queue(capacity: capacity)
         await hub.bind(sub.endpoint, sink: sink)
         let hub = self.hub
         let endpoint = sub.endpoint
@@ -114,7 +114,7 @@ struct EmbeddedCastUpstream: CastUpstream {
                 return true
             },
             close: {
-                sink.continuation.finish()
+                sink.finish()
                 await hub.unbind(endpoint, sink: sink)
             })
     }

@@ -6,8 +6,9 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One `/bind/{endpoint}` socket: a writer draining its bounded queue, a reader taking JSON pings and
-/// `*-response` frames. Text frames only: a binary frame ends the connection, as on the reference hub.
+/// One `/bind/{endpoint}` socket, as one task: its reader, taking JSON pings and `*-response` frames (frames go out
+/// through the socket's event loop, `WebSocketSink`). Text frames only: a binary frame ends the connection, as on the
+/// reference hub.
 struct CastSession: Sendable {
     let hub: CastHub
     let endpoint: String
@@ -17,9 +18,11 @@ struct CastSession: Sendable {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         guard let (direct, _) = await DirectPath.install(on: channel, limit: config.sendBufferMessages) else { return }
-        let (sink, commands) = WebSocketSink.make(channel: channel, direct: direct, capacity: config.sendBufferMessages)
+        let closer = SocketCloser(outbound: outbound, channel: channel)
+        let sink = WebSocketSink(direct: direct, closer: closer, channel: channel)
         await hub.bind(endpoint, sink: sink)
-        await sink.serve(commands, to: outbound, logger: logger) { await self.read(inbound, sink: sink) }
+        await read(inbound, sink: sink)
+        await closer.settle()
         await hub.unbind(endpoint, sink: sink)
     }
 

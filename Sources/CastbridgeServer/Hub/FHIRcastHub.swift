@@ -68,6 +68,8 @@ public actor FHIRcastHub: Service {
         let interval = Duration.seconds(config.tickIntervalSeconds)
         while !shuttingDown {
             do { try await Task.sleep(for: interval) } catch { return }
+            // ACKs that arrived are counted before deadlines are judged, even if their drain has not run yet.
+            drainAcks()
             perform(state.expire(now: Date()))
         }
     }

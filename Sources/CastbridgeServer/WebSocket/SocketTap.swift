@@ -35,9 +35,15 @@ final class Backlog: Sendable {
         return false
     }
 
+    var isFull: Bool { count.load(ordering: .relaxed) >= limit }
+
+    /// Counts one frame in whatever the state: the last frame before a close.
+    func reserveLast() { count.wrappingAdd(1, ordering: .relaxed) }
+
     func settle(_ n: Int) { count.wrappingSubtract(n, ordering: .relaxed) }
-    /// No more frames: the socket is being closed.
-    func close() { closed.store(true, ordering: .relaxed) }
+
+    /// No more frames: the socket is being closed. False if it was closing already.
+    @discardableResult func close() -> Bool { !closed.exchange(true, ordering: .relaxed) }
 }
 
 /// A pass-through handler right after the WebSocket frame decoder of an upgraded socket. It records the peer's

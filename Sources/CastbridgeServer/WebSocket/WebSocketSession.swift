@@ -5,8 +5,9 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One subscriber's websocket: a writer draining the subscriber's bounded queue, and a reader taking ACK
-/// frames. Whichever half ends first ends the session; the hub then learns how the socket closed.
+/// One subscriber's websocket, as one task: its reader. Frames go out from the hub through the socket's event loop
+/// (`WebSocketSink`), ACKs are taken on that loop (`AckInbox`); the reader sees the rest, and ends when the socket
+/// does. The hub then learns how the socket closed.
 struct WebSocketSession: Sendable {
     let hub: FHIRcastHub
     let id: SubscriptionID
@@ -20,7 +21,8 @@ struct WebSocketSession: Sendable {
             let (direct, closeCodes) = await DirectPath.install(
                 on: channel, limit: config.sendBufferMessages, onText: { acks.offer($0, from: id) })
         else { return }
-        let (sink, commands) = WebSocketSink.make(channel: channel, direct: direct, capacity: config.sendBufferMessages)
+        let closer = SocketCloser(outbound: outbound, channel: channel)
+        let sink = WebSocketSink(direct: direct, closer: closer, channel: channel)
         do {
             try await hub.attach(id, sink: sink)
         } catch {
@@ -29,7 +31,8 @@ struct WebSocketSession: Sendable {
             try? await outbound.close(.policyViolation, reason: "invalid endpoint")
             return
         }
-        await sink.serve(commands, to: outbound, logger: logger) { await self.read(inbound) }
+        await read(inbound)
+        await closer.settle()
         await hub.detach(id, closeFrame: closeCodes.closeFrame)
     }
 

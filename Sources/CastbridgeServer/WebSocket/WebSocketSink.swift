@@ -2,8 +2,9 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
-/// Commands for the writer half of a websocket session.
+/// Commands of a sink without a socket (the bridge's in-process connection to the embedded Cast hub).
 enum SessionCommand: Sendable {
     case frame(ByteBuffer)
     /// Optionally send a last frame, then close with this code.
@@ -13,15 +14,36 @@ enum SessionCommand: Sendable {
 /// The identity of one sink: a new socket on the same endpoint gets a new one.
 final class SinkToken: Sendable {}
 
-/// The sink of a websocket subscriber, bounded. A socket's frames are written straight onto its event loop
-/// (`direct`); its session's writer task only carries out closes, in order after those frames (the loop runs its
-/// tasks in order). The bridge's in-process connection to the embedded Cast hub has no socket (`channel` nil): its
-/// frames go through the bounded queue, to the bridge.
+/// The sink of a websocket subscriber, bounded.
+///
+/// A socket's frames are written straight onto its event loop (`DirectPath`), and a close goes through the
+/// WebSocket library's close handshake (`SocketCloser`). The socket's session is then a single task, its reader:
+/// nothing else waits per connection, which is what an idle subscriber costs in memory. A close is queued on the
+/// event loop after every frame handed over before it (the loop runs its tasks in order).
+///
+/// The bridge's in-process connection to the embedded Cast hub has no socket: its frames and its close go through a
+/// bounded queue that the bridge reads (`queue(capacity:)`).
 struct WebSocketSink: DeliverySink {
-    let continuation: AsyncStream<SessionCommand>.Continuation
-    let channel: (any Channel)?
-    let direct: DirectPath?
+    private enum Target: Sendable {
+        case socket(DirectPath, SocketCloser, any Channel)
+        case queue(AsyncStream<SessionCommand>.Continuation)
+    }
+
+    private let target: Target
     let token = SinkToken()
+
+    /// A socket's sink.
+    init(direct: DirectPath, closer: SocketCloser, channel: any Channel) {
+        target = .socket(direct, closer, channel)
+    }
+
+    /// A sink without a socket, with room for `capacity` commands (at least 2, so that a last frame and a close fit).
+    static func queue(capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
+        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(bufferingPolicy: .bufferingOldest(max(capacity, 2)))
+        return (WebSocketSink(target: .queue(continuation)), commands)
+    }
+
+    private init(target: Target) { self.target = target }
 
     /// Sends one frame now. False when the subscriber's backlog is full or it is closing.
     func send(_ buffer: ByteBuffer) -> Bool {
@@ -33,96 +55,112 @@ struct WebSocketSink: DeliverySink {
 
     /// Adds one frame to a batch that the caller submits (a fan-out), or queues it when there is no socket.
     func enqueue(_ buffer: ByteBuffer, into batch: inout WriteBatch) -> Bool {
-        guard let direct else {
+        switch target {
+        case .socket(let direct, _, _):
+            guard direct.backlog.reserve() else { return false }
+            batch.add(direct, buffer)
+            return true
+        case .queue(let continuation):
             if case .enqueued = continuation.yield(.frame(buffer)) { return true }
             return false
         }
-        guard direct.backlog.reserve() else { return false }
-        batch.add(direct, buffer)
-        return true
     }
 
     func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.body, into: &batch) }
 
-    func deny(frame: ByteBuffer) {
-        closeOrAbort(.close(.normalClosure, last: frame))
-    }
+    func deny(frame: ByteBuffer) { close(.normalClosure, last: frame) }
 
-    func shutdown() {
-        closeOrAbort(.close(.goingAway, last: nil))
-    }
+    func shutdown() { close(.goingAway, last: nil) }
 
+    /// Ends at once, dropping what is queued (overflow, a second connection on the endpoint).
     func abort() {
-        direct?.backlog.close()
-        continuation.finish()
-        channel?.close(promise: nil)
+        switch target {
+        case .socket(let direct, _, let channel):
+            direct.backlog.close()
+            channel.close(promise: nil)
+        case .queue(let continuation):
+            continuation.finish()
+        }
     }
 
-    private func closeOrAbort(_ command: SessionCommand) {
-        direct?.backlog.close()
-        if case .enqueued = continuation.yield(command) {
-            continuation.finish()
-        } else {
-            abort()
+    /// Ends the queue of a sink without a socket (the bridge closing its own connection).
+    func finish() {
+        if case .queue(let continuation) = target { continuation.finish() }
+    }
+
+    /// No more frames; `last`, then the close frame with `code`.
+    private func close(_ code: WebSocketErrorCode, last: ByteBuffer?) {
+        switch target {
+        case .socket(let direct, let closer, _):
+            // A subscriber whose backlog is full reads nothing: a close frame would only queue behind it.
+            if direct.backlog.isFull {
+                abort()
+                return
+            }
+            guard direct.backlog.close() else { return }  // closing already
+            if let last {
+                direct.backlog.reserveLast()
+                var batch = WriteBatch()
+                batch.add(direct, last)
+                batch.submit()
+            }
+            closer.close(code)
+        case .queue(let continuation):
+            if case .enqueued = continuation.yield(.close(code, last: last)) {
+                continuation.finish()
+            } else {
+                abort()
+            }
         }
     }
 }
 
-extension WebSocketSink {
-    /// A sink for one socket (`direct`: its frames go onto its event loop) or for the in-process bridge (nil: its
-    /// frames are queued), with room for `capacity` frames (at least 2, so that a last frame and a close fit).
-    static func make(channel: (any Channel)?, direct: DirectPath?, capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
-        let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(
-            bufferingPolicy: .bufferingOldest(max(capacity, 2)))
-        return (WebSocketSink(continuation: continuation, channel: channel, direct: direct), commands)
+/// Closes one socket through the WebSocket library's close handshake, once.
+///
+/// The close is asked for from the hubs' actors, which cannot wait, while the session's only task is blocked reading;
+/// so it runs in a task of its own, started only when the hub closes a socket. The session waits for it before it
+/// returns, so that the library's own closing of a finished session cannot overtake it; if the close frame cannot be
+/// written within `limit` (the peer reads nothing and the socket is full), the connection is dropped instead.
+final class SocketCloser: Sendable {
+    private let outbound: WebSocketOutboundWriter
+    private let channel: any Channel
+    private let started = Mutex(false)
+    /// Ends when the close frame is written (or failed).
+    private let written: AsyncStream<Void>
+    private let writtenContinuation: AsyncStream<Void>.Continuation
+
+    init(outbound: WebSocketOutboundWriter, channel: any Channel) {
+        self.outbound = outbound
+        self.channel = channel
+        (written, writtenContinuation) = AsyncStream<Void>.makeStream()
     }
 
-    /// Runs the writer half (draining `commands` into the socket) and `read` until either ends, then ends the queue.
-    func serve(
-        _ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger,
-        read: @escaping @Sendable () async -> Void
-    ) async {
-        await withTaskGroup(of: Bool.self) { group in
+    func close(_ code: WebSocketErrorCode) {
+        guard started.withLock({ was in defer { was = true }; return !was }) else { return }
+        let (outbound, done) = (self.outbound, writtenContinuation)
+        Task {
+            try? await outbound.close(code, reason: nil)
+            done.finish()
+        }
+    }
+
+    /// Waits for a close in progress, at most `limit`; past it, drops the connection.
+    func settle(limit: Duration = .seconds(1)) async {
+        guard started.withLock({ $0 }) else { return }
+        let written = self.written
+        let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await Self.drain(commands, to: outbound, logger: logger)
+                for await _ in written {}
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
                 return false
             }
-            group.addTask {
-                await read()
-                return true
-            }
-            if await group.next() == true {
-                // The reader ended first (the peer left, or a frame made us close): let the writer send what is
-                // queued — a denial and its close frame — for a moment, rather than cut it off mid-close.
-                continuation.finish()
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(1))
-                    return false
-                }
-                _ = await group.next()
-            }
+            let first = await group.next() ?? false
             group.cancelAll()
+            return first
         }
-        continuation.finish()
-    }
-
-    /// Drains a session's queue into the socket until a close command or the end of the queue.
-    private static func drain(_ commands: AsyncStream<SessionCommand>, to outbound: WebSocketOutboundWriter, logger: Logger) async {
-        do {
-            for await command in commands {
-                switch command {
-                case .frame(let buffer):
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                case .close(let code, let last):
-                    if let last {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: last)))
-                    }
-                    try await outbound.close(code, reason: nil)
-                    return
-                }
-            }
-        } catch {
-            logger.debug("websocket write failed", metadata: ["error": "\(error)"])
-        }
+        if !finished { channel.close(promise: nil) }
     }
 }

@@ -13,7 +13,7 @@ final class CallbackServer: Sendable {
     struct Delivery: Sendable {
         var body: String
         var signature: String
-        var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) }
+        var json: JSONValue? { try? JSONValue.parse(Data(body.utf8)) }
     }
 
     enum VerifyMode: Sendable { case echo, refuse404, wrongBody }

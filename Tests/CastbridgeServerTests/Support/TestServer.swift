@@ -88,7 +88,7 @@ struct TestServer: Sendable {
         var contentType: String
         var body: String
         var headers: HTTPHeaders = [:]
-        var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) }
+        var json: JSONValue? { try? JSONValue.parse(Data(body.utf8)) }
     }
 
     static func request(

@@ -123,7 +123,7 @@ final class TestSocket: Sendable {
     func nextJSON(timeout: Duration = .seconds(3)) async throws -> JSONValue? {
         switch await next(timeout: timeout) {
         case .text(let s)?:
-            guard let v = try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) else { throw TestFailure("not JSON: \(s)") }
+            guard let v = try? JSONValue.parse(Data(s.utf8)) else { throw TestFailure("not JSON: \(s)") }
             return v
         case nil: return nil
         case let other?: throw TestFailure("expected a frame, got \(other)")
@@ -142,7 +142,7 @@ final class TestSocket: Sendable {
         while ContinuousClock.now < deadline {
             switch await next(timeout: deadline - .now) {
             case .text(let s)?:
-                if let v = try? JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) { frames.append(v) }
+                if let v = try? JSONValue.parse(Data(s.utf8)) { frames.append(v) }
             case .closed(let code)?: return (frames, .some(code))
             case .failed?: return (frames, .some(nil))
             case .opened?: continue
