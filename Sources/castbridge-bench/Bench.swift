@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Synchronization
 
@@ -27,6 +28,8 @@ struct Bench: AsyncParsableCommand {
     var publishers = 8
     @Option(help: "The castbridge executable to start (default: the one next to this executable).")
     var server: String?
+    @Option(help: "Measure a castbridge that is already running at this URL (e.g. http://host:8080) instead of starting one, so that its clients can run on another machine. Its memory and CPU are not read; every run uses topics and ids of its own.")
+    var url: String?
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
 
@@ -37,7 +40,7 @@ struct Bench: AsyncParsableCommand {
         let perRun = smoke ? 20 : events
         let wanted = Set(scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         var failures = 0
-        print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(binary)")
+        print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(url ?? binary)")
         if wanted.contains("floor") { failures += try await floor(events: perRun) }
         for kind in [Subscriber.Kind.fhircast, .cast] where wanted.contains(kind == .fhircast ? "fhircast" : "cast") {
             for n in counts {
@@ -52,28 +55,42 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
+    /// The server to measure: started fresh (`--server`, or the one next to this executable), or `--url`.
+    func makeTarget(binary: String) async throws -> Target {
+        if let url {
+            let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+            guard (try? await HTTP.request(.GET, "\(base)/health"))?.status == 200 else {
+                throw BenchError("no castbridge answers at \(base)/health")
+            }
+            return Target(base: base, process: nil)
+        }
+        return try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+    }
+
     // MARK: Scenarios
 
     /// 1, 2 and 4: publish → N sockets, sequential then saturated; server memory and CPU.
     func fanOut(kind: Subscriber.Kind, subscribers n: Int, events: Int, binary: String) async throws -> Int {
-        let target = try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+        let target = try await makeTarget(binary: binary)
         defer { Task { await target.stop() } }
         let base = target.base
         let label = kind == .fhircast ? "FHIRcast" : "Cast"
         let saturationEvents = smoke ? 20 : max(20, min(5000, saturationDeliveries / n))
         let total = events + saturationEvents
         // Warm the server up before the baseline.
-        let warm = try await Subscriber.connect(kind: kind, base: base, topic: "warm", events: kind == .fhircast ? "Patient-open" : "patient-open", name: "warm", maxEvents: 1, ack: true)
+        let topic = uniqueTopic("bench")
+        let warm = try await Subscriber.connect(kind: kind, base: base, topic: uniqueTopic("warm"), events: kind == .fhircast ? "Patient-open" : "patient-open", name: "warm", maxEvents: 1, ack: true)
         warm.close()
         let rssBefore = await target.rss()
         let subs = try await connectAll(n) { i in
             try await Subscriber.connect(
-                kind: kind, base: base, topic: "bench", events: kind == .fhircast ? "Patient-open" : "patient-open", name: "sub-\(i)",
+                kind: kind, base: base, topic: topic, events: kind == .fhircast ? "Patient-open" : "patient-open", name: "sub-\(i)",
                 maxEvents: total, ack: true)
         }
         try await Task.sleep(for: .milliseconds(500))
         let rssAfter = await target.rss()
-        let publish = kind == .fhircast ? Publish.fhircast(base: base, topic: "bench") : Publish.cast(base: base, topic: "bench")
+        defer { for s in subs { s.close() } }
+        let publish = kind == .fhircast ? Publish.fhircast(base: base, topic: topic) : Publish.cast(base: base, topic: topic)
         let cpuBefore = await target.cpuSeconds()
         let ownBefore = ownCPUSeconds()
         let sequential = try await sequentialRun(events: 0..<events, receivers: subs, publish: publish)
@@ -100,13 +117,18 @@ struct Bench: AsyncParsableCommand {
 
     /// 3: the bridge hop, both ways, against the direct fan-out on the same server.
     func bridgeHop(events: Int, binary: String) async throws -> Int {
-        let target = try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+        let target = try await makeTarget(binary: binary)
         defer { Task { await target.stop() } }
         let base = target.base
-        let fhir = try await Subscriber.connect(kind: .fhircast, base: base, topic: "hop", events: "Patient-open", name: "fhir", maxEvents: 2 * events, ack: true)
-        let cast = try await Subscriber.connect(kind: .cast, base: base, topic: "hop", events: "patient-open", name: "cast", maxEvents: 2 * events, ack: false)
-        let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(base: base, topic: "hop"))
-        let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(base: base, topic: "hop"))
+        let topic = uniqueTopic("hop")
+        let fhir = try await Subscriber.connect(kind: .fhircast, base: base, topic: topic, events: "Patient-open", name: "fhir", maxEvents: 2 * events, ack: true)
+        let cast = try await Subscriber.connect(kind: .cast, base: base, topic: topic, events: "patient-open", name: "cast", maxEvents: 2 * events, ack: false)
+        defer {
+            fhir.close()
+            cast.close()
+        }
+        let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(base: base, topic: topic))
+        let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(base: base, topic: topic))
         // Per event: the bridged copy's arrival minus the direct copy's arrival is the hop.
         func hop(_ range: Range<Int>, bridgedIsCast: Bool) -> (Samples, Tally) {
             var s = Samples()
@@ -182,3 +204,7 @@ func ownCPUSeconds() -> Double {
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
+
+/// A topic no earlier run used, so that runs against one long-running server (`--url`) cannot see each other's
+/// subscribers or events (event ids include the topic).
+func uniqueTopic(_ name: String) -> String { "\(name)-\(UInt32.random(in: 0...UInt32.max))" }

@@ -11,7 +11,7 @@ extension Bench {
         let plans: [(files: Int, bytes: Int)] = smoke ? [(2, 1 << 20)] : [(100, 1 << 20), (1, 1 << 30)]
         var failures = 0
         for plan in plans {
-            let target = try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+            let target = try await makeTarget(binary: binary)
             defer { Task { await target.stop() } }
             failures += try await transfer(target: target, files: plan.files, bytes: plan.bytes)
         }
@@ -21,11 +21,13 @@ extension Bench {
     private func transfer(target: Target, files: Int, bytes: Int) async throws -> Int {
         let base = target.base
         let urls = URLBox()
+        let topic = uniqueTopic("bin")
         let fhir = try await Subscriber.connect(
-            kind: .fhircast, base: base, topic: "bin", events: "org.castbridge.dicom_send", name: "reader", maxEvents: files, ack: true,
+            kind: .fhircast, base: base, topic: topic, events: "org.castbridge.dicom_send", name: "reader", maxEvents: files, ack: true,
             onFrame: { text in if let url = Self.attachmentURL(in: text) { urls.add(url) } })
         try await Task.sleep(for: .milliseconds(300))
-        let baseline = await target.rss() ?? 0
+        let measured = await target.rss()
+        let baseline = measured ?? 0
         let peak = PeakRSS()
         let sampler = Task {
             while !Task.isCancelled {
@@ -39,7 +41,7 @@ extension Bench {
         var wrong = 0
         for i in 0..<files {
             let t0 = Clock.now()
-            try await Self.upload(base: base, index: i, bytes: bytes)
+            try await Self.upload(base: base, topic: topic, index: i, bytes: bytes)
             uploadSeconds += (Clock.now() - t0) / 1e6
             let deadline = ContinuousClock.now + .seconds(120)
             while urls.count <= i, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
@@ -54,14 +56,18 @@ extension Bench {
             if got != bytes { wrong += 1 }
         }
         sampler.cancel()
-        _ = fhir
+        fhir.close()
         let mib = Double(files * bytes) / 1048576
         print("")
         print("Binary, \(files) × \(bytes >> 20) MiB, Cast upload → bridge → FHIRcast download:")
         print(String(format: "  upload %.0f MiB/s, download %.0f MiB/s; %d of %d files exact",
             mib / max(uploadSeconds, 1e-9), mib / max(downloadSeconds, 1e-9), files - wrong, files))
-        print(String(format: "  server RSS: %.1f MiB before, peak %.1f MiB (+%.1f MiB)",
-            Double(baseline) / 1048576, Double(peak.value) / 1048576, Double(max(0, peak.value - baseline)) / 1048576))
+        if measured == nil {
+            print("  server RSS: not read (a --url target)")
+        } else {
+            print(String(format: "  server RSS: %.1f MiB before, peak %.1f MiB (+%.1f MiB)",
+                Double(baseline) / 1048576, Double(peak.value) / 1048576, Double(max(0, peak.value - baseline)) / 1048576))
+        }
         return wrong > 0 ? 1 : 0
     }
 
@@ -77,9 +83,9 @@ extension Bench {
     }
 
     /// One `dicom-send` batch of one file, streamed 1 MiB at a time (the benchmark never holds the file).
-    static func upload(base: String, index: Int, bytes: Int) async throws {
+    static func upload(base: String, topic: String, index: Int, bytes: Int) async throws {
         let boundary = "bench-boundary"
-        let envelope = #"{"id":"bench-\#(index)","subscriber.name":"bench-uploader","event":{"hub.topic":"bin","hub.event":"dicom-send","context":{"files":[{"fileName":"f\#(index).dcm","byteLength":\#(bytes),"mimeType":"application/dicom"}]}}}"#
+        let envelope = #"{"id":"bench-\#(index)-\#(topic)","subscriber.name":"bench-uploader","event":{"hub.topic":"\#(topic)","hub.event":"dicom-send","context":{"files":[{"fileName":"f\#(index).dcm","byteLength":\#(bytes),"mimeType":"application/dicom"}]}}}"#
         let head = ByteBuffer(string: "--\(boundary)\r\nContent-Type: application/dicom+json\r\n\r\n\(envelope)\r\n--\(boundary)\r\nContent-Type: application/dicom\r\n\r\n")
         let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
         var block = ByteBuffer()

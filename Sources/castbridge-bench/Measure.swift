@@ -82,6 +82,7 @@ struct Tally: CustomStringConvertible {
 }
 
 /// The index in `…"id":"bench-<index>"…`, without decoding the JSON.
+/// The `<n>` of an event id `bench-<n>` or `bench-<n>-<topic>`.
 func benchIndex(in text: Substring) -> Int? {
     guard let r = text.range(of: #""id":"bench-"#) else { return nil }
     var value = 0

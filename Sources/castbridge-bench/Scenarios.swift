@@ -98,7 +98,7 @@ enum Publish {
 
     static func fhircast(base: String, topic: String) -> @Sendable (Int) async throws -> Void {
         { i in
-            let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)","event":{"hub.topic":"\#(topic)","hub.event":"Patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
+            let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)-\#(topic)","event":{"hub.topic":"\#(topic)","hub.event":"Patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
             let r = try await HTTP.request(.POST, "\(base)/fhircast/STU3", body: body, contentType: "application/json")
             guard r.status == 200 else { throw BenchError("FHIRcast publish: \(r.status) \(r.body)") }
         }
@@ -106,7 +106,7 @@ enum Publish {
 
     static func cast(base: String, topic: String) -> @Sendable (Int) async throws -> Void {
         { i in
-            let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)","subscriber.name":"bench-publisher","event":{"hub.topic":"\#(topic)","hub.event":"patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
+            let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)-\#(topic)","subscriber.name":"bench-publisher","event":{"hub.topic":"\#(topic)","hub.event":"patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
             let r = try await HTTP.request(.POST, "\(base)/api/hub", body: body, contentType: "application/json")
             guard r.status == 200 else { throw BenchError("Cast publish: \(r.status) \(r.body)") }
         }

@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Synchronization
 
 /// How many events all clients together have received (the publisher waits on it).
@@ -52,6 +53,8 @@ struct Subscriber: Sendable {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for await text in outgoing { try await outbound.write(.text(text)) }
+                            // `close()`: the socket is closed, and the server ends its subscription.
+                            try await outbound.close(.normalClosure, reason: nil)
                         }
                         for try await message in inbound.messages(maxSize: 1 << 24) {
                             guard case .text(let text) = message else { continue }
@@ -85,6 +88,7 @@ struct Subscriber: Sendable {
     }
 
     func send(_ text: String) { outgoing.yield(text) }
+    /// Closes the socket.
     func close() { outgoing.finish() }
 }
 
