@@ -106,8 +106,17 @@ struct WebhookTests {
             try await TestServer.with { server in
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "iso")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
-                try await Task.sleep(for: .milliseconds(100))
                 let (fast, _, _) = try await server.subscriber(topic: "iso", events: "Patient-open")
+                // i0 reaching the callback proves the webhook is active, and its worker is now held for 2 s.
+                // (Waiting for it, rather than for a fixed time, keeps the test from passing without a slow webhook.)
+                var i0 = 0
+                while cb.snapshot().deliveries.isEmpty, i0 < 50 {
+                    _ = try await server.publish(Events.patientOpen(topic: "iso", id: "i0-\(i0)"))
+                    #expect(try await fast.nextJSON()?["id"] == .string("i0-\(i0)"))
+                    i0 += 1
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(await cb.wait { !$0.deliveries.isEmpty })
                 let start = ContinuousClock.now
                 _ = try await server.publish(Events.patientOpen(topic: "iso", id: "i1"))
                 _ = try await server.publish(Events.patientOpen(topic: "iso", id: "i2"))
@@ -115,6 +124,8 @@ struct WebhookTests {
                 #expect(try await fast.nextJSON()?["id"] == "i2")
                 // Under the webhook's 2 s, with room for a loaded machine.
                 #expect(ContinuousClock.now - start < .seconds(1.5))
+                // The webhook was still busy with its first event meanwhile.
+                #expect(cb.snapshot().deliveries.count == 1)
             }
         }
     }
