@@ -321,4 +321,26 @@ struct BridgeBinaryTests {
             #expect(try await server.get("/health").json?["bridge"]?["queued"] == 0)
         }
     }
+
+    @Test("Backpressure: a batch larger than the whole Cast payload store is refused at once, with a SyncError naming the cap")
+    func largerThanStore() async throws {
+        try await TestServer.with({
+            BridgeTests.bridged(&$0)
+            $0.castPayloadMaxTotalBytes = 1000
+            $0.bridgeQueueMaxWaitSeconds = 30
+            $0.hub.ackTimeoutSeconds = 0
+        }) { server in
+            try await BridgeTests.waitForBridge(server)
+            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+            let ehr = try await server.subscriber(topic: "T", events: "SyncError", name: "EHR")
+            #expect(try await server.publish(Self.binaryEvent("Big", CastBinaryTests.randomBytes(1200))).status == 200)
+            // Long before the 30 s wait: it could never fit, so it is not kept.
+            let error = try #require(try await ehr.socket.nextJSON(timeout: .seconds(5)))
+            #expect(error["event"]?["hub.event"] == "SyncError")
+            let diagnostics = error["event"]?["context"]?.arrayValue?.first?["resource"]?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
+            #expect(diagnostics?.contains("more than the Cast payload store's cap of 1000") == true)
+            #expect(await viewer.expectSilence() == nil)
+            #expect(try await server.get("/health").json?["bridge"]?["queued"] == 0)
+        }
+    }
 }

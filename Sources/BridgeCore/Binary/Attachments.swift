@@ -61,6 +61,11 @@ public struct OutgoingFile: Sendable, Hashable {
     }
 }
 
+extension [OutgoingFile] {
+    /// The bytes these files carry inline (url entries carry none): what they weigh in the bridge's queue.
+    public var inlineBytes: Int { reduce(0) { $0 + ($1.byteLength ?? 0) } }
+}
+
 /// FHIR Attachments ⇄ Cast binary manifests. Pure: the bytes of inline data are in memory already (they came in a
 /// JSON body, bounded by the body limit); streamed content is the edges' business.
 public enum Attachments {

@@ -69,11 +69,6 @@ public struct Translator: Sendable {
 
     // MARK: FHIRcast → Cast
 
-    /// The Cast envelope for an event the FHIRcast hub accepted, or nil when it does not go to Cast.
-    ///
-    /// The id and timestamp are kept; `subscriber.*` is the bridge's own identity (echo suppression); the
-    /// castbridge extension entry, if any, gives `subscriber.actor` and `target.*` and, for events that came
-    /// from Cast with an object context, that object back.
     /// The files a FHIRcast event carries to a Cast binary event (`dicom-send`, …): empty for any other event.
     /// Throws the 400/413 the publisher must get; then nothing is published anywhere.
     public func outgoingFiles(for n: EventNotification) throws(HubError) -> [OutgoingFile] {
@@ -84,8 +79,9 @@ public struct Translator: Sendable {
     /// The Cast envelope of a binary event: its context is the `files[]` manifest (plus whatever else the
     /// extension's Cast context held).
     public func castEnvelope(for n: EventNotification, files: [OutgoingFile]) -> JSONValue? {
-        guard !files.isEmpty, case .object(var root)? = castEnvelope(for: n), case .object(var event)? = root["event"] else {
-            return castEnvelope(for: n)
+        let envelope = castEnvelope(for: n)
+        guard !files.isEmpty, case .object(var root)? = envelope, case .object(var event)? = root["event"] else {
+            return envelope
         }
         var context = CastExtension.extract(from: n.event.context).fields["context"]?.objectValue ?? [:]
         context["files"] = Attachments.manifest(files)["files"]
@@ -94,6 +90,11 @@ public struct Translator: Sendable {
         return .object(root)
     }
 
+    /// The Cast envelope for an event the FHIRcast hub accepted, or nil when it does not go to Cast.
+    ///
+    /// The id and timestamp are kept; `subscriber.*` is the bridge's own identity (echo suppression); the
+    /// castbridge extension entry, if any, gives `subscriber.actor` and `target.*` and, for events that came
+    /// from Cast with an object context, that object back.
     public func castEnvelope(for n: EventNotification) -> JSONValue? {
         guard n.event.key != "syncerror", let castName = mappings.castName(forFHIRcast: n.event.name) else { return nil }
         let (fields, rest) = CastExtension.extract(from: n.event.context)

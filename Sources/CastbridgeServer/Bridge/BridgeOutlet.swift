@@ -40,18 +40,33 @@ final class BridgeOutlet: Sendable {
     var capacity: Int { box.withLock { $0.capacity } }
     var count: Int { box.withLock { $0.count } }
     var overflowed: Int { box.withLock { $0.overflowed } }
-    var maxBytes: Int { box.withLock { $0.maxBytes } }
     /// Bytes of file contents the waiting events hold.
     var bytes: Int { box.withLock { $0.bytes } }
-    /// Whether files of this many bytes fit now. Only the hub adds to the queue, so room seen here is still
-    /// there when it offers the event (the sender only ever frees room).
-    func hasRoom(forBytes n: Int) -> Bool { box.withLock { $0.hasRoom(forBytes: n) } }
+
+    /// Backpressure on file contents: files that can never fit the byte budget are a 413; files that do not fit
+    /// now, behind the events still waiting, a 503 with `Retry-After`. The hub asks before it accepts an event, so
+    /// nothing is published and the publisher can send the same event again without any subscriber seeing it twice.
+    /// Only the hub adds to the queue, so room seen here is still there when it offers the event (the sender only
+    /// ever frees room).
+    func checkRoom(for files: [OutgoingFile], event: String) throws(HubError) {
+        let bytes = files.inlineBytes
+        guard bytes > 0 else { return }
+        let (held, limit, fits) = box.withLock { ($0.bytes, $0.maxBytes, $0.hasRoom(forBytes: bytes)) }
+        guard bytes <= limit else {
+            throw .tooLarge(
+                "the files of \(event) hold \(bytes) bytes; castbridge queues at most \(limit) bytes of files for the Cast hub (--bridge-queue-max-bytes)")
+        }
+        guard fits else {
+            throw .unavailable(
+                "castbridge's queue for the Cast hub already holds \(held) of its \(limit) bytes of files (--bridge-queue-max-bytes); the \(bytes) bytes of \(event) do not fit now: publish it again later",
+                retryAfter: 1)
+        }
+    }
 
     func offer(_ notification: EventNotification, publisher: String?, files: [OutgoingFile] = []) -> Offer {
         guard let envelope = translator.castEnvelope(for: notification, files: files) else { return .notBridged }
         let item = OutboundItem(notification: notification, publisher: publisher, envelope: envelope, files: files)
-        let bytes = files.reduce(0) { $0 + ($1.byteLength ?? 0) }
-        guard box.withLock({ $0.enqueue(item, bytes: bytes, now: Date()) }) else { return .full }
+        guard box.withLock({ $0.enqueue(item, bytes: files.inlineBytes, now: Date()) }) else { return .full }
         wake.yield()
         return .queued
     }

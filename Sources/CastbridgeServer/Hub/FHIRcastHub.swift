@@ -116,7 +116,7 @@ public actor FHIRcastHub: Service {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         // Binary content bound for Cast is checked first: a bad file refuses the whole event (nothing published).
         let files = fromBridge ? [] : try bridge?.translator.outgoingFiles(for: notification) ?? []
-        if let bridge { try Self.checkRoom(bridge, for: files, event: notification.event.name) }
+        try bridge?.checkRoom(for: files, event: notification.event.name)
         let now = Date()
         let effects = try state.publish(notification, now: now)
         perform(effects)
@@ -127,23 +127,6 @@ public actor FHIRcastHub: Service {
                     accepted, publisherName: publisher,
                     diagnostics: "castbridge could not queue \(accepted.event.name) for the Cast hub: \(bridge.capacity) events are already waiting for it",
                     now: now))
-        }
-    }
-
-    /// Backpressure on file contents bound for Cast: files that can never fit the bridge's byte budget are a 413;
-    /// files that do not fit now, behind the events still waiting, a 503 with `Retry-After`. Either way nothing is
-    /// published, so the publisher can send the same event again without any subscriber seeing it twice.
-    private static func checkRoom(_ bridge: BridgeOutlet, for files: [OutgoingFile], event: String) throws(HubError) {
-        let bytes = files.reduce(0) { $0 + ($1.byteLength ?? 0) }
-        guard bytes > 0 else { return }
-        guard bytes <= bridge.maxBytes else {
-            throw .tooLarge(
-                "the files of \(event) hold \(bytes) bytes; castbridge queues at most \(bridge.maxBytes) bytes of files for the Cast hub (--bridge-queue-max-bytes)")
-        }
-        guard bridge.hasRoom(forBytes: bytes) else {
-            throw .unavailable(
-                "castbridge's queue for the Cast hub already holds \(bridge.bytes) of its \(bridge.maxBytes) bytes of files (--bridge-queue-max-bytes); the \(bytes) bytes of \(event) do not fit now: publish it again later",
-                retryAfter: 1)
         }
     }
 

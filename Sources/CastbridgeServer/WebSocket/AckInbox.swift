@@ -1,5 +1,4 @@
 import FHIRcastCore
-import Foundation
 import NIOCore
 import Synchronization
 
