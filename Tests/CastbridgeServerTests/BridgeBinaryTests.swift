@@ -299,22 +299,32 @@ struct BridgeBinaryTests {
         }
     }
 
-    @Test("Backpressure: a batch the full Cast payload store cannot take within the queue's wait gets its publisher a SyncError naming the store")
-    func storeFullExpires() async throws {
+    /// A bridged server whose Cast payload store holds 1,000 bytes (files stay 60 s), with a Cast viewer and a
+    /// FHIRcast SyncError subscriber named like the publisher of `binaryEvent`.
+    static func withSmallStore(
+        maxWait: Double, _ body: (TestServer, _ viewer: TestSocket, _ ehr: TestSocket) async throws -> Void
+    ) async throws {
         try await TestServer.with({
             BridgeTests.bridged(&$0)
             $0.castPayloadMaxTotalBytes = 1000
             $0.castPayloadTTLSeconds = 60
-            $0.bridgeQueueMaxWaitSeconds = 1
+            $0.bridgeQueueMaxWaitSeconds = maxWait
             $0.hub.ackTimeoutSeconds = 0
         }) { server in
             try await BridgeTests.waitForBridge(server)
             let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
             let ehr = try await server.subscriber(topic: "T", events: "SyncError", name: "EHR")
+            try await body(server, viewer, ehr.socket)
+        }
+    }
+
+    @Test("Backpressure: a batch the full Cast payload store cannot take within the queue's wait gets its publisher a SyncError naming the store")
+    func storeFullExpires() async throws {
+        try await Self.withSmallStore(maxWait: 1) { server, viewer, ehr in
             #expect(try await server.publish(Self.binaryEvent("A", CastBinaryTests.randomBytes(800))).status == 200)
             #expect(try await viewer.nextJSON(timeout: .seconds(10))?["id"] == "A")
             #expect(try await server.publish(Self.binaryEvent("B", CastBinaryTests.randomBytes(800))).status == 200)
-            let error = try #require(try await ehr.socket.nextJSON(timeout: .seconds(10)))
+            let error = try #require(try await ehr.nextJSON(timeout: .seconds(10)))
             #expect(error["event"]?["hub.event"] == "SyncError")
             #expect("\(error)".contains("payload store is full") && "\(error)".contains("B"))
             #expect(await viewer.expectSilence() == nil)
@@ -324,18 +334,10 @@ struct BridgeBinaryTests {
 
     @Test("Backpressure: a batch larger than the whole Cast payload store is refused at once, with a SyncError naming the cap")
     func largerThanStore() async throws {
-        try await TestServer.with({
-            BridgeTests.bridged(&$0)
-            $0.castPayloadMaxTotalBytes = 1000
-            $0.bridgeQueueMaxWaitSeconds = 30
-            $0.hub.ackTimeoutSeconds = 0
-        }) { server in
-            try await BridgeTests.waitForBridge(server)
-            let (viewer, _) = try await server.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
-            let ehr = try await server.subscriber(topic: "T", events: "SyncError", name: "EHR")
+        try await Self.withSmallStore(maxWait: 30) { server, viewer, ehr in
             #expect(try await server.publish(Self.binaryEvent("Big", CastBinaryTests.randomBytes(1200))).status == 200)
             // Long before the 30 s wait: it could never fit, so it is not kept.
-            let error = try #require(try await ehr.socket.nextJSON(timeout: .seconds(5)))
+            let error = try #require(try await ehr.nextJSON(timeout: .seconds(5)))
             #expect(error["event"]?["hub.event"] == "SyncError")
             let diagnostics = error["event"]?["context"]?.arrayValue?.first?["resource"]?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
             #expect(diagnostics?.contains("more than the Cast payload store's cap of 1000") == true)
