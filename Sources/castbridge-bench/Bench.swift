@@ -90,7 +90,9 @@ struct Bench: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(500))
         let rssAfter = await target.rss()
         defer { for s in subs { s.close() } }
-        let publish = kind == .fhircast ? Publish.fhircast(base: base, topic: topic) : Publish.cast(base: base, topic: topic)
+        let client = try PublishClient(base: base)
+        defer { client.close() }
+        let publish = kind == .fhircast ? Publish.fhircast(client, topic: topic) : Publish.cast(client, topic: topic)
         let cpuBefore = await target.cpuSeconds()
         let ownBefore = ownCPUSeconds()
         let sequential = try await sequentialRun(events: 0..<events, receivers: subs, publish: publish)
@@ -127,8 +129,10 @@ struct Bench: AsyncParsableCommand {
             fhir.close()
             cast.close()
         }
-        let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(base: base, topic: topic))
-        let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(base: base, topic: topic))
+        let client = try PublishClient(base: base)
+        defer { client.close() }
+        let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(client, topic: topic))
+        let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(client, topic: topic))
         // Per event: the bridged copy's arrival minus the direct copy's arrival is the hop.
         func hop(_ range: Range<Int>, bridgedIsCast: Bool) -> (Samples, Tally) {
             var s = Samples()
@@ -173,6 +177,7 @@ struct Bench: AsyncParsableCommand {
         guard let port = await iterator.next() else { throw BenchError("echo server did not start") }
         let client = try await Subscriber.open("ws://127.0.0.1:\(port)/echo", maxEvents: events, ack: false)
         let result = try await sequentialRun(events: 0..<events, receivers: [client]) { i in client.send(#"{"id":"bench-\#(i)"}"#) }
+        client.close()
         print("")
         print("Floor: WebSocket echo round trip over loopback, \(events) messages: \(result.all.summary); \(result.tally)")
         return result.tally.missing + result.tally.duplicated > 0 ? 1 : 0

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Latency samples in microseconds, and their summary.
@@ -81,16 +83,92 @@ struct Tally: CustomStringConvertible {
     var description: String { "\(delivered) delivered, \(missing) missing, \(duplicated) duplicated" }
 }
 
-/// The index in `…"id":"bench-<index>"…`, without decoding the JSON.
-/// The `<n>` of an event id `bench-<n>` or `bench-<n>-<topic>`.
-func benchIndex(in text: Substring) -> Int? {
-    guard let r = text.range(of: #""id":"bench-"#) else { return nil }
-    var value = 0
-    var any = false
-    for c in text[r.upperBound...].utf8 {
-        guard c >= 48, c <= 57 else { break }
-        value = value * 10 + Int(c - 48)
-        any = true
+/// The `"id":"bench-<n>…"` of a frame, without decoding the JSON: the whole id (the ACK repeats it) and its `<n>`.
+/// Event ids are `bench-<n>` or `bench-<n>-<topic>`.
+func benchID(in buffer: ByteBuffer) -> (index: Int, id: ByteBuffer)? {
+    let found: (start: Int, end: Int, index: Int)? = buffer.withUnsafeReadableBytes { raw in
+        let needle: StaticString = #""id":"bench-"#
+        let n = needle.utf8CodeUnitCount
+        let pattern = UnsafeRawBufferPointer(start: needle.utf8Start, count: n)
+        guard raw.count > n else { return nil }
+        for i in 0...(raw.count - n) where raw[i] == 0x22 && memcmp(raw.baseAddress! + i, pattern.baseAddress!, n) == 0 {
+            var index = 0
+            var j = i + n
+            while j < raw.count, raw[j] >= 48, raw[j] <= 57 {
+                index = index * 10 + Int(raw[j] - 48)
+                j += 1
+            }
+            guard j > i + n else { return nil }
+            while j < raw.count, raw[j] != 0x22 { j += 1 }
+            guard j < raw.count else { return nil }
+            return (i + 6, j, index)
+        }
+        return nil
     }
-    return any ? value : nil
+    guard let found, let id = buffer.getSlice(at: buffer.readerIndex + found.start, length: found.end - found.start) else { return nil }
+    return (found.index, id)
+}
+
+/// Deliveries seen by all clients together. The one-at-a-time publisher waits on it without polling (a polling
+/// publisher takes CPU from the server it measures), and a socket the server closed ends the run at once instead of
+/// leaving it waiting for events that cannot come.
+let arrivals = Arrivals()
+
+final class Arrivals: Sendable {
+    private struct State {
+        var count = 0
+        var waiter: (target: Int, continuation: CheckedContinuation<Void, Never>)?
+        var broken: String?
+    }
+    private let state = Mutex(State())
+
+    var count: Int { state.withLock { $0.count } }
+    /// Why a socket ended that this side did not close, if one did.
+    var brokenSocket: String? { state.withLock { $0.broken } }
+
+    func add() {
+        let due = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.count += 1
+            guard let w = s.waiter, s.count >= w.target else { return nil }
+            s.waiter = nil
+            return w.continuation
+        }
+        due?.resume()
+    }
+
+    func broken(_ reason: String) {
+        let waiting = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.broken == nil { s.broken = reason }
+            defer { s.waiter = nil }
+            return s.waiter?.continuation
+        }
+        waiting?.resume()
+    }
+
+    /// Returns once `target` deliveries arrived in all, a socket broke, or `timeout` passed.
+    func wait(for target: Int, timeout: TimeAmount) async {
+        var timer: Scheduled<Void>?
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s in
+                if s.count >= target || s.broken != nil { return true }
+                s.waiter = (target, c)
+                return false
+            }
+            if now {
+                c.resume()
+            } else {
+                timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: timeout) { self.timedOut(target) }
+            }
+        }
+        timer?.cancel()
+    }
+
+    private func timedOut(_ target: Int) {
+        let waiting = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let w = s.waiter, w.target == target else { return nil }
+            s.waiter = nil
+            return w.continuation
+        }
+        waiting?.resume()
+    }
 }

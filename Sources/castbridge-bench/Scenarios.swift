@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -17,15 +18,11 @@ func sequentialRun(
     var sent = [Double](repeating: 0, count: events.upperBound)
     let started = Clock.now()
     for i in events {
-        let expected = deliveredTotal.load(ordering: .relaxed) + receivers.count
+        let expected = arrivals.count + receivers.count
         sent[i] = Clock.now()
         try await publish(i)
-        let deadline = ContinuousClock.now + .seconds(10)
-        // Polled with short sleeps, not `Task.yield()`: a spinning publisher would hold one of the two cores the
-        // server and the clients share. The wait only delays the next publish; latency is taken on arrival.
-        while deliveredTotal.load(ordering: .relaxed) < expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .microseconds(20))
-        }
+        await arrivals.wait(for: expected, timeout: .seconds(10))
+        if let broken = arrivals.brokenSocket { throw BenchError(broken) }
     }
     let seconds = (Clock.now() - started) / 1e6
     return collect(events: events, receivers: receivers, sent: sent, seconds: seconds)
@@ -35,7 +32,7 @@ func sequentialRun(
 func saturationRun(
     events: Range<Int>, receivers: [Subscriber], publishers: Int, publish: @escaping @Sendable (Int) async throws -> Void
 ) async throws -> RunResult {
-    let expected = deliveredTotal.load(ordering: .relaxed) + receivers.count * events.count
+    let expected = arrivals.count + receivers.count * events.count
     let sentTimes = Shared(times: [Double](repeating: 0, count: events.upperBound), next: events.lowerBound)
     let started = Clock.now()
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -52,10 +49,8 @@ func saturationRun(
         }
         try await group.waitForAll()
     }
-    let deadline = ContinuousClock.now + .seconds(60)
-    while deliveredTotal.load(ordering: .relaxed) < expected, ContinuousClock.now < deadline {
-        try await Task.sleep(for: .milliseconds(1))
-    }
+    await arrivals.wait(for: expected, timeout: .seconds(60))
+    if let broken = arrivals.brokenSocket { throw BenchError(broken) }
     let sent = sentTimes.times.withLock { $0 }
     var lastReceive = started
     for r in receivers { for i in events { lastReceive = max(lastReceive, r.receipts.snapshot().times[i]) } }
@@ -96,18 +91,18 @@ private func collect(events: Range<Int>, receivers: [Subscriber], sent: [Double]
 enum Publish {
     static let timestamp = "2026-11-22T10:00:00Z"
 
-    static func fhircast(base: String, topic: String) -> @Sendable (Int) async throws -> Void {
+    static func fhircast(_ client: PublishClient, topic: String) -> @Sendable (Int) async throws -> Void {
         { i in
             let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)-\#(topic)","event":{"hub.topic":"\#(topic)","hub.event":"Patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
-            let r = try await HTTP.request(.POST, "\(base)/fhircast/STU3", body: body, contentType: "application/json")
+            let r = try await client.post("/fhircast/STU3", body: body, contentType: "application/json")
             guard r.status == 200 else { throw BenchError("FHIRcast publish: \(r.status) \(r.body)") }
         }
     }
 
-    static func cast(base: String, topic: String) -> @Sendable (Int) async throws -> Void {
+    static func cast(_ client: PublishClient, topic: String) -> @Sendable (Int) async throws -> Void {
         { i in
             let body = #"{"timestamp":"\#(timestamp)","id":"bench-\#(i)-\#(topic)","subscriber.name":"bench-publisher","event":{"hub.topic":"\#(topic)","hub.event":"patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(i % 7)"}}]}}"#
-            let r = try await HTTP.request(.POST, "\(base)/api/hub", body: body, contentType: "application/json")
+            let r = try await client.post("/api/hub", body: body, contentType: "application/json")
             guard r.status == 200 else { throw BenchError("Cast publish: \(r.status) \(r.body)") }
         }
     }
