@@ -47,7 +47,12 @@ public actor FHIRcastHub: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.tickLoop() }
             group.addTask {
-                for await _ in self.acks.wakes { await self.drainAcks() }
+                for await _ in self.acks.wakes {
+                    // ACKs are gathered for a moment before the hub takes them: at 1,000 subscribers they arrive
+                    // spread over the fan-out, and a hub woken for each one spends a thread wake-up per ACK.
+                    try? await Task.sleep(for: AckInbox.gather)
+                    await self.drainAcks()
+                }
             }
             group.addTask {
                 do {

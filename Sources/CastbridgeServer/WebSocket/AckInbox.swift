@@ -11,6 +11,10 @@ final class AckInbox: Sendable {
     /// At most one pending wake-up: the hub takes everything each time it wakes.
     let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    /// How long the hub lets ACKs pile up after the first one before it takes them. An ACK only settles its
+    /// delivery (its deadline is seconds away; the tick drains the inbox before it judges deadlines), so a short
+    /// wait costs nothing and turns one wake-up per ACK into one per batch.
+    static let gather = Duration.milliseconds(2)
     /// The largest frame read as an ACK here; larger ones (never a real ACK) take the session's reader path.
     static let maxFrameBytes = 4096
 
