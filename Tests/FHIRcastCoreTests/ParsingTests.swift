@@ -202,6 +202,40 @@ struct JSONParsingTests {
         #expect(v["big"]?.typeName == "a number")
     }
 
+    /// Values whose text has one possible order (objects of one member), so `JSONEncoder`'s bytes can be compared.
+    static let writable: [JSONValue] = [
+        .null, true, false, 0, -1, .int(.max), .int(.min), .double(0.1), .double(1.5e-7), .double(1e300), .double(70.5),
+        .double(1.0), .double(-0.0), .double(123456789.0), .double(1e16), "", "plain", "a/b", #"q"uote\back"#,
+        .string(String((0..<0x20).map { Character(Unicode.Scalar($0)) }) + "\u{7F}"), "é \u{2028} 😀 日本",
+        [1, "x", nil, [], [:]], ["k": ["nested": [["deep": .double(2.25)]]]], ["": ""], ["\n\"": "\t"],
+    ]
+
+    @Test("C28: JSONValue.jsonBytes writes what JSONEncoder writes, byte for byte", arguments: writable)
+    func writerMatchesEncoder(value: JSONValue) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let expected = try encoder.encode(value)
+        #expect(String(decoding: value.jsonBytes, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+    }
+
+    @Test("C28: JSONValue.jsonBytes reads back as the same tree, objects of many members included")
+    func writerRoundTrips() throws {
+        let texts = [
+            #"{"timestamp":"2026-11-22T10:00:00Z","id":"e1","event":{"hub.topic":"t","hub.event":"Patient-open","context":[{"key":"patient","resource":{"resourceType":"Patient","id":"p1","name":[{"family":"Ünïcode","given":["A","B"]}],"active":true,"multipleBirthInteger":2,"weight":70.5,"note":null}}]}}"#,
+            #"{"a":{"b":{"c":[1,2,{"d":"\u0000\u001f\"\\/"}]},"e":[]},"f":{},"g":-0.5,"h":9223372036854775807}"#,
+        ]
+        for text in texts {
+            let value = try JSONValue.parse(Data(text.utf8))
+            #expect(try JSONValue.parse(Data(value.jsonBytes)) == value)
+        }
+    }
+
+    @Test("JSONValue.jsonBytes writes a number JSON cannot carry as null, and the rest of the value as usual")
+    func writerNonFinite() {
+        let value: JSONValue = ["n": [.double(.nan), .double(.infinity), 1]]
+        #expect(String(decoding: value.jsonBytes, as: UTF8.self) == #"{"n":[null,null,1]}"#)
+    }
+
     @Test("JSONValue.parse refuses what is not JSON", arguments: ["", "{", "{\"a\":}", "[1 2]", "nul", "{'a':1}", "01"])
     func refuses(text: String) {
         #expect(throws: (any Error).self) { try JSONValue.parse(Data(text.utf8)) }

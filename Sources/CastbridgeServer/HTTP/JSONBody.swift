@@ -8,10 +8,7 @@ import NIOFoundationCompat
 /// JSON in and out of the edges. Encoding happens once per message, never per subscriber.
 enum JSONBody {
     static func encode(_ value: JSONValue) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        // JSONValue holds only encodable values, so encoding cannot fail.
-        return (try? encoder.encodeAsByteBuffer(value, allocator: ByteBufferAllocator())) ?? ByteBuffer(string: "null")
+        ByteBuffer(bytes: value.jsonBytes)
     }
 
     static func decode(_ buffer: ByteBuffer) throws(HubError) -> JSONValue {
