@@ -128,8 +128,9 @@ struct FHIRcastRoutes: Sendable {
 
     static func kind(of request: Request, body: ByteBuffer) -> BodyKind {
         let type = request.headers[.contentType]?.lowercased() ?? ""
-        if type.contains("x-www-form-urlencoded") { return .form }
-        if type.contains("json") { return .json }
+        // Searched as bytes: `String.contains` resolves to Foundation's, which bridges to NSString on every publish.
+        if type.utf8.firstRange(of: "x-www-form-urlencoded".utf8) != nil { return .form }
+        if type.utf8.firstRange(of: "json".utf8) != nil { return .json }
         if type.isEmpty {
             // No Content-Type: decide by the first byte.
             let first = body.readableBytesView.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
