@@ -208,8 +208,9 @@ public actor CastHub: Service {
     private func deliver(_ delivery: CastHubState.Delivery) {
         guard !delivery.endpoints.isEmpty || !delivery.webSub.isEmpty else { return }
         let buffer = JSONBody.encode(delivery.envelope)
+        let message = TextMessage(buffer)
         var batch = WriteBatch()
-        for endpoint in delivery.endpoints { send(buffer, to: endpoint, batch: &batch) }
+        for endpoint in delivery.endpoints { send(message, to: endpoint, batch: &batch) }
         batch.submit()
         for sub in delivery.webSub {
             guard let callback = sub.callback else { continue }
@@ -222,13 +223,13 @@ public actor CastHub: Service {
 
     private func send(_ buffer: ByteBuffer, to endpoint: String) {
         var batch = WriteBatch()
-        send(buffer, to: endpoint, batch: &batch)
+        send(TextMessage(buffer), to: endpoint, batch: &batch)
         batch.submit()
     }
 
-    private func send(_ buffer: ByteBuffer, to endpoint: String, batch: inout WriteBatch) {
+    private func send(_ message: TextMessage, to endpoint: String, batch: inout WriteBatch) {
         guard let sink = sockets[endpoint] else { return }
-        if !sink.enqueue(buffer, into: &batch) {
+        if !sink.enqueue(message, into: &batch) {
             // A peer that cannot keep up is removed, as on a failed send.
             logger.warning("dropping a Cast subscriber whose send buffer overflowed")
             sockets.removeValue(forKey: endpoint)?.abort()

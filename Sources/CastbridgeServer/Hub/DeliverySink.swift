@@ -2,7 +2,8 @@ import NIOCore
 
 /// One encoded event on its way to one subscriber.
 struct OutboundEvent: Sendable {
-    var body: ByteBuffer
+    var message: TextMessage
+    var body: ByteBuffer { message.payload }
     var eventID: String
     var eventName: String
 }

@@ -242,18 +242,18 @@ public actor FHIRcastHub: Service {
         while let effect = queue.popFirst() {
             switch effect {
             case .deliver(let notification, let targets):
-                var encoded: [Flavor: ByteBuffer] = [:]
+                var encoded: [Flavor: TextMessage] = [:]
                 var batch = WriteBatch()
                 for id in targets {
                     guard let entry = sinks[id] else { continue }
-                    let body: ByteBuffer
+                    let message: TextMessage
                     if let cached = encoded[entry.flavor] {
-                        body = cached
+                        message = cached
                     } else {
-                        body = JSONBody.encode(notification.json(flavor: entry.flavor))
-                        encoded[entry.flavor] = body
+                        message = TextMessage(JSONBody.encode(notification.json(flavor: entry.flavor)))
+                        encoded[entry.flavor] = message
                     }
-                    let event = OutboundEvent(body: body, eventID: notification.id, eventName: notification.event.name)
+                    let event = OutboundEvent(message: message, eventID: notification.id, eventName: notification.event.name)
                     if !entry.sink.enqueue(event, into: &batch) {
                         logger.warning("dropping a subscriber whose send buffer overflowed", metadata: ["topic": "\(notification.event.topic)"])
                         queue.append(

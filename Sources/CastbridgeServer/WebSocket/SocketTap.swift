@@ -46,6 +46,53 @@ final class Backlog: Sendable {
     @discardableResult func close() -> Bool { !closed.exchange(true, ordering: .relaxed) }
 }
 
+/// A text message, and the same message as a complete WebSocket frame.
+///
+/// A server's frames are not masked (RFC 6455 §5.1), so a frame's bytes are the same for every socket that gets it:
+/// a fan-out frames an event once and writes that one buffer to each socket (`FrameBypass`). Through the library's
+/// frame encoder each socket costs a separate header buffer, as the shared payload cannot take the header in place.
+struct TextMessage: Sendable {
+    let payload: ByteBuffer
+    let frame: ByteBuffer
+
+    init(_ payload: ByteBuffer) {
+        self.payload = payload
+        let n = payload.readableBytes
+        var frame = ByteBufferAllocator().buffer(capacity: n + 10)
+        frame.writeInteger(UInt8(0x81))  // FIN, text
+        if n < 126 {
+            frame.writeInteger(UInt8(n))
+        } else if n <= Int(UInt16.max) {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(n))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(n))
+        }
+        frame.writeImmutableBuffer(payload)
+        self.frame = frame
+    }
+}
+
+/// Sits just before the WebSocket frame encoder (on the socket's side of it): frames already encoded
+/// (`TextMessage.frame`) are written from here, so they skip the encoder; the encoder's own output passes through.
+final class FrameBypass: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Writes and flushes one encoded frame. False when the handler is gone (the channel closed).
+    func write(frame: ByteBuffer) -> Bool {
+        guard let context else { return false }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        return true
+    }
+}
+
 /// A pass-through handler right after the WebSocket frame decoder of an upgraded socket. It records the peer's
 /// close code, and it is where the hubs write text frames straight onto the socket's event loop: no task and no
 /// `await` per frame, and one event-loop task for all the sockets of a loop that get the same event.
@@ -57,15 +104,17 @@ final class SocketTap: ChannelDuplexHandler, RemovableChannelHandler {
 
     let box: CloseCodeBox
     let backlog: Backlog
+    let bypass: FrameBypass
     /// Takes complete text frames it can handle on the event loop (FHIRcast ACKs); the rest go on to the session.
     let onText: (@Sendable (ByteBuffer) -> Bool)?
     private var context: ChannelHandlerContext?
     /// Frames written while the socket was not writable: still held, still counted in the backlog.
     private var held = 0
 
-    init(box: CloseCodeBox, backlog: Backlog, onText: (@Sendable (ByteBuffer) -> Bool)?) {
+    init(box: CloseCodeBox, backlog: Backlog, bypass: FrameBypass, onText: (@Sendable (ByteBuffer) -> Bool)?) {
         self.box = box
         self.backlog = backlog
+        self.bypass = bypass
         self.onText = onText
     }
 
@@ -96,13 +145,12 @@ final class SocketTap: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Writes one text frame and flushes it (on the event loop).
-    func write(_ buffer: ByteBuffer) {
-        guard let context else {
+    /// Writes one encoded text frame (`TextMessage.frame`) and flushes it (on the event loop).
+    func write(frame: ByteBuffer) {
+        guard let context, bypass.write(frame: frame) else {
             backlog.settle(1)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
         if context.channel.isWritable { backlog.settle(1) } else { held += 1 }
     }
 }
@@ -113,7 +161,8 @@ struct DirectPath: Sendable {
     let backlog: Backlog
     var eventLoop: any EventLoop { tap.eventLoop }
 
-    /// Inserts the tap after the WebSocket frame decoder of an upgraded channel. Nil if the channel is gone.
+    /// Inserts the tap after the WebSocket frame decoder of an upgraded channel, and its bypass before the frame
+    /// encoder. Nil if the channel is gone.
     static func install(
         on channel: any Channel, limit: Int, onText: (@Sendable (ByteBuffer) -> Bool)? = nil
     ) async -> (DirectPath, CloseCodeBox)? {
@@ -122,7 +171,10 @@ struct DirectPath: Sendable {
         let tap = try? await channel.eventLoop.submit {
             let ops = channel.pipeline.syncOperations
             let decoder = try ops.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            let tap = SocketTap(box: box, backlog: backlog, onText: onText)
+            let encoder = try ops.handler(type: WebSocketFrameEncoder.self)
+            let bypass = FrameBypass()
+            try ops.addHandler(bypass, position: .before(encoder))
+            let tap = SocketTap(box: box, backlog: backlog, bypass: bypass, onText: onText)
             try ops.addHandler(tap, position: .after(decoder))
             return NIOLoopBound(tap, eventLoop: channel.eventLoop)
         }.get()
@@ -136,16 +188,17 @@ struct WriteBatch: ~Copyable {
 
     init() {}
 
-    mutating func add(_ path: DirectPath, _ buffer: ByteBuffer) {
+    /// Adds one frame for one socket.
+    mutating func add(_ path: DirectPath, _ message: TextMessage) {
         let key = ObjectIdentifier(path.eventLoop)
-        loops[key, default: (path.eventLoop, [])].writes.append((path.tap, buffer))
+        loops[key, default: (path.eventLoop, [])].writes.append((path.tap, message.frame))
     }
 
     consuming func submit() {
         for (_, entry) in loops {
             let writes = entry.writes
             entry.loop.execute {
-                for (tap, buffer) in writes { tap.value.write(buffer) }
+                for (tap, frame) in writes { tap.value.write(frame: frame) }
             }
         }
     }

@@ -45,28 +45,28 @@ struct WebSocketSink: DeliverySink {
 
     private init(target: Target) { self.target = target }
 
-    /// Sends one frame now. False when the subscriber's backlog is full or it is closing.
+    /// Sends one text message now. False when the subscriber's backlog is full or it is closing.
     func send(_ buffer: ByteBuffer) -> Bool {
         var batch = WriteBatch()
-        guard enqueue(buffer, into: &batch) else { return false }
+        guard enqueue(TextMessage(buffer), into: &batch) else { return false }
         batch.submit()
         return true
     }
 
-    /// Adds one frame to a batch that the caller submits (a fan-out), or queues it when there is no socket.
-    func enqueue(_ buffer: ByteBuffer, into batch: inout WriteBatch) -> Bool {
+    /// Adds one message to a batch that the caller submits (a fan-out), or queues it when there is no socket.
+    func enqueue(_ message: TextMessage, into batch: inout WriteBatch) -> Bool {
         switch target {
         case .socket(let direct, _, _):
             guard direct.backlog.reserve() else { return false }
-            batch.add(direct, buffer)
+            batch.add(direct, message)
             return true
         case .queue(let continuation):
-            if case .enqueued = continuation.yield(.frame(buffer)) { return true }
+            if case .enqueued = continuation.yield(.frame(message.payload)) { return true }
             return false
         }
     }
 
-    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.body, into: &batch) }
+    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.message, into: &batch) }
 
     func deny(frame: ByteBuffer) { close(.normalClosure, last: frame) }
 
@@ -101,7 +101,7 @@ struct WebSocketSink: DeliverySink {
             if let last {
                 direct.backlog.reserveLast()
                 var batch = WriteBatch()
-                batch.add(direct, last)
+                batch.add(direct, TextMessage(last))
                 batch.submit()
             }
             closer.close(code)
