@@ -285,27 +285,30 @@ public struct HubState: Sendable {
         var targets: [SubscriptionID] = []
         var impliedTargets: [[SubscriptionID]] = Array(repeating: [], count: implied.count)
         for id in byTopic[n.event.topic] ?? [] {
-            guard var sub = subscriptions[id], sub.state == .active else { continue }
-            if let closed, sub.shownAnchors[closed.type] == closed.anchorID {
-                sub.shownAnchors.removeValue(forKey: closed.type)
-                subscriptions[id] = sub
-            }
-            if sub.wants(key) {
-                targets.append(id)
-                guard key != "syncerror" else { continue }
-                sub.lastEvent = (n.id, n.event.name)
-                sub.shownAnchors.merge(shown) { _, new in new }
-                subscriptions[id] = sub
-                if sub.isWebSocket { trackAck(id, n, now: now) }
-            } else {
+            guard let slot = subscriptions.index(forKey: id) else { continue }
+            // Changed in place: a copy would be written back, and its anchors copied, on every delivery.
+            let outcome: (wanted: Bool, ack: Bool)? = Self.update(&subscriptions.values[slot]) { sub in
+                guard sub.state == .active else { return nil }
+                if let closed, sub.shownAnchors[closed.type] == closed.anchorID {
+                    sub.shownAnchors.removeValue(forKey: closed.type)
+                }
+                if sub.wants(key) {
+                    guard key != "syncerror" else { return (true, false) }
+                    sub.lastEvent = (n.id, n.event.name)
+                    if !shown.isEmpty { sub.shownAnchors.merge(shown) { _, new in new } }
+                    return (true, sub.isWebSocket)
+                }
                 for (i, open) in implied.enumerated() {
                     let type = open.resourceType.lowercased()
                     guard sub.wants("\(type)-open"), sub.shownAnchors[type] != open.anchorID else { continue }
                     impliedTargets[i].append(id)
                     sub.shownAnchors[type] = open.anchorID
-                    subscriptions[id] = sub
                 }
+                return (false, false)
             }
+            guard let outcome, outcome.wanted else { continue }
+            targets.append(id)
+            if outcome.ack { trackAck(id, n, now: now) }
         }
         var effects: [HubEffect] = [.deliver(n, to: targets)]
         for (i, open) in implied.enumerated() where !impliedTargets[i].isEmpty {
@@ -320,6 +323,8 @@ public struct HubState: Sendable {
         }
         return effects
     }
+
+    private static func update<R>(_ sub: inout Subscription, _ body: (inout Subscription) -> R) -> R { body(&sub) }
 
     /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
     private mutating func syncErrorEffects(
