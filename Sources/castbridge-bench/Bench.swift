@@ -72,7 +72,7 @@ struct Bench: AsyncParsableCommand {
     /// 1, 2 and 4: publish → N sockets, sequential then saturated; server memory and CPU.
     func fanOut(kind: Subscriber.Kind, subscribers n: Int, events: Int, binary: String) async throws -> Int {
         let target = try await makeTarget(binary: binary)
-        defer { Task { await target.stop() } }
+        defer { Task { await target.stop() } }  // on errors; a finished run stops it below
         let base = target.base
         let label = kind == .fhircast ? "FHIRcast" : "Cast"
         let saturationEvents = smoke ? 20 : max(20, min(5000, saturationDeliveries / n))
@@ -80,7 +80,7 @@ struct Bench: AsyncParsableCommand {
         // Warm the server up before the baseline.
         let topic = uniqueTopic("bench")
         let warm = try await Subscriber.connect(kind: kind, base: base, topic: uniqueTopic("warm"), events: kind == .fhircast ? "Patient-open" : "patient-open", name: "warm", maxEvents: 1, ack: true)
-        warm.close()
+        await warm.close()
         let rssBefore = await target.rss()
         let subs = try await connectAll(n) { i in
             try await Subscriber.connect(
@@ -89,9 +89,7 @@ struct Bench: AsyncParsableCommand {
         }
         try await Task.sleep(for: .milliseconds(500))
         let rssAfter = await target.rss()
-        defer { for s in subs { s.close() } }
         let client = try PublishClient(base: base)
-        defer { client.close() }
         let publish = kind == .fhircast ? Publish.fhircast(client, topic: topic) : Publish.cast(client, topic: topic)
         let cpuBefore = await target.cpuSeconds()
         let ownBefore = ownCPUSeconds()
@@ -99,6 +97,10 @@ struct Bench: AsyncParsableCommand {
         let cpuAfter = await target.cpuSeconds()
         let ownAfter = ownCPUSeconds()
         let saturated = try await saturationRun(events: events..<total, receivers: subs, publishers: publishers, publish: publish)
+        // Torn down before the next run starts: 10,000 sockets closing would otherwise be measured with it.
+        await closeAll(subs)
+        client.close()
+        await target.stop()
         print("")
         print("\(label) fan-out, \(n) subscriber(s), \(events) events one at a time:")
         print("  every delivery: \(sequential.all.summary)")
@@ -125,14 +127,12 @@ struct Bench: AsyncParsableCommand {
         let topic = uniqueTopic("hop")
         let fhir = try await Subscriber.connect(kind: .fhircast, base: base, topic: topic, events: "Patient-open", name: "fhir", maxEvents: 2 * events, ack: true)
         let cast = try await Subscriber.connect(kind: .cast, base: base, topic: topic, events: "patient-open", name: "cast", maxEvents: 2 * events, ack: false)
-        defer {
-            fhir.close()
-            cast.close()
-        }
         let client = try PublishClient(base: base)
-        defer { client.close() }
         let fromFHIRcast = try await sequentialRun(events: 0..<events, receivers: [fhir, cast], publish: Publish.fhircast(client, topic: topic))
         let fromCast = try await sequentialRun(events: events..<(2 * events), receivers: [fhir, cast], publish: Publish.cast(client, topic: topic))
+        await closeAll([fhir, cast])
+        client.close()
+        await target.stop()
         // Per event: the bridged copy's arrival minus the direct copy's arrival is the hop.
         func hop(_ range: Range<Int>, bridgedIsCast: Bool) -> (Samples, Tally) {
             var s = Samples()
@@ -177,7 +177,7 @@ struct Bench: AsyncParsableCommand {
         guard let port = await iterator.next() else { throw BenchError("echo server did not start") }
         let client = try await Subscriber.open("ws://127.0.0.1:\(port)/echo", maxEvents: events, ack: false)
         let result = try await sequentialRun(events: 0..<events, receivers: [client]) { i in client.send(#"{"id":"bench-\#(i)"}"#) }
-        client.close()
+        await client.close()
         print("")
         print("Floor: WebSocket echo round trip over loopback, \(events) messages: \(result.all.summary); \(result.tally)")
         return result.tally.missing + result.tally.duplicated > 0 ? 1 : 0

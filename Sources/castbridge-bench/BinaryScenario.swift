@@ -56,7 +56,7 @@ extension Bench {
             if got != bytes { wrong += 1 }
         }
         sampler.cancel()
-        fhir.close()
+        await fhir.close()
         let mib = Double(files * bytes) / 1048576
         print("")
         print("Binary, \(files) × \(bytes >> 20) MiB, Cast upload → bridge → FHIRcast download:")

@@ -70,15 +70,29 @@ struct Subscriber: Sendable {
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: text)), promise: nil)
     }
 
-    /// Closes the socket with 1000: the server ends its subscription, and it is not counted as a broken socket.
-    func close() {
+    /// Starts closing the socket with 1000: the server ends its subscription, and it is not counted as a broken socket.
+    func beginClose() {
         closing.set()
         var code = ByteBuffer()
         code.write(webSocketErrorCode: .normalClosure)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: code), promise: nil)
         // The server answers with its close frame and then closes; the connection is dropped after a second if not.
-        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { [channel] in channel.close(promise: nil) }
     }
+
+    /// Returns once the connection is closed.
+    func closed() async { try? await channel.closeFuture.get() }
+
+    func close() async {
+        beginClose()
+        await closed()
+    }
+}
+
+/// Closes every socket and waits until all are closed, so that one run's teardown does not overlap the next run.
+func closeAll(_ subscribers: [Subscriber]) async {
+    for s in subscribers { s.beginClose() }
+    for s in subscribers { await s.closed() }
 }
 
 /// Whether this side started the close (so that the socket's end is not reported as a failure).
