@@ -61,7 +61,8 @@ public enum Timestamp {
             zone: String(decoding: zone, as: UTF8.self))
     }
 
-    /// `yyyy-MM-ddTHH:mm:ss` naming a real day (no 30 February) and time (a leap second allowed).
+    /// `yyyy-MM-ddTHH:mm:ss` naming a real day (no 30 February) and time. A leap second (`:60`) is refused: many
+    /// subscribers' parsers (JavaScript's `Date.parse`, for one) cannot read it.
     private static func isDateTime(_ b: ArraySlice<UInt8>) -> Bool {
         let b = Array(b)
         let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
@@ -73,7 +74,7 @@ public enum Timestamp {
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         guard (1...12).contains(month), (1...days[month - 1]).contains(number(8, 2)) else { return false }
-        return number(11, 2) <= 23 && number(14, 2) <= 59 && number(17, 2) <= 60
+        return number(11, 2) <= 23 && number(14, 2) <= 59 && number(17, 2) <= 59
     }
 
     /// "", "Z", or ±hh, ±hhmm, ±hh:mm.
