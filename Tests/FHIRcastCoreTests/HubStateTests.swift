@@ -91,6 +91,47 @@ struct HubStateTests {
         #expect(state.pendingAckCount == 0)
     }
 
+    @Test("C30 C33: ACKs in any order settle their own events; the timeout names the oldest event still unacknowledged")
+    func ackOrder() throws {
+        var state = Self.makeState { $0.ackTimeoutSeconds = 10 }
+        let s = try connected(&state, events: ["Patient-open"], name: "S", id: "s")
+        _ = try state.publish(open(patient: "p1", id: "e1"), now: t0)
+        _ = try state.publish(open(patient: "p2", id: "e2"), now: t0.addingTimeInterval(1))
+        _ = try state.publish(open(patient: "p3", id: "e3"), now: t0.addingTimeInterval(2))
+        #expect(state.acknowledged(s, eventID: "e2", status: 200, now: t0).isEmpty)
+        #expect(state.acknowledged(s, eventID: "e1", status: 200, now: t0).isEmpty)
+        #expect(state.pendingAckCount == 1)
+        // e1's and e2's deadlines pass without effect; e3's does not.
+        #expect(state.expire(now: t0.addingTimeInterval(11.5)).isEmpty)
+        let effects = state.expire(now: t0.addingTimeInterval(12))
+        guard case .deny(let sub, let reason)? = effects.last else { Issue.record("no denial"); return }
+        #expect(sub.id == s && reason == "no acknowledgement of Patient-open within 10 s")
+        #expect(state.pendingAckCount == 0)
+    }
+
+    @Test("C33: a subscriber that acknowledged everything is looked at again only for what it got later")
+    func ackWatchMovesOn() throws {
+        var state = Self.makeState { $0.ackTimeoutSeconds = 10 }
+        let s = try connected(&state, events: ["Patient-open"], id: "s")
+        _ = try state.publish(open(patient: "p1", id: "e1"), now: t0)
+        #expect(state.acknowledged(s, eventID: "e1", status: 200, now: t0).isEmpty)
+        _ = try state.publish(open(patient: "p2", id: "e2"), now: t0.addingTimeInterval(5))
+        // e1's deadline: e1 came in, e2 is not due before t0 + 15.
+        #expect(state.expire(now: t0.addingTimeInterval(10)).isEmpty)
+        #expect(state.expire(now: t0.addingTimeInterval(14.9)).isEmpty)
+        #expect(state.subscriptions[s] != nil)
+        #expect(!state.expire(now: t0.addingTimeInterval(15)).isEmpty)
+        #expect(state.subscriptions[s] == nil)
+        // Once everything is acknowledged and due dates have passed, nothing is left to fire.
+        let t = try connected(&state, topic: "u", events: ["Patient-open"], id: "t")
+        _ = try state.publish(open("u", patient: "p3", id: "e3"), now: t0.addingTimeInterval(20))
+        #expect(state.acknowledged(t, eventID: "e3", status: 200, now: t0).isEmpty)
+        #expect(state.expire(now: t0.addingTimeInterval(40)).isEmpty)
+        _ = try state.publish(open("u", patient: "p4", id: "e4"), now: t0.addingTimeInterval(41))
+        #expect(state.expire(now: t0.addingTimeInterval(50.9)).isEmpty)
+        #expect(!state.expire(now: t0.addingTimeInterval(51)).isEmpty)
+    }
+
     @Test("C31: a refusal ACK produces a SyncError to the others; 2xx and unknown ids produce nothing")
     func refusal() throws {
         var state = Self.makeState()

@@ -13,12 +13,25 @@ public struct HubState: Sendable {
     private var byTopic: [String: Set<SubscriptionID>] = [:]
     public private(set) var topics: [String: TopicContext] = [:]
 
-    private struct AckKey: Hashable { var subscription: SubscriptionID; var eventID: String }
-    private struct PendingAck { var eventName: String; var deadline: Date }
-    /// Pending ACKs by subscriber, then by event id.
-    private var pendingAcks: [SubscriptionID: [String: PendingAck]] = [:]
-    /// ACK deadlines in the order they were set; the timeout is constant, so this is deadline order.
-    private var ackQueue: Deque<(deadline: Date, key: AckKey)> = []
+    private struct PendingAck { var eventID: String; var eventName: String; var deadline: Date }
+    /// One subscriber's events still waiting for their ACK, in the order they went out: the timeout is constant,
+    /// so this is also deadline order, and ACKs usually come in this order too (the oldest is checked first).
+    private struct AckTrack {
+        var pending: Deque<PendingAck> = []
+        /// Whether `ackWatch` holds an entry for this subscriber (at most one: the heap grows with subscribers,
+        /// not with deliveries).
+        var watched = false
+    }
+    private var pendingAcks: [SubscriptionID: AckTrack] = [:]
+    private struct AckWatch: Comparable {
+        var deadline: Date
+        var id: SubscriptionID
+        static func < (a: AckWatch, b: AckWatch) -> Bool { a.deadline < b.deadline }
+        static func == (a: AckWatch, b: AckWatch) -> Bool { a.deadline == b.deadline && a.id == b.id }
+    }
+    /// When each subscriber with pending ACKs must next be looked at: the deadline of its oldest pending ACK when
+    /// the entry was made (an entry that comes due after that ACK arrived is moved on to the next one).
+    private var ackWatch: Heap<AckWatch> = []
     private struct LeaseEntry: Comparable {
         var expiresAt: Date
         var id: SubscriptionID
@@ -34,7 +47,7 @@ public struct HubState: Sendable {
         self.makeID = makeID
     }
 
-    public var pendingAckCount: Int { pendingAcks.values.reduce(0) { $0 + $1.count } }
+    public var pendingAckCount: Int { pendingAcks.values.reduce(0) { $0 + $1.pending.count } }
 
     // MARK: Subscribe / unsubscribe
 
@@ -240,17 +253,25 @@ public struct HubState: Sendable {
 
     /// An ACK frame `{id, status}` from a websocket subscriber (C30, C31). Unknown ids are ignored.
     public mutating func acknowledged(_ id: SubscriptionID, eventID: String, status: Int, now: Date) -> [HubEffect] {
-        guard let pending = pendingAcks[id]?.removeValue(forKey: eventID) else { return [] }
+        let taken: PendingAck? = Self.update(&pendingAcks[id]) { track in
+            guard let i = track?.pending.firstIndex(where: { $0.eventID == eventID }) else { return nil }
+            return track?.pending.remove(at: i)
+        }
+        guard let pending = taken else { return [] }
         if (200..<300).contains(status) { return [] }
         return refused(id, eventID: eventID, eventName: pending.eventName, status: status, now: now)
     }
 
     private mutating func trackAck(_ id: SubscriptionID, _ n: EventNotification, now: Date) {
         guard config.ackTimeoutSeconds > 0, n.event.key != "syncerror" else { return }
-        let key = AckKey(subscription: id, eventID: n.id)
         let deadline = now.addingTimeInterval(config.ackTimeoutSeconds)
-        pendingAcks[id, default: [:]][n.id] = PendingAck(eventName: n.event.name, deadline: deadline)
-        ackQueue.append((deadline, key))
+        let pending = PendingAck(eventID: n.id, eventName: n.event.name, deadline: deadline)
+        let watch = Self.update(&pendingAcks[id, default: AckTrack()]) { track in
+            track.pending.append(pending)
+            defer { track.watched = true }
+            return !track.watched
+        }
+        if watch { ackWatch.insert(AckWatch(deadline: deadline, id: id)) }
     }
 
     // MARK: Publish
@@ -324,7 +345,8 @@ public struct HubState: Sendable {
         return effects
     }
 
-    private static func update<R>(_ sub: inout Subscription, _ body: (inout Subscription) -> R) -> R { body(&sub) }
+    /// Runs `body` on a value where it is stored (a dictionary slot), without copying it out and back.
+    private static func update<T, R>(_ value: inout T, _ body: (inout T) -> R) -> R { body(&value) }
 
     /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
     private mutating func syncErrorEffects(
@@ -380,17 +402,26 @@ public struct HubState: Sendable {
     /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.
     public mutating func expire(now: Date) -> [HubEffect] {
         var effects: [HubEffect] = []
-        while let first = ackQueue.first, first.deadline <= now {
-            ackQueue.removeFirst()
-            let sid = first.key.subscription
-            guard let pending = pendingAcks[sid]?[first.key.eventID], pending.deadline == first.deadline else { continue }
-            pendingAcks[sid]?.removeValue(forKey: first.key.eventID)
-            guard subscriptions[first.key.subscription] != nil else { continue }
+        while let due = ackWatch.min, due.deadline <= now {
+            ackWatch.removeMin()
+            let sid = due.id
+            guard let oldest = pendingAcks[sid]?.pending.first else {
+                pendingAcks[sid]?.watched = false  // everything came in (or the subscriber is gone)
+                continue
+            }
+            guard oldest.deadline <= now else {
+                ackWatch.insert(AckWatch(deadline: oldest.deadline, id: sid))  // that one came in; watch the next
+                continue
+            }
+            guard subscriptions[sid] != nil else {
+                pendingAcks.removeValue(forKey: sid)
+                continue
+            }
             let secs = config.ackTimeoutSeconds
             let shown = secs == secs.rounded() ? String(Int(secs)) : String(secs)
             effects += unresponsive(
-                first.key.subscription, eventID: first.key.eventID, eventName: pending.eventName,
-                reason: "no acknowledgement of \(pending.eventName) within \(shown) s", now: now)
+                sid, eventID: oldest.eventID, eventName: oldest.eventName,
+                reason: "no acknowledgement of \(oldest.eventName) within \(shown) s", now: now)
         }
         while let first = leases.min, first.expiresAt <= now {
             leases.removeMin()
@@ -424,7 +455,7 @@ public struct HubState: Sendable {
         guard let sub = subscriptions.removeValue(forKey: id) else { return }
         byTopic[sub.topic]?.remove(id)
         if byTopic[sub.topic]?.isEmpty == true { byTopic.removeValue(forKey: sub.topic) }
-        // Its entries in the deadline queue are skipped when they come due.
+        // Its entry in the ACK watch is skipped when it comes due.
         pendingAcks.removeValue(forKey: id)
     }
 
