@@ -22,7 +22,7 @@ extension CastHubState {
         if lastContexts[topic] == nil, lastContexts.count >= Self.maxLastContexts, let first = lastContexts.keys.first {
             lastContexts.removeValue(forKey: first)
         }
-        if name.contains("close") {
+        if name.containsBytes("close") {
             lastContexts[topic] = [:]
         } else if let context = event["context"], context != .null {
             lastContexts[topic] = context

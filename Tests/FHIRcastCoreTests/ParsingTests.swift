@@ -184,6 +184,20 @@ struct AckFrameDecodingTests {
     }
 }
 
+@Suite("Text search")
+struct TextSearchTests {
+    @Test("containsBytes finds a part anywhere, after false starts, in substrings and non-ASCII text; exact case")
+    func containsBytes() {
+        #expect("application/fhir+json; charset=utf-8".containsBytes("json"))
+        #expect("json".containsBytes("json") && "xjson".containsBytes("json") && "jsonx".containsBytes("json"))
+        #expect("aaab".containsBytes("aab") && "abcabd".containsBytes("abd"))
+        #expect(!"jso".containsBytes("json") && !"js on".containsBytes("json") && !"JSON".containsBytes("json"))
+        #expect("anything".containsBytes("") && "".containsBytes("") && !"".containsBytes("a"))
+        #expect("patient-close".dropFirst(8).containsBytes("close") && !"patient-close".prefix(9).containsBytes("close"))
+        #expect("Ünïcode-close".containsBytes("ï") && "日本語".containsBytes("本") && !"日本語".containsBytes("中"))
+    }
+}
+
 @Suite("JSON text")
 struct JSONParsingTests {
     @Test(

@@ -248,7 +248,7 @@ struct CastRoutes: Sendable {
         let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         let type = request.headers[.contentType]?.lowercased() ?? ""
         let first = body.readableBytesView.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
-        if type.contains("json") || (type.isEmpty && first == UInt8(ascii: "{")) {
+        if type.containsBytes("json") || (type.isEmpty && first == UInt8(ascii: "{")) {
             let json: JSONValue
             do { json = try JSONBody.decode(body) } catch { throw CastHTTPError(error: CastError(400, "Invalid JSON body")) }
             guard case .object(let object) = json else {

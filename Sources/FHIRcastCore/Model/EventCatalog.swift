@@ -56,14 +56,14 @@ public enum EventCatalog {
     /// reverse-domain names without a dash (C39). Rejected: empty names, `*` wildcards, anything else.
     public static func problem(withName name: String) -> String? {
         if name.isEmpty { return "event name is empty" }
-        if name.contains("*") { return "wildcard '*' is not a valid FHIRcast event name" }
+        if name.containsBytes("*") { return "wildcard '*' is not a valid FHIRcast event name" }
         let key = name.lowercased()
         if byKey[key] != nil { return nil }
         if let parsed = EventName.split(name), FHIRResourceTypes.contains(parsed.resourceType) {
             return nil
         }
         if isReverseDomain(name) { return nil }
-        if name.contains("-") && name.contains(".") {
+        if name.containsBytes("-") && name.containsBytes(".") {
             return "invalid event name '\(name)': proprietary event names must be reverse-domain names without a dash"
         }
         return "invalid event name '\(name)': not a FHIRcast catalog event, not <FHIR resource type>-open|close|update|select, and not a reverse-domain name without a dash"
