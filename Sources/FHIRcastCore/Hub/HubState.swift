@@ -23,22 +23,17 @@ public struct HubState: Sendable {
         var watched = false
     }
     private var pendingAcks: [SubscriptionID: AckTrack] = [:]
-    private struct AckWatch: Comparable {
-        var deadline: Date
+    /// A subscription to look at when `at` comes; the timer heaps are ordered by it.
+    private struct Due: Comparable {
+        var at: Date
         var id: SubscriptionID
-        static func < (a: AckWatch, b: AckWatch) -> Bool { a.deadline < b.deadline }
-        static func == (a: AckWatch, b: AckWatch) -> Bool { a.deadline == b.deadline && a.id == b.id }
+        static func < (a: Due, b: Due) -> Bool { a.at < b.at }
     }
     /// When each subscriber with pending ACKs must next be looked at: the deadline of its oldest pending ACK when
     /// the entry was made (an entry that comes due after that ACK arrived is moved on to the next one).
-    private var ackWatch: Heap<AckWatch> = []
-    private struct LeaseEntry: Comparable {
-        var expiresAt: Date
-        var id: SubscriptionID
-        static func < (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt < b.expiresAt }
-        static func == (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt == b.expiresAt && a.id == b.id }
-    }
-    private var leases: Heap<LeaseEntry> = []
+    private var ackWatch: Heap<Due> = []
+    /// Lease expiries; a renewal leaves its old entry behind, skipped when it comes due.
+    private var leases: Heap<Due> = []
     private var connectQueue: Deque<(deadline: Date, id: SubscriptionID)> = []
     private var lastTopicSweep: Date?
 
@@ -82,7 +77,7 @@ public struct HubState: Sendable {
                 effects.append(.verify(sub))
             }
             subscriptions[existingID] = sub
-            leases.insert(LeaseEntry(expiresAt: expiresAt, id: existingID))
+            leases.insert(Due(at: expiresAt, id: existingID))
             compactLeasesIfNeeded()
             return SubscribeResult(subscription: sub, created: false, effects: effects)
         }
@@ -112,7 +107,7 @@ public struct HubState: Sendable {
             leaseSeconds: lease, expiresAt: expiresAt, state: state)
         subscriptions[newID] = sub
         byTopic[request.topic, default: []].insert(newID)
-        leases.insert(LeaseEntry(expiresAt: expiresAt, id: newID))
+        leases.insert(Due(at: expiresAt, id: newID))
         touch(request.topic, now: now)
         return SubscribeResult(subscription: sub, created: true, effects: request.channelType == .webhook ? [.verify(sub)] : [])
     }
@@ -271,7 +266,7 @@ public struct HubState: Sendable {
             defer { track.watched = true }
             return !track.watched
         }
-        if watch { ackWatch.insert(AckWatch(deadline: deadline, id: id)) }
+        if watch { ackWatch.insert(Due(at: deadline, id: id)) }
     }
 
     // MARK: Publish
@@ -402,7 +397,7 @@ public struct HubState: Sendable {
     /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.
     public mutating func expire(now: Date) -> [HubEffect] {
         var effects: [HubEffect] = []
-        while let due = ackWatch.min, due.deadline <= now {
+        while let due = ackWatch.min, due.at <= now {
             ackWatch.removeMin()
             let sid = due.id
             guard let oldest = pendingAcks[sid]?.pending.first else {
@@ -410,7 +405,7 @@ public struct HubState: Sendable {
                 continue
             }
             guard oldest.deadline <= now else {
-                ackWatch.insert(AckWatch(deadline: oldest.deadline, id: sid))  // that one came in; watch the next
+                ackWatch.insert(Due(at: oldest.deadline, id: sid))  // that one came in; watch the next
                 continue
             }
             guard subscriptions[sid] != nil else {
@@ -423,9 +418,9 @@ public struct HubState: Sendable {
                 sid, eventID: oldest.eventID, eventName: oldest.eventName,
                 reason: "no acknowledgement of \(oldest.eventName) within \(shown) s", now: now)
         }
-        while let first = leases.min, first.expiresAt <= now {
+        while let first = leases.min, first.at <= now {
             leases.removeMin()
-            guard let sub = subscriptions[first.id], sub.expiresAt == first.expiresAt else { continue }
+            guard let sub = subscriptions[first.id], sub.expiresAt == first.at else { continue }
             remove(first.id)
             if sub.state == .active { effects.append(.deny(sub, reason: "lease expired")) }
         }
@@ -463,7 +458,7 @@ public struct HubState: Sendable {
     /// entries outnumber live ones, so that a client renewing in a loop cannot grow it without bound.
     private mutating func compactLeasesIfNeeded() {
         guard leases.count > 2 * subscriptions.count + 1024 else { return }
-        leases = Heap(subscriptions.values.map { LeaseEntry(expiresAt: $0.expiresAt, id: $0.id) })
+        leases = Heap(subscriptions.values.map { Due(at: $0.expiresAt, id: $0.id) })
     }
 
     /// Lease entries held (live and stale); for tests of the bound above.
