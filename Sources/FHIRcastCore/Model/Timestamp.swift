@@ -49,7 +49,7 @@ public enum Timestamp {
         var fraction = ""
         if end < bytes.count, bytes[end] == UInt8(ascii: ".") {
             var j = end + 1
-            while j < bytes.count, isDigit(bytes[j]) { j += 1 }
+            while j < bytes.count, bytes[j].isASCIIDigit { j += 1 }
             guard (1...9).contains(j - end - 1) else { return nil }
             fraction = String(decoding: bytes[end..<j], as: UTF8.self)
             end = j
@@ -67,7 +67,7 @@ public enum Timestamp {
         let b = Array(b)
         let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
         for (i, c) in separators where b[i] != c.asciiValue { return false }
-        for i in b.indices where !separators.contains(where: { $0.0 == i }) && !isDigit(b[i]) { return false }
+        for i in b.indices where !separators.contains(where: { $0.0 == i }) && !b[i].isASCIIDigit { return false }
         func number(_ from: Int, _ count: Int) -> Int { b[from..<(from + count)].reduce(0) { $0 * 10 + Int($1 - 48) } }
         let year = number(0, 4)
         let month = number(5, 2)
@@ -81,18 +81,16 @@ public enum Timestamp {
     private static func isZone(_ z: ArraySlice<UInt8>) -> Bool {
         let b = Array(z)
         if b.isEmpty || b == [UInt8(ascii: "Z")] { return true }
-        guard b.count >= 3, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), isDigit(b[1]), isDigit(b[2]) else {
+        guard b.count >= 3, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[1].isASCIIDigit, b[2].isASCIIDigit else {
             return false
         }
         switch b.count {
         case 3: return true
-        case 5: return isDigit(b[3]) && isDigit(b[4])
-        case 6: return b[3] == UInt8(ascii: ":") && isDigit(b[4]) && isDigit(b[5])
+        case 5: return b[3].isASCIIDigit && b[4].isASCIIDigit
+        case 6: return b[3] == UInt8(ascii: ":") && b[4].isASCIIDigit && b[5].isASCIIDigit
         default: return false
         }
     }
-
-    private static func isDigit(_ b: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) }
 
     /// What `CharacterSet.whitespaces` holds: tab and the space separators.
     private static func isSpace(_ s: Unicode.Scalar) -> Bool { s == "\t" || s.properties.generalCategory == .spaceSeparator }

@@ -99,7 +99,7 @@ struct FastAck {
                     status = n
                 } else {
                     let start = i
-                    while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+                    while i < bytes.count, bytes[i].isASCIIDigit { i += 1 }
                     guard let n = Self.digits(Array(bytes[start..<i])) else { return nil }
                     status = n
                 }
@@ -116,7 +116,7 @@ struct FastAck {
     /// 1–3 digits without a leading zero.
     static func digits(_ d: [UInt8]) -> Int? {
         guard (1...3).contains(d.count), d[0] != UInt8(ascii: "0"),
-            d.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+            d.allSatisfy(\.isASCIIDigit)
         else { return nil }
         return d.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }

@@ -15,3 +15,8 @@ extension StringProtocol {
         return false
     }
 }
+
+extension UInt8 {
+    /// `0`–`9`: the digit test of the byte-level readers (ACK frames, timestamps).
+    var isASCIIDigit: Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) }
+}
