@@ -4,7 +4,6 @@ import CastCore
 import FHIRcastCore
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -65,13 +64,12 @@ public struct Castbridge: Sendable {
             CastRoutes(hub: castHub, config: config).add(to: router)
         }
 
-        let ws = WebSocketServerConfiguration(
-            maxFrameSize: config.maxBodyBytes,
-            autoPing: config.pingIntervalSeconds > 0 ? .enabled(timePeriod: .seconds(config.pingIntervalSeconds)) : .disabled)
+        var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config, logger: logger)]
+        if config.castHubURL == nil { sockets.append(CastSocketEndpoint(hub: castHub, config: config, logger: logger)) }
         let logger = self.logger
         let app = Application(
             router: router,
-            server: Self.serverBuilder(router: router, ws: ws, firstByteTimeout: config.firstByteTimeoutSeconds),
+            server: Self.serverBuilder(sockets: sockets, maxMessageBytes: config.maxBodyBytes, firstByteTimeout: config.firstByteTimeoutSeconds),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -97,15 +95,11 @@ public struct Castbridge: Sendable {
             publishTimeout: config.castPublishTimeoutSeconds, maxFrameBytes: max(config.maxBodyBytes, 16 << 20), logger: logger)
     }
 
-    /// HTTP/1.1 with WebSocket upgrade, behind the first-byte guard (see `FirstByteGuardChannel`).
-    static func serverBuilder(
-        router: Router<AppRequestContext>, ws: WebSocketServerConfiguration, firstByteTimeout: Double
-    ) -> HTTPServerBuilder {
-        let webSocketResponder = router.buildResponder()
-        return HTTPServerBuilder { responder in
+    /// HTTP/1.1 with WebSocket upgrade (`UpgradeChannel`), behind the first-byte guard (`FirstByteGuardChannel`).
+    static func serverBuilder(sockets: [any WebSocketEndpoint], maxMessageBytes: Int, firstByteTimeout: Double) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
             FirstByteGuardChannel(
-                inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: webSocketResponder, configuration: .init(ws: ws)),
+                inner: UpgradeChannel(responder: responder, endpoints: sockets, maxMessageBytes: maxMessageBytes),
                 timeout: TimeAmount(.seconds(firstByteTimeout)))
         }
     }

@@ -168,7 +168,7 @@ public actor CastHub: Service {
         for sub in state.clear() {
             sockets.removeValue(forKey: sub.endpoint)?.deny(frame: ByteBuffer())
         }
-        for (_, sink) in sockets { sink.shutdown() }
+        for (_, sink) in sockets { _ = sink.shutdown() }
         sockets.removeAll()
     }
 
@@ -366,7 +366,7 @@ public actor CastHub: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 try? await gracefulShutdown()
-                await self.shutdown()
+                await WebSocketSink.waitForCloses(await self.shutdown())
             }
             // The payload reaper: every min(30 s, TTL/4).
             let period = Duration.milliseconds(Int64(1000 * max(0.05, min(30, config.castPayloadTTLSeconds / 4))))
@@ -385,12 +385,13 @@ public actor CastHub: Service {
     /// Shutdown: every socket closed with 1001.
     private var isShuttingDown = false
 
-    func shutdown() async {
+    /// Returns the close frames being written.
+    func shutdown() async -> [EventLoopFuture<Void>] {
         isShuttingDown = true
         await payloads?.removeAll()
         jobContinuation.finish()
-        for (_, sink) in sockets { sink.shutdown() }
-        sockets.removeAll()
+        defer { sockets.removeAll() }
+        return sockets.values.compactMap { $0.shutdown() }
     }
 }
 

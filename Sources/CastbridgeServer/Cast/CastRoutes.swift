@@ -3,7 +3,6 @@ import FHIRcastCore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// The reference hub's error shape: `{"detail": …}` as JSON.
@@ -66,14 +65,6 @@ struct CastRoutes: Sendable {
                 "message": "All subscriptions, conferences, audit log cleared, and all WebSocket connections disconnected",
             ])
         }
-        router.ws(
-            "bind/:endpoint",
-            onUpgrade: { inbound, outbound, context in
-                let endpoint = context.requestContext.parameters.get("endpoint") ?? ""
-                let session = CastSession(
-                    hub: hub, endpoint: endpoint, channel: context.requestContext.channel, config: config, logger: context.logger)
-                await session.run(inbound: inbound, outbound: outbound)
-            })
     }
 
     /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).

@@ -2,7 +2,6 @@ import FHIRcastCore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// The FHIRcast HTTP surface: `hub.url` for STU3 and STU2, `hub.url/{topic}`, discovery, and the websocket
@@ -34,20 +33,6 @@ struct FHIRcastRoutes: Sendable {
                 return JSONBody.response(await self.hub.currentContext(topic: topic, flavor: flavor))
             }
         }
-        router.ws(
-            RouterPath("\(Self.webSocketPath)/:id"),
-            shouldUpgrade: { _, context in
-                guard let id = context.parameters.get("id"), await self.hub.acceptsConnection(SubscriptionID(id)) else {
-                    throw PlainTextError(.notFound, "unknown or expired websocket endpoint")
-                }
-                return .upgrade([:])
-            },
-            onUpgrade: { inbound, outbound, context in
-                let id = SubscriptionID(context.requestContext.parameters.get("id") ?? "")
-                let session = WebSocketSession(
-                    hub: hub, id: id, channel: context.requestContext.channel, config: config, logger: context.logger)
-                await session.run(inbound: inbound, outbound: outbound)
-            })
     }
 
     // MARK: hub.url

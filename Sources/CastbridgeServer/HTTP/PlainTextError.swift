@@ -21,10 +21,12 @@ public struct PlainTextError: HTTPResponseError, Sendable {
         self.init(HTTPResponse.Status(code: error.status), error.message, retryAfter: error.retryAfter)
     }
 
+    /// The body: the message on one line.
+    var bodyLine: ByteBuffer { ByteBuffer(string: message.replacingOccurrences(of: "\n", with: " ") + "\n") }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let line = message.replacingOccurrences(of: "\n", with: " ") + "\n"
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: line)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: bodyLine))
     }
 }

@@ -16,8 +16,9 @@ protocol DeliverySink: Sendable {
     func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool
     /// Sends a denial (websocket: a `denied` frame) and ends the channel normally.
     func deny(frame: ByteBuffer)
-    /// Ends the channel because the server is stopping (websocket close 1001).
-    func shutdown()
+    /// Ends the channel because the server is stopping (websocket close 1001). A websocket's future completes once
+    /// its close frame is written (or cannot be).
+    func shutdown() -> EventLoopFuture<Void>?
     /// Ends the channel at once, dropping what is queued (overflow, duplicate connection).
     func abort()
 }

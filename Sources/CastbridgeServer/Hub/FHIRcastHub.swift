@@ -57,7 +57,7 @@ public actor FHIRcastHub: Service {
             group.addTask {
                 do {
                     try await gracefulShutdown()
-                    await self.beginShutdown()
+                    await WebSocketSink.waitForCloses(await self.beginShutdown())
                 } catch {
                     // Cancelled: the group is going away anyway.
                 }
@@ -80,16 +80,19 @@ public actor FHIRcastHub: Service {
     }
 
     /// Graceful shutdown: websockets closed with 1001, webhook work finished or abandoned within the grace period.
-    func beginShutdown() {
-        guard !shuttingDown else { return }
+    /// Returns the close frames being written.
+    @discardableResult
+    func beginShutdown() -> [EventLoopFuture<Void>] {
+        guard !shuttingDown else { return [] }
         shuttingDown = true
         shutdownDeadline.start(grace: .seconds(config.shutdownGraceSeconds))
         logger.info("castbridge hub shutting down", metadata: ["subscribers": "\(sinks.count)"])
-        for entry in sinks.values { entry.sink.shutdown() }
+        let closes = sinks.values.compactMap { $0.sink.shutdown() }
         sinks.removeAll()
         _ = state.removeAll()
         jobContinuation.finish()
         acks.finish()
+        return closes
     }
 
     private func submit(_ job: @escaping Job) {

@@ -29,7 +29,10 @@ struct WebhookSink: DeliverySink {
     }
     /// The hub sends the GET denial itself; the worker just stops after what is queued.
     func deny(frame: ByteBuffer) { continuation.finish() }
-    func shutdown() { continuation.finish() }
+    func shutdown() -> EventLoopFuture<Void>? {
+        continuation.finish()
+        return nil
+    }
     func abort() {
         state.abort()
         continuation.finish()

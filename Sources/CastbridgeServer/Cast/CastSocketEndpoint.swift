@@ -1,0 +1,46 @@
+import CastCore
+import FHIRcastCore
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// `/bind/{endpoint}`: a Cast subscriber's socket, taking JSON pings and `*-response` frames. Any endpoint may
+/// connect, as on the reference hub (cast-protocol.md §1.3). Text frames only: a binary frame ends the connection,
+/// as on the reference hub.
+struct CastSocketEndpoint: WebSocketEndpoint {
+    let hub: CastHub
+    let config: ServerConfiguration
+    let logger: Logger
+
+    var pathPrefix: String { "/bind/" }
+
+    func refusal(for id: String) async -> PlainTextError? { nil }
+
+    func options(for id: String) -> SocketOptions {
+        SocketOptions(backlog: config.sendBufferMessages, pingInterval: config.pingInterval, binaryCloses: true)
+    }
+
+    func attach(id endpoint: String, sink: WebSocketSink) async -> SocketConsumer? {
+        await hub.bind(endpoint, sink: sink)
+        let (hub, logger) = (self.hub, self.logger)
+        return { event in
+            switch event {
+            case .text(let text):
+                guard let value = try? JSONBody.decode(text) else {
+                    logger.trace("ignoring a Cast frame that is not JSON")
+                    return
+                }
+                switch value["type"]?.stringValue {
+                case "ping":
+                    _ = sink.send(JSONBody.encode(["type": "pong", "timestamp": .string(CastTime.now())]))
+                case "pong":
+                    return
+                default:
+                    await hub.received(value, from: endpoint)
+                }
+            case .closed:
+                await hub.unbind(endpoint, sink: sink)
+            }
+        }
+    }
+}

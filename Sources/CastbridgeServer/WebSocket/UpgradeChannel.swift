@@ -1,0 +1,163 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// One kind of WebSocket endpoint (`/fhircast/ws/{id}`, `/bind/{endpoint}`): who may connect, how its sockets
+/// behave, and what happens once one is open.
+protocol WebSocketEndpoint: Sendable {
+    /// The path up to the endpoint's id, with both slashes: `/bind/`.
+    var pathPrefix: String { get }
+    /// Nil when a socket may connect to `id`; otherwise the HTTP answer to the upgrade request.
+    func refusal(for id: String) async -> PlainTextError?
+    func options(for id: String) -> SocketOptions
+    /// The socket is open: attaches it to its hub. Returns who takes the socket's events, or nil when the hub
+    /// refused it after all (the sink has been closed).
+    func attach(id: String, sink: WebSocketSink) async -> SocketConsumer?
+}
+
+/// A connection to the server: HTTP/1.1 through Hummingbird, or a WebSocket upgrade handled here.
+///
+/// Hummingbird's own upgrade channel keeps a task and an async channel per socket for as long as it is open. Here
+/// the upgrade is NIO's (`NIOTypedWebSocketServerUpgrader`), and an upgraded socket is only its channel pipeline
+/// with a `SocketSession` at the end: the connection's task ends as soon as the socket is attached to its hub.
+///
+/// - A request without `Upgrade: websocket` goes to the router (`handleHTTP`).
+/// - An upgrade to a known endpoint that the endpoint accepts gets 101; one it refuses gets the refusal (for
+///   FHIRcast, 404 with the reason, C15); an upgrade to any other path gets 404.
+/// - NIO reads an upgrade only in a connection's first request. A later one is answered with a redirect to the
+///   same URI and the connection is closed, so that the client upgrades on a new connection (as Hummingbird does).
+struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
+    enum Upgrade: Sendable {
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, PlainTextError)
+        /// Attaches the socket to its hub.
+        case webSocket(@Sendable () async -> Void)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgrade: EventLoopFuture<Upgrade>
+        let channel: any Channel
+    }
+
+    /// What the upgrade check found.
+    private enum Decision: Sendable {
+        case accept(any WebSocketEndpoint, id: String)
+        case refuse(PlainTextError)
+    }
+
+    let responder: Responder
+    let endpoints: [any WebSocketEndpoint]
+    let maxMessageBytes: Int
+
+    init(responder: @escaping Responder, endpoints: [any WebSocketEndpoint], maxMessageBytes: Int) {
+        self.responder = Self.upgradeOnFreshConnection(responder)
+        self.endpoints = endpoints
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
+                maxFrameSize: maxMessageBytes,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeFutureWithTask { await self.decide(head.uri) }.map { found -> HTTPHeaders? in
+                        decision.value = found
+                        if case .accept = found { return [:] }
+                        return nil
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accept(let endpoint, let id) = decision.value else { throw ChannelError.inappropriateOperationForState }
+                        let direct = try DirectPath.install(on: channel, options: endpoint.options(for: id), maxMessageBytes: maxMessageBytes)
+                        return .webSocket {
+                            if let consumer = await endpoint.attach(id: id, sink: WebSocketSink(direct: direct)) {
+                                direct.start(consumer)
+                            }
+                        }
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Upgrade>(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let ops = channel.pipeline.syncOperations
+                            try ops.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                            try ops.addHandler(HTTPConnectionStateHandler(logger: logger))
+                            let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                            if case .refuse(let error) = decision.value { return .refused(http, error) }
+                            return .http(http)
+                        }
+                    }))
+            // As Hummingbird's HTTP/1 channel has it: it pipelines, answers errors and validates headers itself.
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgrade: upgrade, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgrade.get() {
+            case .http(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let error):
+                try await http.executeThenClose { _, outbound in
+                    let body = error.bodyLine
+                    let head = HTTPResponse(
+                        status: error.status,
+                        headerFields: [
+                            .contentType: "text/plain; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
+                        ])
+                    try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+                }
+            case .webSocket(let attach):
+                await attach()
+            }
+        } catch {
+            logger.debug("connection ended before its first request was answered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func decide(_ uri: String) async -> Decision {
+        let path = URI(uri).path
+        for endpoint in endpoints where path.hasPrefix(endpoint.pathPrefix) {
+            let id = String(path.dropFirst(endpoint.pathPrefix.count))
+            guard !id.isEmpty, !id.contains("/") else { continue }
+            if let refusal = await endpoint.refusal(for: id) { return .refuse(refusal) }
+            return .accept(endpoint, id: id)
+        }
+        return .refuse(PlainTextError(.notFound, "no websocket endpoint at \(path)"))
+    }
+
+    private struct UpgradeNeedsFreshConnection: Error {}
+
+    private static func upgradeOnFreshConnection(_ responder: @escaping Responder) -> Responder {
+        { request, writer, channel in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                return try await responder(request, writer, channel)
+            }
+            try await writer.writeResponse(
+                HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: request.uri.description]))
+            throw UpgradeNeedsFreshConnection()  // ends the connection
+        }
+    }
+}
+
+extension ServerConfiguration {
+    /// `pingIntervalSeconds` for the sockets; nil when pings are off.
+    var pingInterval: TimeAmount? {
+        pingIntervalSeconds > 0 ? .nanoseconds(Int64(pingIntervalSeconds * 1e9)) : nil
+    }
+}
