@@ -134,7 +134,8 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     private var queue: [SocketEvent] = []
     private var consumer: SocketConsumer?
     private var delivering = false
-    private var readPaused = false
+    /// The socket is not read until the hub has taken what waits (`maxQueued`).
+    private(set) var readPaused = false
     private var ended = false
 
     /// A close frame has been sent: nothing else is written.

@@ -157,27 +157,67 @@ final class TestSocket: Sendable {
 /// never answers pings, and can vanish without a close frame (close 1006).
 final class RawSocket: Sendable {
     let channel: any Channel
+    private let received: Received
 
-    private init(channel: any Channel) { self.channel = channel }
+    private init(channel: any Channel, received: Received = Received()) {
+        self.channel = channel
+        self.received = received
+    }
 
     static func connect(_ url: String) async throws -> RawSocket {
         guard let u = URL(string: url), let host = u.host, let port = u.port else { throw TestFailure("bad url \(url)") }
-        let upgraded = UpgradeFlag()
+        let received = Received()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UpgradeWatcher(box: upgraded)) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
             }
             .connect(host: host, port: port).get()
-        let request =
-            "GET \(u.path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
-        for _ in 0..<100 where !upgraded.value {
+        try await channel.writeAndFlush(ByteBuffer(string: upgradeRequest(u.path, port: port))).get()
+        for _ in 0..<100 where !received.text.hasPrefix("HTTP/1.1 101") {
             try await Task.sleep(for: .milliseconds(20))
         }
-        guard upgraded.value else { throw TestFailure("raw upgrade failed") }
-        return RawSocket(channel: channel)
+        guard received.text.hasPrefix("HTTP/1.1 101") else { throw TestFailure("raw upgrade failed") }
+        return RawSocket(channel: channel, received: received)
     }
+
+    /// Sends raw request bytes on a new connection and returns everything the server answers until it closes the
+    /// connection (or `timeout` passes).
+    static func exchange(port: Int, _ request: String, timeout: Duration = .seconds(3)) async throws -> String {
+        let received = Received()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        let deadline = ContinuousClock.now + timeout
+        while channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try? await channel.close().get()
+        return received.text
+    }
+
+    /// The request line and headers of a WebSocket upgrade to `path`.
+    static func upgradeRequest(_ path: String, port: Int) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    }
+
+    /// Writes one client frame (masked, as RFC 6455 requires of clients).
+    func send(_ opcode: WebSocketOpcode, _ text: String, fin: Bool = true) async throws {
+        let key = WebSocketMaskingKey.random()
+        var payload = ByteBuffer(string: text)
+        precondition(payload.readableBytes < 126)
+        payload.webSocketMask(key)
+        var frame = ByteBuffer()
+        frame.writeInteger(UInt8((fin ? 0x80 : 0) | UInt8(webSocketOpcode: opcode)))
+        frame.writeInteger(UInt8(0x80 | payload.readableBytes))
+        frame.writeBytes(key)
+        frame.writeBuffer(&payload)
+        try await channel.writeAndFlush(frame).get()
+    }
+
+    /// Everything the server sent on this socket so far, upgrade response included.
+    var receivedText: String { received.text }
 
     /// A plain TCP connection that sends nothing at all.
     static func idleTCP(port: Int) async throws -> RawSocket {
@@ -198,20 +238,18 @@ final class RawSocket: Sendable {
     var isActive: Bool { channel.isActive }
 }
 
-final class UpgradeFlag: Sendable {
-    private let flag = Mutex(false)
-    var value: Bool {
-        get { flag.withLock { $0 } }
-        set { flag.withLock { $0 = newValue } }
-    }
+/// The bytes a raw connection received.
+final class Received: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+    func append(_ buffer: ByteBuffer) { bytes.withLock { $0 += buffer.readableBytesView } }
+    var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
 }
 
-private final class UpgradeWatcher: ChannelInboundHandler {
+private final class Collector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let box: UpgradeFlag
-    init(box: UpgradeFlag) { self.box = box }
+    let received: Received
+    init(received: Received) { self.received = received }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        if String(buffer: buffer).hasPrefix("HTTP/1.1 101") { box.value = true }
+        received.append(unwrapInboundIn(data))
     }
 }
