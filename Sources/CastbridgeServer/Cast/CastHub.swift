@@ -304,6 +304,11 @@ public actor CastHub: Service {
 
     /// A socket opened `/bind/{endpoint}`: the first frame is `connection.established` (§1.3).
     func bind(_ endpoint: String, sink: WebSocketSink) {
+        // A socket that connects while the hub stops gets 1001 at once, like the others.
+        guard !isShuttingDown else {
+            _ = sink.shutdown()
+            return
+        }
         _ = state.bind(endpoint)
         sockets[endpoint]?.abort()
         sockets[endpoint] = sink
