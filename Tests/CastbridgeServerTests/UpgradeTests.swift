@@ -36,6 +36,22 @@ struct UpgradeTests {
         }
     }
 
+    @Test("An upgrade without one Sec-WebSocket-Key and Sec-WebSocket-Version: 13 is answered 400 with the reason")
+    func invalidUpgradeHeaders() async throws {
+        try await TestServer.with { server in
+            let head = "GET /bind/x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            for headers in [
+                "Sec-WebSocket-Version: 13\r\n",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n",
+                "Sec-WebSocket-Key: a\r\nSec-WebSocket-Key: b\r\nSec-WebSocket-Version: 13\r\n",
+            ] {
+                let answer = try await RawSocket.exchange(port: server.port, head + headers + "\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(headers)")
+                #expect(answer.hasSuffix("it needs one Sec-WebSocket-Key and Sec-WebSocket-Version: 13\n"), "\(headers)")
+            }
+        }
+    }
+
     @Test("An upgrade after a first request on the same connection is sent to a new connection (307 to the same URI)")
     func upgradeAfterFirstRequest() async throws {
         try await TestServer.with { server in
@@ -46,6 +62,11 @@ struct UpgradeTests {
             #expect(answer.hasPrefix("HTTP/1.1 200"))
             let second = try #require(answer.range(of: "HTTP/1.1 307"))
             #expect(answer[second.lowerBound...].lowercased().contains("location: \(path)"))
+            // Without Connection: Upgrade it is no upgrade at all: a 400, not a redirect.
+            let bare = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\r\n"
+            let refused = try await RawSocket.exchange(port: server.port, health + bare)
+            #expect(refused.contains("HTTP/1.1 400"))
+            #expect(refused.hasSuffix("a websocket upgrade needs Connection: Upgrade\n"))
             // The endpoint was not used up: a new connection upgrades.
             let socket = try await TestSocket.connect(endpoint)
             #expect(try await socket.nextJSON()?["hub.mode"] == "subscribe")

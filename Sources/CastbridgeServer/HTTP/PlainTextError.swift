@@ -24,6 +24,15 @@ public struct PlainTextError: HTTPResponseError, Sendable {
     /// The body: the message on one line.
     var bodyLine: ByteBuffer { ByteBuffer(string: message.replacingOccurrences(of: "\n", with: " ") + "\n") }
 
+    /// The whole answer, for the edges that write it themselves and then close the connection (refused upgrades).
+    var closingResponse: (head: HTTPResponse, body: ByteBuffer) {
+        let body = bodyLine
+        let head = HTTPResponse(
+            status: status,
+            headerFields: [.contentType: "text/plain; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close"])
+        return (head, body)
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }

@@ -29,7 +29,8 @@ protocol WebSocketEndpoint: Sendable {
 ///
 /// - A request without `Upgrade: websocket` goes to the router (`handleHTTP`).
 /// - An upgrade to a known endpoint that the endpoint accepts gets 101; one it refuses gets the refusal (for
-///   FHIRcast, 404 with the reason, C15); an upgrade to any other path gets 404.
+///   FHIRcast, 404 with the reason, C15); an upgrade to any other path gets 404; one without a valid
+///   `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`, or without `Connection: Upgrade`, gets 400.
 /// - NIO reads an upgrade only in a connection's first request. A later one is answered with a redirect to the
 ///   same URI and the connection is closed, so that the client upgrades on a new connection (as Hummingbird does).
 struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
@@ -46,10 +47,12 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// What the upgrade check found.
-    private enum Decision: Sendable {
+    fileprivate enum Decision: Sendable {
         case accept(any WebSocketEndpoint, id: String)
         case refuse(PlainTextError)
     }
+
+    private static let upgradeErrorsName = "castbridge.upgrade-errors"
 
     let responder: Responder
     let endpoints: [any WebSocketEndpoint]
@@ -76,6 +79,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accept(let endpoint, let id) = decision.value else { throw ChannelError.inappropriateOperationForState }
+                        channel.pipeline.syncOperations.removeHandler(name: Self.upgradeErrorsName, promise: nil)
                         let direct = try DirectPath.install(on: channel, options: endpoint.options(for: id), maxMessageBytes: maxMessageBytes)
                         return .webSocket {
                             if let consumer = await endpoint.attach(id: id, sink: WebSocketSink(direct: direct)) {
@@ -90,6 +94,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                     notUpgradingCompletionHandler: { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let ops = channel.pipeline.syncOperations
+                            ops.removeHandler(name: Self.upgradeErrorsName, promise: nil)
                             try ops.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                             try ops.addHandler(HTTPConnectionStateHandler(logger: logger))
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
@@ -103,6 +108,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            try channel.pipeline.syncOperations.addHandler(UpgradeErrors(decision: decision), name: Self.upgradeErrorsName)
             return Value(upgrade: upgrade, channel: channel)
         }
     }
@@ -114,12 +120,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let error):
                 try await http.executeThenClose { _, outbound in
-                    let body = error.bodyLine
-                    let head = HTTPResponse(
-                        status: error.status,
-                        headerFields: [
-                            .contentType: "text/plain; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
-                        ])
+                    let (head, body) = error.closingResponse
                     try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
                 }
             case .webSocket(let attach):
@@ -141,6 +142,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         return .refuse(PlainTextError(.notFound, "no websocket endpoint at \(path)"))
     }
 
+    /// Ends a connection after its answer (thrown out of the responder, which closes the connection).
     private struct UpgradeNeedsFreshConnection: Error {}
 
     private static func upgradeOnFreshConnection(_ responder: @escaping Responder) -> Responder {
@@ -148,9 +150,39 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
                 return try await responder(request, writer, channel)
             }
+            guard let connection = request.headers[.connection], connection.lowercased().contains("upgrade") else {
+                // Not an upgrade NIO would take on any connection: say so rather than redirect.
+                let (head, body) = PlainTextError(.badRequest, "a websocket upgrade needs Connection: Upgrade").closingResponse
+                try await writer.write(response: head, body: .init(byteBuffer: body))
+                throw UpgradeNeedsFreshConnection()  // ends the connection
+            }
             try await writer.writeResponse(
                 HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: request.uri.description]))
             throw UpgradeNeedsFreshConnection()  // ends the connection
+        }
+    }
+}
+
+/// Sits after NIO's upgrade handler until the first request is settled. NIO's WebSocket upgrader reports headers it
+/// cannot accept (no `Sec-WebSocket-Key`, a version other than 13) by firing an error down the pipeline, and the
+/// request is then lost; this records a 400 with the reason instead, so that the client is told what is wrong
+/// rather than seeing the connection close.
+private final class UpgradeErrors: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let decision: NIOLoopBoundBox<UpgradeChannel.Decision?>
+
+    init(decision: NIOLoopBoundBox<UpgradeChannel.Decision?>) { self.decision = decision }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? NIOWebSocketUpgradeError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        // `unsupportedWebSocketTarget` is the upgrader's word for a refusal of ours, whose answer is already chosen.
+        if error == .invalidUpgradeHeader, decision.value == nil {
+            decision.value = .refuse(
+                PlainTextError(.badRequest, "invalid websocket upgrade: it needs one Sec-WebSocket-Key and Sec-WebSocket-Version: 13"))
         }
     }
 }
