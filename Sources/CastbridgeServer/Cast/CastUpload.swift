@@ -219,9 +219,7 @@ struct CastUpload {
         mutating func abort() async {
             await writer?.abort()
             writer = nil
-            for (_, chunks) in done {
-                for c in chunks { _ = try? await FileSystem.shared.removeItem(at: c.path) }
-            }
+            await ChunkWriter.remove(done.values.flatMap { $0.map(\.path) })
             done.removeAll()
             if reserved > 0 { await store.release(reserved) }
             reserved = 0

@@ -117,7 +117,10 @@ struct ChunkWriter {
     }
 
     private mutating func startChunk() async throws {
-        if let handle { try await handle.close(makeChangesVisible: true) }
+        if let handle {
+            self.handle = nil
+            try await Self.uncancelled { try await handle.close(makeChangesVisible: true) }
+        }
         let id = PayloadStore.newID()
         let path = store.newPath(id)
         handle = try await FileSystem.shared.openFile(forWritingAt: path, options: .newFile(replaceExisting: true))
@@ -128,15 +131,34 @@ struct ChunkWriter {
     /// Closes the last chunk; an empty file still gets one (empty) chunk.
     mutating func finish() async throws {
         if handle == nil { try await startChunk() }
-        try await handle?.close(makeChangesVisible: true)
-        handle = nil
+        guard let handle else { return }
+        self.handle = nil
+        try await Self.uncancelled { try await handle.close(makeChangesVisible: true) }
     }
 
-    /// Closes and deletes everything written (a failed batch leaves nothing behind).
+    /// Closes and deletes everything written (a failed batch leaves nothing behind), also in a cancelled task.
     mutating func abort() async {
-        try? await handle?.close(makeChangesVisible: false)
-        handle = nil
-        for c in chunks { _ = try? await FileSystem.shared.removeItem(at: c.path) }
+        let (handle, paths) = (self.handle, chunks.map(\.path))
+        self.handle = nil
         chunks.removeAll()
+        try? await Self.uncancelled {
+            try? await handle?.close(makeChangesVisible: false)
+            await Self.remove(paths)
+        }
+    }
+
+    /// Deletes chunk files, also in a cancelled task.
+    static func remove(_ paths: [FilePath]) async {
+        try? await uncancelled {
+            for path in paths { _ = try? await FileSystem.shared.removeItem(at: path) }
+        }
+    }
+
+    /// Runs file-system work to its end even when the calling task is cancelled (a bridge upload cut off by shutdown,
+    /// a request whose client went away). NIOFileSystem refuses work in a cancelled task without doing it, and a
+    /// handle it did not close is a fatal error once dropped; so this work runs in a task of its own, which the
+    /// caller's cancellation does not reach, and the caller waits for it.
+    private static func uncancelled(_ work: @escaping @Sendable () async throws -> Void) async throws {
+        try await Task { try await work() }.value
     }
 }
