@@ -136,7 +136,6 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     private var delivering = false
     /// The socket is not read until the hub has taken what waits (`maxQueued`).
     private(set) var readPaused = false
-    private var ended = false
 
     /// A close frame has been sent: nothing else is written.
     private var closing = false
@@ -204,11 +203,8 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         stopTimers()
-        if !ended {
-            ended = true
-            backlog.close()
-            push(.closed(closeFrame: peerClose))
-        }
+        backlog.close()
+        push(.closed(closeFrame: peerClose))  // NIO reports a channel's end once
         context.fireChannelInactive()
     }
 
