@@ -32,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     var url: String?
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
+    @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
+    var noAck = false
 
     func run() async throws {
         raiseFileLimit()
@@ -64,7 +66,7 @@ struct Bench: AsyncParsableCommand {
             }
             return Target(base: base, process: nil)
         }
-        return try await Target.spawn(binary: binary, port: try await freePort(), extra: [])
+        return try await Target.spawn(binary: binary, port: try await freePort(), extra: noAck ? ["--ack-timeout", "3600"] : [])
     }
 
     // MARK: Scenarios
@@ -85,7 +87,7 @@ struct Bench: AsyncParsableCommand {
         let subs = try await connectAll(n) { i in
             try await Subscriber.connect(
                 kind: kind, base: base, topic: topic, events: kind == .fhircast ? "Patient-open" : "patient-open", name: "sub-\(i)",
-                maxEvents: total, ack: true)
+                maxEvents: total, ack: !noAck)
         }
         try await Task.sleep(for: .milliseconds(500))
         let rssAfter = await target.rss()
