@@ -36,7 +36,7 @@ struct BridgeBinaryTests {
             ]
             let body = CastBinaryTests.batch(CastBinaryTests.envelope(files), parts: [("application/dicom", big), ("application/dicom", small), ("application/octet-stream", [])])
             #expect(try await CastBinaryTests.upload(server, body).status == 200)
-            let event = try #require(try await ehr.socket.nextJSON(timeout: .seconds(20)))
+            let event = try #require(try await ehr.socket.nextJSON(timeout: .seconds(60)))
             #expect(event["event"]?["hub.event"] == "org.castbridge.dicom_send")
             let found = Self.attachments(event)
             #expect(found.map { $0["title"] } == ["series.dcm", "small.dcm", "empty.nii.gz", "remote.dcm"])
@@ -187,7 +187,8 @@ struct BridgeBinaryTests {
             ]
             let published = try await server.publish(Events.notification("org.castbridge.dicom_send", topic: "T", id: "bin-1", context: context))
             #expect(published.status == 200)
-            let got = try #require(try await viewer.nextJSON(timeout: .seconds(20)))
+            // Generous: in a debug build MultipartKit parses bodies byte by byte (4 MiB here: seconds, and more on a busy machine).
+            let got = try #require(try await viewer.nextJSON(timeout: .seconds(60)))
             #expect(got["id"] == "bin-1")
             #expect(got["event"]?["hub.event"] == "dicom-send")
             let files = try #require(got["event"]?["context"]?["files"]?.arrayValue)

@@ -141,10 +141,8 @@ struct ChunkWriter {
         let (handle, paths) = (self.handle, chunks.map(\.path))
         self.handle = nil
         chunks.removeAll()
-        try? await Self.uncancelled {
-            try? await handle?.close(makeChangesVisible: false)
-            await Self.remove(paths)
-        }
+        try? await Self.uncancelled { try await handle?.close(makeChangesVisible: false) }
+        await Self.remove(paths)
     }
 
     /// Deletes chunk files, also in a cancelled task.
