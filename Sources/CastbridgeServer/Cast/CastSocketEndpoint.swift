@@ -2,7 +2,6 @@ import CastCore
 import FHIRcastCore
 import Logging
 import NIOCore
-import NIOWebSocket
 
 /// `/bind/{endpoint}`: a Cast subscriber's socket, taking JSON pings and `*-response` frames. Any endpoint may
 /// connect, as on the reference hub (cast-protocol.md §1.3). Text frames only: a binary frame ends the connection,

@@ -81,7 +81,6 @@ public actor FHIRcastHub: Service {
 
     /// Graceful shutdown: websockets closed with 1001, webhook work finished or abandoned within the grace period.
     /// Returns the close frames being written.
-    @discardableResult
     func beginShutdown() -> [EventLoopFuture<Void>] {
         guard !shuttingDown else { return [] }
         shuttingDown = true

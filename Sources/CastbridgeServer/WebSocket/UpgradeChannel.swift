@@ -143,7 +143,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// Ends a connection after its answer (thrown out of the responder, which closes the connection).
-    private struct UpgradeNeedsFreshConnection: Error {}
+    private struct EndConnection: Error {}
 
     private static func upgradeOnFreshConnection(_ responder: @escaping Responder) -> Responder {
         { request, writer, channel in
@@ -154,11 +154,11 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 // Not an upgrade NIO would take on any connection: say so rather than redirect.
                 let (head, body) = PlainTextError(.badRequest, "a websocket upgrade needs Connection: Upgrade").closingResponse
                 try await writer.write(response: head, body: .init(byteBuffer: body))
-                throw UpgradeNeedsFreshConnection()  // ends the connection
+                throw EndConnection()  // ends the connection
             }
             try await writer.writeResponse(
                 HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: request.uri.description]))
-            throw UpgradeNeedsFreshConnection()  // ends the connection
+            throw EndConnection()  // ends the connection
         }
     }
 }
