@@ -30,7 +30,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
-        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
@@ -81,7 +80,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -122,6 +120,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the tests share: a seeded random generator and the mutations of the robustness tests.
+        .target(
+            name: "TestSupport",
+            dependencies: ["FHIRcastCore"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FHIRcastCoreTests",
             dependencies: ["FHIRcastCore"],
@@ -142,18 +147,19 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeCoreTests",
-            dependencies: ["BridgeCore"],
+            dependencies: ["BridgeCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CastCoreTests",
-            dependencies: ["CastCore"],
+            dependencies: ["CastCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CastbridgeServerTests",
             dependencies: [
                 "CastbridgeServer",
+                "TestSupport",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,7 +3,6 @@ import FHIRcastCore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import MultipartKit
 import NIOCore
 import _NIOFileSystem
 
@@ -17,20 +16,6 @@ struct CastUpload {
     /// metadata only, as the reference does for clients. The bridge asks for this: it keeps the event and sends it
     /// again when there is room, so no file is lost on the way.
     var refuseWhenFull = false
-
-    /// Parser callbacks, collected between feeds (the parser is synchronous, the storage is not).
-    private final class Events {
-        enum Item {
-            case header(String, String)
-            case body(ByteBuffer)
-            case end
-        }
-        var items: [Item] = []
-        func take() -> [Item] {
-            defer { items.removeAll(keepingCapacity: true) }
-            return items
-        }
-    }
 
     static func boundary(of contentType: String) -> String? {
         for parameter in contentType.split(separator: ";").dropFirst() {
@@ -50,28 +35,34 @@ struct CastUpload {
         guard let boundary = Self.boundary(of: contentType) else {
             throw CastError(400, "multipart/related needs a boundary parameter")
         }
-        let parser = MultipartParser(boundary: boundary)
-        let events = Events()
-        parser.onHeader = { name, value in events.items.append(.header(name, value)) }
-        parser.onBody = { buffer in events.items.append(.body(buffer)) }
-        parser.onPartComplete = { events.items.append(.end) }
+        var reader: MultipartReader
+        do { reader = try MultipartReader(boundary: boundary) } catch { throw CastError(400, "malformed multipart body: \(error)") }
         var batch = Batch(store: store, maxManifestBytes: maxManifestBytes, refuseWhenFull: refuseWhenFull)
         do {
             do {
                 for try await chunk in body {
-                    try parser.execute(chunk)
-                    for item in events.take() {
-                        switch item {
+                    let events = try chunk.withUnsafeReadableBytes { bytes throws(MultipartError) in try reader.feed(bytes) }
+                    for event in events {
+                        switch event {
+                        case .partBegin: try batch.begin()
                         case .header(let name, let value): try await batch.header(name, value)
-                        case .body(let buffer): try await batch.body(buffer)
-                        case .end: try await batch.endPart()
+                        case .body(let range):
+                            guard let slice = chunk.getSlice(at: chunk.readerIndex + range.lowerBound, length: range.count) else {
+                                throw CastError(500, "multipart reader reported bytes outside its chunk")
+                            }
+                            try await batch.body(slice)
+                        case .heldBody(let bytes): try await batch.body(ByteBuffer(bytes: bytes))
+                        case .partEnd: try await batch.endPart()
                         }
                     }
                 }
+                try reader.finish()
             } catch let error as CastError {
                 throw error
+            } catch let error as MultipartError {
+                throw CastError(400, "malformed multipart body: \(error.message)")
             } catch {
-                throw CastError(400, "malformed multipart body: \(error)")
+                throw CastError(400, "the multipart body could not be read: \(error)")
             }
             return try await batch.finish()
         } catch let error as CastError {
