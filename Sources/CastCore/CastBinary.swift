@@ -19,8 +19,16 @@ public struct CastBinaryManifest: Sendable {
     /// Manifest entries that expect a part, in order (indices into `files`).
     public var uploadIndices: [Int] { files.indices.filter { files[$0].needsPart } }
 
-    /// Declared bytes of the parts to come.
-    public var declaredBytes: Int { uploadIndices.reduce(0) { $0 + (files[$1].byteLength ?? 0) } }
+    /// Declared bytes of the parts to come; `Int.max` when their sum does not fit (no store has room for it).
+    public var declaredBytes: Int {
+        var total = 0
+        for index in uploadIndices {
+            let (sum, overflow) = total.addingReportingOverflow(files[index].byteLength ?? 0)
+            if overflow { return .max }
+            total = sum
+        }
+        return total
+    }
 
     public static func parse(_ json: JSONValue) throws(CastError) -> CastBinaryManifest {
         guard case .object(let root) = json else { throw CastError(400, "The first part must be the JSON publish envelope") }

@@ -63,7 +63,8 @@ public struct CastRequest: Sendable, Hashable {
         default: break
         }
         if name == "idc-claude-request" { timeout = max(timeout, 180) }
-        timeout = min(max(timeout, 0), maxTimeout)
+        // "nan" reads as a Double but is no time; the reference's other non-numbers fall back to the default too.
+        timeout = timeout.isNaN ? defaultTimeout : min(max(timeout, 0), maxTimeout)
         func filter(_ key: String) -> String? {
             guard let v = root[key]?.stringValue, !v.isEmpty, v != "*" else { return nil }
             return v

@@ -44,7 +44,8 @@ actor PayloadStore {
 
     /// Reserves room for an upload; false when it would pass the cap (the batch then goes out as metadata only).
     func reserve(_ bytes: Int) -> Bool {
-        guard usedBytes + bytes <= capBytes else { return false }
+        // `bytes` is what a client declared: compared without adding, so that no size can overflow.
+        guard bytes >= 0, bytes <= capBytes - usedBytes else { return false }
         usedBytes += bytes
         return true
     }
