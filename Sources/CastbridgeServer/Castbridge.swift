@@ -47,6 +47,7 @@ public struct Castbridge: Sendable {
                 allowHeaders: [.accept, .authorization, .contentType, .origin, .cacheControl, .init("X-Requested-With")!],
                 allowMethods: [.get, .post, .delete, .patch, .options], allowCredentials: true, maxAge: .seconds(3600)))
         router.add(middleware: NotFoundMiddleware())
+        router.add(middleware: ProtocolErrorMiddleware())
         router.get("health") { _, _ in
             var health: [String: JSONValue] = ["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))]
             if let bridge { health["bridge"] = await bridge.status() }

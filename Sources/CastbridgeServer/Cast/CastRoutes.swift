@@ -126,7 +126,11 @@ struct CastRoutes: Sendable {
             await hub.clear()
             return JSONBody.response(["status": "cleared"])
         }
-        return try await unsubscribe(fields)
+        do throws(CastError) {
+            return try await unsubscribe(fields)
+        } catch {
+            throw CastHTTPError(error: error)
+        }
     }
 
     private func unsubscribe(_ fields: CastFields) async throws(CastError) -> Response {
