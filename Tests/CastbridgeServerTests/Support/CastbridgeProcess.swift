@@ -59,6 +59,15 @@ actor CastbridgeProcess {
         throw TestFailure("castbridge did not start on port \(port)")
     }
 
+    var isRunning: Bool { process.isRunning }
+
+    /// The exit status (or the signal that ended it), once the process has ended.
+    var exitStatus: String {
+        guard !process.isRunning else { return "still running" }
+        let how = process.terminationReason == .uncaughtSignal ? "signal" : "status"
+        return "\(how) \(process.terminationStatus)"
+    }
+
     func stop() {
         guard process.isRunning else { return }
         process.terminate()

@@ -216,6 +216,33 @@ final class RawSocket: Sendable {
         try await channel.writeAndFlush(frame).get()
     }
 
+    /// Writes one masked client frame with any first byte (FIN, RSV bits, opcode) and any payload: for frames a
+    /// well-behaved client library would never send.
+    func sendFrame(firstByte: UInt8, _ payload: [UInt8]) async throws {
+        let key = WebSocketMaskingKey.random()
+        var body = ByteBuffer(bytes: payload)
+        body.webSocketMask(key)
+        var frame = ByteBuffer()
+        frame.writeInteger(firstByte)
+        switch payload.count {
+        case ..<126: frame.writeInteger(UInt8(0x80 | payload.count))
+        case ...0xFFFF:
+            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(UInt16(payload.count))
+        default:
+            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(UInt64(payload.count))
+        }
+        frame.writeBytes(key)
+        frame.writeBuffer(&body)
+        try await channel.writeAndFlush(frame).get()
+    }
+
+    /// Writes bytes as they are, framing or not.
+    func sendRaw(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+    }
+
     /// Everything the server sent on this socket so far, upgrade response included.
     var receivedText: String { received.text }
 
