@@ -198,8 +198,8 @@ extension Serve {
             c.mappings = try Self.loadMappings("mappings")
         }
         if let url = try value(castHub, "CAST_HUB", { $0 }) {
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                throw ValidationError("--cast-hub must be an http:// or https:// URL, e.g. http://127.0.0.1:2018")
+            if let problem = OutboundURL.problem(url) {
+                throw ValidationError("--cast-hub \(problem) (\(url)); give the hub's http:// or https:// URL, e.g. http://127.0.0.1:2018")
             }
             c.castHubURL = url
         }
@@ -220,6 +220,7 @@ extension Serve {
                 throw ValidationError("--cast-auth client-credentials needs --cast-hub or --cast-token-url")
             }
             let tokenURL = try value(castTokenURL, "CAST_TOKEN_URL", { $0 }) ?? RemoteHubURL.root(of: base) + "/oauth/token"
+            if let problem = OutboundURL.problem(tokenURL) { throw ValidationError("--cast-token-url \(problem) (\(tokenURL))") }
             c.castAuth = .clientCredentials(
                 tokenURL: tokenURL, clientID: try value(castClientID, "CAST_CLIENT_ID", { $0 }) ?? "castbridge",
                 clientSecret: try value(castClientSecret, "CAST_CLIENT_SECRET", { $0 }) ?? "")

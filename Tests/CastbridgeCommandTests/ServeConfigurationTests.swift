@@ -98,7 +98,8 @@ struct BridgeOptionsTests {
         for arguments in [
             ["--cast-hub", "ftp://h"], ["--cast-dialect", "c"], ["--cast-auth", "kerberos"], ["--cast-hub", "http://h", "--cast-auth", "bearer"],
             ["--cast-auth", "mock"], ["--bridge-queue-limit", "0"], ["--bridge-queue-max-wait", "0"], ["--bridge-name", "*"],
-            ["--bridge-queue-max-bytes=-1"],
+            ["--bridge-queue-max-bytes=-1"], ["--cast-hub", "http://h:99999"], ["--cast-hub", "http://:2018"],
+            ["--cast-hub", "http://h", "--cast-auth", "client-credentials", "--cast-token-url", "http://t:70000/token"],
         ] {
             #expect(throws: ValidationError.self, "\(arguments)") { try configuration(arguments) }
         }

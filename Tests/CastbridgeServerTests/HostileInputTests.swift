@@ -152,4 +152,25 @@ struct HostileInputTests {
             }
         }
     }
+
+    @Test("Issue 18: callbacks on a port no socket can have (STU2 webhook, Cast WebSub) are refused with a reason before any connection")
+    func callbackPorts() async throws {
+        try await TestServer.with { server in
+            for port in ["99999", "65536", "0"] {
+                let form = [
+                    ("hub.mode", "subscribe"), ("hub.channel.type", "webhook"), ("hub.callback", "http://127.0.0.1:\(port)/cb"),
+                    ("hub.topic", "T"), ("hub.events", "Patient-open"), ("hub.secret", "s"),
+                ]
+                let webhook = try await server.post("", form: form, flavor: .stu2)
+                #expect(webhook.status == 400, "\(port)")
+                #expect(webhook.body.contains("outside 1–65535"), "\(port): \(webhook.body)")
+                let websub = "hub.mode=subscribe&hub.channel.type=websub&hub.topic=T&hub.events=*&hub.secret=s&hub.callback="
+                    + TestServer.formEncode("http://127.0.0.1:\(port)/cb")
+                let cast = try await TestServer.request(.POST, "\(server.base)/api/hub", body: websub, contentType: "application/x-www-form-urlencoded")
+                #expect(cast.status == 400, "\(port)")
+                #expect(cast.body.contains("outside 1–65535"), "\(port): \(cast.body)")
+            }
+            #expect(try await server.get("/health").status == 200)
+        }
+    }
 }

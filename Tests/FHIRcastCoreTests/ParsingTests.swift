@@ -262,3 +262,23 @@ struct JSONParsingTests {
         #expect(throws: (any Error).self) { try JSONValue.parse(Data(text.utf8)) }
     }
 }
+
+@Suite("Outbound URLs")
+struct OutboundURLTests {
+    @Test("Issue 18: a URL the hub will call needs http(s), a host, and a port from 1 to 65535")
+    func outboundURLs() {
+        for good in ["http://127.0.0.1:8080/cb", "https://ehr.example.org/hook?x=1", "http://[::1]:9/a", "http://h", "http://u:p@h:81/x:y", "http://h/a?b=c:d"] {
+            #expect(OutboundURL.problem(good) == nil, "\(good)")
+        }
+        let bad: [(String, String)] = [
+            ("http://127.0.0.1:99999/cb", "outside 1–65535"), ("http://h:65536", "outside 1–65535"), ("http://h:0/", "outside 1–65535"),
+            ("ftp://h/x", "http or https"), ("/relative", "http or https"), ("http:///path", "no host"), ("not a url", "http or https"),
+            ("http://h:99999999999999999999999/", "outside 1–65535"), ("http://u:p@h:70000", "outside 1–65535"), ("http://[::1]:70000/", "outside 1–65535"),
+        ]
+        for (url, reason) in bad {
+            let problem = OutboundURL.problem(url)
+            #expect(problem != nil, "\(url)")
+            #expect(problem?.contains(reason) == true, "\(url): \(problem ?? "accepted")")
+        }
+    }
+}

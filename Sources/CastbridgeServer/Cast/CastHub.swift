@@ -146,6 +146,9 @@ public actor CastHub: Service {
     func subscribe(_ fields: CastFields) async throws(CastError) -> CastSubscription {
         let sub = try CastSubscription.parse(fields, endpoint: UUID().uuidString.lowercased())
         if !sub.isWebSocket {
+            if let callback = sub.callback, !callback.isEmpty, let problem = OutboundURL.problem(callback) {
+                throw CastError(400, "WebSub verification failed: hub.callback \(problem)")
+            }
             guard let callback = sub.callback, !callback.isEmpty, let secret = sub.secret, !secret.isEmpty,
                 await webSub.verify(callback: callback, secret: secret, topic: sub.topic)
             else {

@@ -100,10 +100,8 @@ public struct SubscriptionRequest: Sendable, Hashable {
 
         if channelType == .webhook {
             guard let callback = request.callback else { throw .badRequest("webhook subscriptions need 'hub.callback'") }
-            guard let url = URL(string: callback), let scheme = url.scheme?.lowercased(),
-                scheme == "http" || scheme == "https", url.host != nil
-            else {
-                throw .badRequest("'hub.callback' must be an absolute http or https URL, got '\(callback)'")
+            if let problem = OutboundURL.problem(callback) {
+                throw .badRequest("'hub.callback' \(problem), got '\(callback)'")
             }
             if mode == .subscribe {
                 guard let secret = request.secret, !secret.isEmpty else {
