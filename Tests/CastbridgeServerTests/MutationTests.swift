@@ -93,6 +93,69 @@ struct MutationTests {
     }
 }
 
+extension MutationTests {
+    /// The bridge's upstream connection: an external Cast hub (a second castbridge process, `--no-bridge`) passes mutated
+    /// Cast events and binary batches on as its frames, and castbridge translates them (RemoteCastUpstream).
+    @Test("Issue 18: mutated Cast events and batches reaching the bridge from an external Cast hub: no crash, and the bridge still works")
+    func mutatedUpstreamFrames() async throws {
+        let hub = try await CastbridgeProcess.start(port: try await CastbridgeProcess.freePort(), arguments: ["--no-bridge"])
+        let bridgePort = try await CastbridgeProcess.freePort()
+        let bridge = try await CastbridgeProcess.start(port: bridgePort, arguments: ["--cast-hub", hub.base, "--ack-timeout", "1"])
+        var random = SplitMix64(seed: Self.seed ^ 0xB41D)
+        let events = [Corpus.castPublish, Corpus.batchEnvelope.replacingTopic("m"), HostileFramesSeeds.binaryFanOut]
+        for round in 0..<600 {
+            var envelope = events[random.next(upTo: events.count)]
+            for _ in 0...random.next(upTo: 3) { envelope = Mutations.replaceRandomValue(in: envelope, &random) }
+            let asBatch = round % 5 == 0
+            let body = asBatch ? Corpus.batch(envelope: envelope) : envelope.jsonBytes
+            let type = asBatch ? "multipart/related; boundary=b1" : "application/json"
+            _ = try? await MutatedRequest(method: .POST, url: "\(hub.base)/api/hub", contentType: type, body: body).send(timeout: .seconds(10))
+        }
+        let alive = (await hub.isRunning, await bridge.isRunning)
+        let exits = (await hub.exitStatus, await bridge.exitStatus)
+        #expect(alive.0 && alive.1, "hub: \(exits.0), bridge: \(exits.1)")
+        if alive.0 && alive.1 {
+            // A FHIRcast subscriber on the bridge still gets a Cast app's event from the hub.
+            let subscribe = try await TestServer.request(
+                .POST, "\(bridge.base)/fhircast/STU3", body: "hub.mode=subscribe&hub.channel.type=websocket&hub.topic=after&hub.events=Patient-open",
+                contentType: "application/x-www-form-urlencoded")
+            let subscriber = try await TestSocket.connect(try #require(subscribe.json?["hub.channel.endpoint"]?.stringValue))
+            #expect(try await subscriber.nextJSON()?["hub.mode"] == "subscribe")
+            let publish: JSONValue = ["id": "after-1", "subscriber.name": "viewer", "event": ["hub.topic": "after", "hub.event": "patient-open", "context": [HostileFramesSeeds.patient]]]
+            #expect(try await MutatedRequest(method: .POST, url: "\(hub.base)/api/hub", contentType: "application/json", body: publish.jsonBytes).send(timeout: .seconds(10)) == 200)
+            let delivered = try await subscriber.nextJSON(timeout: .seconds(10))
+            #expect(delivered?["id"] == "after-1")
+            let health = try await TestServer.request(.GET, "\(bridge.base)/health").json?["bridge"]
+            #expect(health?["connected"] == true)
+            // The mutations reached the bridge: many became FHIRcast events, the rest were refused or ignored there.
+            if case .int(let passed)? = health?["toFHIRcast"] { #expect(passed > 100, "\(String(describing: health))") } else { Issue.record("no toFHIRcast count") }
+        }
+        await bridge.stopAndWait()
+        await hub.stopAndWait()
+    }
+}
+
+/// Seeds for the upstream phase.
+enum HostileFramesSeeds {
+    static let patient: JSONValue = ["key": "patient", "resource": ["resourceType": "Patient", "id": "p1"]]
+    /// A binary event as a hub fans it out, with chunk ids the hub does not have.
+    static let binaryFanOut: JSONValue = [
+        "id": "b1", "subscriber.name": "slicer",
+        "event": ["hub.topic": "m", "hub.event": "dicom-send", "context": ["files": [
+            ["fileName": "a.dcm", "byteLength": 5, "payloadIds": ["nope", "../../admin/snapshot"], "chunkByteLengths": [3, 2], "expiresAt": "2026-01-08T01:37:05Z"],
+        ]]],
+    ]
+}
+
+extension JSONValue {
+    func replacingTopic(_ topic: String) -> JSONValue {
+        guard case .object(var root) = self, case .object(var event)? = root["event"] else { return self }
+        event["hub.topic"] = .string(topic)
+        root["event"] = .object(event)
+        return .object(root)
+    }
+}
+
 /// One HTTP request of the mutation test.
 struct MutatedRequest: Sendable, CustomStringConvertible {
     var method: HTTPMethod
@@ -140,8 +203,11 @@ struct Corpus: Sendable {
         "subscriber.name": "Slicer",
         "event": ["hub.topic": "m", "hub.event": "dicom-send", "context": ["files": [["fileName": "a.dcm", "byteLength": 3, "mimeType": "application/dicom"], ["fileName": "r.dcm", "url": "https://pacs.example.org/r.dcm"]]]],
     ]
-    static var batch: [UInt8] {
-        Array("--b1\r\nContent-Type: application/dicom+json\r\n\r\n".utf8) + json(batchEnvelope)
+    static var batch: [UInt8] { batch(envelope: batchEnvelope) }
+
+    /// A batch with one 3-byte file part after `envelope`.
+    static func batch(envelope: JSONValue) -> [UInt8] {
+        Array("--b1\r\nContent-Type: application/dicom+json\r\n\r\n".utf8) + json(envelope)
             + Array("\r\n--b1\r\nContent-Type: application/dicom\r\n\r\nabc\r\n--b1--\r\n".utf8)
     }
 
