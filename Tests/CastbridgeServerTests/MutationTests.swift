@@ -28,9 +28,18 @@ struct MutationTests {
         var sent = 0
 
         // 1. HTTP requests through a real client: mutated bodies, content types, paths and methods.
+        var recent: [String] = []  // a dying process still accepts connections while it prints its backtrace
         for round in 0..<Self.httpRounds {
             let request = corpus.mutated(&random)
-            guard let result = try? await request.send(timeout: .seconds(15)) else { continue }  // the client refused it
+            recent = recent.suffix(4) + ["round \(round): \(request)"]
+            guard let result = try? await request.send(timeout: .seconds(15)) else {
+                // The client refused it, or the server is gone: then the rounds left would each wait out the timeout.
+                guard await server.isRunning else {
+                    failures.append("castbridge exited (\(await server.exitStatus)); the last requests:\n" + recent.joined(separator: "\n"))
+                    break
+                }
+                continue
+            }
             sent += 1
             if result >= 500 { failures.append("round \(round): \(result) for \(request)") }
         }

@@ -184,7 +184,7 @@ actor RemoteCastUpstream: CastUpstream {
         let url: String
         switch dialect {
         case .d: url = "\(root)/api/hub"
-        case .b: url = "\(root)/api/hub/\(topic.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? topic)"
+        case .b: url = "\(root)/api/hub/\(RemoteHubURL.segment(topic))"
         }
         let token: String?
         do {
@@ -276,8 +276,7 @@ actor RemoteCastUpstream: CastUpstream {
 
     /// `GET /api/hub/payloads/{id}` of the hub, streamed.
     nonisolated func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
-        let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id
-        let response = try await http.execute(HTTPClientRequest(url: "\(root)/api/hub/payloads/\(escaped)"), timeout: .seconds(600))
+        let response = try await http.execute(HTTPClientRequest(url: "\(root)/api/hub/payloads/\(RemoteHubURL.segment(id))"), timeout: .seconds(600))
         guard response.status == .ok else { throw PayloadGone(id: id) }
         for try await piece in response.body { try await body(piece) }
     }
@@ -302,6 +301,18 @@ public enum RemoteHubURL {
         while s.hasSuffix("/") { s.removeLast() }
         return s
     }
+
+    /// Text as one path segment: everything but letters, digits, `-`, `_` and `~` percent-encoded, dots included, so
+    /// that a topic or payload id from an app can neither add segments (`a/b`) nor climb out of its route (`..`).
+    public static func segment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? ""
+    }
+
+    private static let segmentAllowed: CharacterSet = {
+        var set = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        set.insert(charactersIn: "-_~")
+        return set
+    }()
 
     /// The hub's socket URL on the configured scheme and host: the reference hub builds it from the Host header
     /// and says `wss` for anything that is not "localhost", even when it serves plain ws (§1.1).
