@@ -88,10 +88,10 @@ public struct MultipartReader: Sendable {
                 let byte = chunk[i]
                 i += 1
                 if dash {
-                    guard byte == 0x2D else { return try fail("the closing delimiter --\(boundary)-- is cut short") }
+                    guard byte == 0x2D else { try fail("the closing delimiter --\(boundary)-- is cut short") }
                     state = .epilogue
                 } else if cr {
-                    guard byte == 0x0A else { return try fail("a delimiter line must end with CRLF") }
+                    guard byte == 0x0A else { try fail("a delimiter line must end with CRLF") }
                     events.append(.partBegin)
                     line.removeAll(keepingCapacity: true)
                     headerBytes = 0
@@ -100,12 +100,12 @@ public struct MultipartReader: Sendable {
                     state = .delimiterLine(dash: true, cr: false, blanks: 0)
                 } else if byte == 0x20 || byte == 0x09 {
                     // Transport padding (RFC 2046 §5.1.1), bounded like a header line.
-                    guard blanks < 1024 else { return try fail("a delimiter line has too much padding") }
+                    guard blanks < 1024 else { try fail("a delimiter line has too much padding") }
                     state = .delimiterLine(dash: false, cr: false, blanks: blanks + 1)
                 } else if byte == 0x0D {
                     state = .delimiterLine(dash: false, cr: true, blanks: blanks)
                 } else {
-                    return try fail("the delimiter --\(boundary) is followed by other characters on its line")
+                    try fail("the delimiter --\(boundary) is followed by other characters on its line")
                 }
             case .headers(let cr):
                 guard i < chunk.count else { return events }
@@ -113,21 +113,21 @@ public struct MultipartReader: Sendable {
                 i += 1
                 headerBytes += 1
                 guard headerBytes <= Self.maxHeaderBytes else {
-                    return try fail("a part's headers are longer than \(Self.maxHeaderBytes) bytes")
+                    try fail("a part's headers are longer than \(Self.maxHeaderBytes) bytes")
                 }
                 if cr {
-                    guard byte == 0x0A else { return try fail("a part's header line has a CR without LF") }
+                    guard byte == 0x0A else { try fail("a part's header line has a CR without LF") }
                     if line.isEmpty {
                         state = .body
                     } else {
-                        do { events.append(try Self.header(line)) } catch { return try fail(error.message) }
+                        do { events.append(try Self.header(line)) } catch { try fail(error.message) }
                         line.removeAll(keepingCapacity: true)
                         state = .headers(cr: false)
                     }
                 } else if byte == 0x0D {
                     state = .headers(cr: true)
                 } else if byte == 0x0A {
-                    return try fail("a part's header lines must end with CRLF, not a bare LF")
+                    try fail("a part's header lines must end with CRLF, not a bare LF")
                 } else {
                     line.append(byte)
                 }
@@ -146,7 +146,7 @@ public struct MultipartReader: Sendable {
         }
     }
 
-    private mutating func fail(_ message: String) throws(MultipartError) -> [Event] {
+    private mutating func fail(_ message: String) throws(MultipartError) -> Never {
         let error = MultipartError(message)
         state = .failed(error)
         throw error
