@@ -5,15 +5,20 @@ import Foundation
 /// manifest of the parts that follow. Pure: validation and the rewriting of the envelope after storage.
 public struct CastBinaryManifest: Sendable {
     public struct File: Sendable, Hashable {
+        /// Empty when the entry has none (the reference asks only that some entry of the batch has one).
         public var fileName: String
+        /// A non-negative integer `byteLength`, or nil: any other value is not checked, as on the reference.
         public var byteLength: Int?
         public var mimeType: String?
         /// An http(s) url entry (generation D) travels as-is and has no part.
         public var url: String?
-        public var needsPart: Bool { url == nil }
+        /// False for an element of `files[]` that is not an object: the reference skips it, and it has no part.
+        public var isEntry = true
+        public var needsPart: Bool { isEntry && url == nil }
     }
 
     public var envelope: [String: JSONValue]
+    /// One per element of `context.files[]`, in order, so that indices are the envelope's.
     public var files: [File]
 
     /// Manifest entries that expect a part, in order (indices into `files`).
@@ -30,51 +35,72 @@ public struct CastBinaryManifest: Sendable {
         return total
     }
 
+    /// The envelope of a batch's JSON part, checked as the reference's `_parse_binary_batch_publish` checks it, with
+    /// its messages (cast-protocol.md §4.1). Only the part checks (count, emptiness, content type, size) come later,
+    /// as the parts arrive.
     public static func parse(_ json: JSONValue) throws(CastError) -> CastBinaryManifest {
-        guard case .object(let root) = json else { throw CastError(400, "The first part must be the JSON publish envelope") }
-        let event = root["event"]?.objectValue
-        guard let topic = event?["hub.topic"]?.stringValue, !topic.isEmpty else {
-            throw CastError(400, "Missing event.hub.topic for publish request")
+        guard case .object(let root) = json else { throw CastError(400, "binary batch publish JSON must be an object") }
+        guard case .object(let event)? = root["event"] else { throw CastError(400, "binary batch publish JSON missing event object") }
+        guard let name = event["hub.event"]?.stringValue, CastHubState.isBinaryEvent(name) else {
+            throw CastError(
+                400,
+                "binary batch publish publish is only supported for binary-family events (hub.event starting with dicom, nifti, jpg, png, or nrrd)")
         }
-        guard let name = event?["hub.event"]?.stringValue, !name.isEmpty else {
-            throw CastError(400, "Missing event.hub.event for publish request")
-        }
-        guard let entries = event?["context"]?["files"]?.arrayValue else {
-            throw CastError(400, "A binary batch needs event.context.files[] describing its parts")
-        }
+        let elements = event["context"]?["files"]?.arrayValue ?? []
         var files: [File] = []
-        for (i, entry) in entries.enumerated() {
-            guard let fileName = entry["fileName"]?.stringValue else {
-                throw CastError(400, detail: [
-                    "message": .string("files[\(i)] has no fileName"), "code": "missing_file_name", "fileName": "",
-                ])
-            }
-            try CastFilenamePolicy.validate(fileName)
-            if entry["data"] != nil {
-                throw CastError(400, "files[\(i)] carries inline data; send the bytes as a part of the batch")
+        for element in elements {
+            guard case .object(let entry) = element else {
+                files.append(File(fileName: "", byteLength: nil, mimeType: nil, url: nil, isEntry: false))
+                continue
             }
             var byteLength: Int?
-            switch entry["byteLength"] {
-            case .int(let n)?:
-                guard n >= 0 else { throw CastError(400, "files[\(i)].byteLength must not be negative") }
-                byteLength = Int(n)
-            case nil, .null?: byteLength = nil
-            default: throw CastError(400, "files[\(i)].byteLength must be an integer")
+            if case .int(let n)? = entry["byteLength"], n >= 0 { byteLength = Int(n) }
+            let url = entry["url"]?.stringValue.flatMap { u -> String? in
+                let lower = u.trimmingCharacters(in: .whitespaces).lowercased()
+                return lower.hasPrefix("http://") || lower.hasPrefix("https://") ? u : nil
             }
-            let url = entry["url"]?.stringValue.flatMap { u in
-                (u.lowercased().hasPrefix("http://") || u.lowercased().hasPrefix("https://")) ? u : nil
-            }
+            let fileName = entry["fileName"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             files.append(File(fileName: fileName, byteLength: byteLength, mimeType: entry["mimeType"]?.stringValue, url: url))
+        }
+        guard files.contains(where: \.isEntry) else {
+            throw CastError(400, "binary batch publish publish requires non-empty event.context.files[]")
+        }
+        // `_enforce_binary_transfer_filenames(require_name=True)`: some entry must be named, and every name must pass.
+        let names = files.map(\.fileName).filter { !$0.isEmpty }
+        guard !names.isEmpty else {
+            throw CastError(400, detail: ["message": "binary transfer requires context.files[].fileName", "code": "missing_file_name", "fileName": ""])
+        }
+        for fileName in names { try CastFilenamePolicy.validate(fileName) }
+        guard let topic = event["hub.topic"]?.stringValue, !topic.isEmpty else {
+            throw CastError(400, "Missing event.hub.topic for publish request")
+        }
+        for (i, element) in elements.enumerated() where element["data"] != nil {
+            throw CastError(400, "files[\(i)] carries inline data; send the bytes as a part of the batch")
         }
         return CastBinaryManifest(envelope: root, files: files)
     }
 
-    /// Part types the reference accepts: DICOM, octet-stream, NIfTI, or the entry's own mimeType.
+    /// What the reference reads as a part's type: the media type, lower-cased, without parameters; `text/plain` when
+    /// the part has none (Python's `email` default).
+    public static func mediaType(_ type: String?) -> String {
+        let media = type?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return media.isEmpty ? "text/plain" : media
+    }
+
+    /// The type a file's part may have besides DICOM, octet-stream and NIfTI: `str(mimeType or
+    /// "application/octet-stream").strip().lower()` up to any `;`, as the reference computes it. Empty for a blank one.
+    public static func expectedType(for file: File) -> String {
+        guard let declared = file.mimeType, !declared.isEmpty else { return "application/octet-stream" }
+        let lower = declared.trimmingCharacters(in: .whitespaces).lowercased()
+        return lower.split(separator: ";", omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    }
+
+    /// Part types the reference accepts: DICOM, octet-stream, NIfTI, or the entry's own `mimeType`.
     public static func acceptsPartType(_ type: String?, for file: File) -> Bool {
-        guard let type = type?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(), !type.isEmpty
-        else { return true }
-        if ["application/dicom", "application/octet-stream", "application/vnd.unknown.nifti-1"].contains(type) { return true }
-        return type == file.mimeType?.lowercased()
+        let media = mediaType(type)
+        let expected = expectedType(for: file)
+        return ["application/dicom", "application/octet-stream", "application/vnd.unknown.nifti-1"].contains(media)
+            || (!expected.isEmpty && media == expected)
     }
 
     /// Where one uploaded file went.

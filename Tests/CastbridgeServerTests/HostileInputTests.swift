@@ -102,7 +102,7 @@ struct HostileInputTests {
     func byteLengthOverflow() async throws {
         try await TestServer.with { server in
             let envelope = #"{"subscriber.name":"S","event":{"hub.topic":"T","hub.event":"dicom-send","context":{"files":[{"fileName":"a.dcm","byteLength":9223372036854775807},{"fileName":"b.dcm","byteLength":9223372036854775807}]}}}"#
-            let body = Self.bytes("--b1\r\nContent-Type: application/json\r\n\r\n\(envelope)\r\n--b1\r\n\r\nx\r\n--b1\r\n\r\ny\r\n--b1--")
+            let body = Self.bytes("--b1\r\nContent-Type: application/json\r\n\r\n\(envelope)\r\n--b1\r\nContent-Type: application/dicom\r\n\r\nx\r\n--b1\r\nContent-Type: application/dicom\r\n\r\ny\r\n--b1--")
             let answer = try await Self.upload(server, pieces: [body])
             #expect(answer.status == 400)
             #expect(answer.body.contains("byteLength"), "\(answer.body)")

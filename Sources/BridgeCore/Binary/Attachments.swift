@@ -126,6 +126,8 @@ public enum Attachments {
                     throw .badRequest("\(what): 'data' is not base64")
                 }
                 let bytes = [UInt8](decoded)
+                // Cast hubs refuse an empty file part ("binary batch publish file part N is empty").
+                guard !bytes.isEmpty else { throw .badRequest("\(what): 'data' is empty; Cast does not accept empty files") }
                 if bytes.count > policy.maxFileBytes {
                     throw .tooLarge("\(what) is \(bytes.count) bytes; the limit is \(policy.maxFileBytes) bytes per file (binary.maxFileBytes)")
                 }

@@ -38,9 +38,11 @@ struct CastUpload {
         var reader: MultipartReader
         do { reader = try MultipartReader(boundary: boundary) } catch { throw CastError(400, "malformed multipart body: \(error)") }
         var batch = Batch(store: store, maxManifestBytes: maxManifestBytes, refuseWhenFull: refuseWhenFull)
+        var received = 0
         do {
             do {
                 for try await chunk in body {
+                    received += chunk.readableBytes
                     let events = try chunk.withUnsafeReadableBytes { bytes throws(MultipartError) in try reader.feed(bytes) }
                     for event in events {
                         switch event {
@@ -56,10 +58,13 @@ struct CastUpload {
                         }
                     }
                 }
+                guard received > 0 else { throw CastError(400, "multipart/related body is empty") }
                 try reader.finish()
             } catch let error as CastError {
                 throw error
             } catch let error as MultipartError {
+                // The reference's words when no part could be read at all.
+                if batch.part < 0 { throw CastError(400, "multipart/related has no parts: \(error.message)") }
                 throw CastError(400, "malformed multipart body: \(error.message)")
             } catch {
                 throw CastError(400, "the multipart body could not be read: \(error)")
@@ -105,10 +110,13 @@ struct CastUpload {
             partType = nil
             partBytes = 0
             guard part > 0 else { return }
-            guard let manifest else { throw CastError(400, "The first part must be the JSON publish envelope") }
+            guard let manifest else { throw CastError(400, "binary batch publish JSON part is not valid JSON") }
             let uploads = manifest.uploadIndices
+            // A part beyond the manifest is read and dropped, so that the count in the answer is the real one.
             guard part - 1 < uploads.count else {
-                throw CastError(400, "The batch has more file parts than context.files[] entries without a url")
+                fileIndex = -1
+                writer = nil
+                return
             }
             fileIndex = uploads[part - 1]
             writer = storing ? ChunkWriter(store: store, chunkBytes: store.chunkBytes) : nil
@@ -116,7 +124,16 @@ struct CastUpload {
 
         mutating func header(_ name: String, _ value: String) async throws {
             try begin()
-            if name.lowercased() == "content-type" { partType = value }
+            switch name.lowercased() {
+            case "content-type":
+                partType = value
+            case "content-transfer-encoding" where !["7bit", "8bit", "binary"].contains(value.lowercased()):
+                // The reference's email parser would decode base64 or quoted-printable; storing the encoded text as the
+                // file would corrupt it, so it is refused with the reason instead (Docs/cast-hub.md).
+                throw CastError(400, "binary batch publish part \(part) uses Content-Transfer-Encoding '\(value)'; send the bytes as they are (binary)")
+            default:
+                break
+            }
         }
 
         mutating func body(_ buffer: ByteBuffer) async throws {
@@ -129,10 +146,11 @@ struct CastUpload {
                 manifestBytes.writeBuffer(&b)
                 return
             }
-            let file = manifest!.files[fileIndex]
+            guard let manifest, manifest.files.indices.contains(fileIndex) else { return }  // an extra part
             partBytes += buffer.readableBytes
-            if let declared = file.byteLength, partBytes > declared {
-                throw CastError(400, "part for '\(file.fileName)' is longer than its byteLength \(declared)")
+            if let declared = manifest.files[fileIndex].byteLength, partBytes > declared {
+                // Refused as soon as it is too long, rather than stored to the end.
+                throw CastError(400, "binary batch publish file \(fileIndex) size \(partBytes) does not match context.files[\(fileIndex)].byteLength \(declared)")
             }
             try await writer?.write(buffer)
         }
@@ -141,12 +159,14 @@ struct CastUpload {
             try begin()
             inPart = false
             if part == 0 {
-                guard (partType ?? "application/json").lowercased().contains("json") else {
-                    throw CastError(400, "The first part must have a JSON content type, got '\(partType ?? "")'")
+                let type = CastBinaryManifest.mediaType(partType)
+                guard type.contains("json") else {
+                    throw CastError(400, "binary batch publish first part must be JSON (application/dicom+json); got '\(type)'")
                 }
+                guard manifestBytes.readableBytes > 0 else { throw CastError(400, "binary batch publish JSON part is empty") }
                 let json: JSONValue
                 do { json = try JSONBody.decode(manifestBytes) } catch {
-                    throw CastError(400, "The first part is not valid JSON")
+                    throw CastError(400, "binary batch publish JSON part is not valid JSON")
                 }
                 let parsed = try CastBinaryManifest.parse(json)
                 manifest = parsed
@@ -164,12 +184,18 @@ struct CastUpload {
                 }
                 return
             }
-            let file = manifest!.files[fileIndex]
+            guard let manifest, manifest.files.indices.contains(fileIndex) else { return }  // an extra part
+            let file = manifest.files[fileIndex]
+            let index = part - 1
+            guard partBytes > 0 else { throw CastError(400, "binary batch publish file part \(index) is empty") }
             guard CastBinaryManifest.acceptsPartType(partType, for: file) else {
-                throw CastError(400, "part for '\(file.fileName)' has content type '\(partType ?? "")'")
+                let expected = CastBinaryManifest.expectedType(for: file)
+                throw CastError(
+                    400,
+                    "binary batch publish file part \(index) has unsupported Content-Type '\(CastBinaryManifest.mediaType(partType))' (expected \(expected.isEmpty ? "application/dicom" : expected))")
             }
             if let declared = file.byteLength, partBytes != declared {
-                throw CastError(400, "part for '\(file.fileName)' has \(partBytes) bytes but byteLength says \(declared)")
+                throw CastError(400, "binary batch publish file \(fileIndex) size \(partBytes) does not match context.files[\(fileIndex)].byteLength \(declared)")
             }
             sizes[fileIndex] = partBytes
             if var w = writer {
@@ -181,11 +207,11 @@ struct CastUpload {
 
         /// All parts arrived: registers the chunks and returns the envelope to fan out.
         mutating func finish() async throws -> JSONValue {
-            guard let manifest else { throw CastError(400, "The batch has no JSON envelope part") }
+            guard let manifest else { throw CastError(400, "multipart/related has no parts") }
             guard !inPart else { throw CastError(400, "The multipart body ended inside a part") }
             let expected = manifest.uploadIndices.count
             guard part == expected else {
-                throw CastError(400, "The batch has \(max(part, 0)) file parts but context.files[] lists \(expected) without a url")
+                throw CastError(400, "binary batch publish expects \(expected) file part(s) after JSON (files without HTTP URL), got \(max(part, 0))")
             }
             let expiresAt = Date().addingTimeInterval(store.ttl)
             var stored: [Int: CastBinaryManifest.Stored] = [:]
