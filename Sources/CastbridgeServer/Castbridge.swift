@@ -15,6 +15,9 @@ public struct Castbridge: Sendable {
     public let logger: Logger
 
     public init(config: ServerConfiguration, logger: Logger? = nil) {
+        var config = config
+        // C5: the hub takes, and discovery lists, the catalog and the events the mapping files declare.
+        config.hub.events = EventPolicy(declared: config.mappings.declaredFHIRcastNames, acceptsAnyWellFormedName: config.acceptAnyEvent)
         self.config = config
         var l = logger ?? Logger(label: "castbridge")
         l.logLevel = config.logLevel
@@ -53,7 +56,7 @@ public struct Castbridge: Sendable {
             if let bridge { health["bridge"] = await bridge.status() }
             return JSONBody.response(.object(health))
         }
-        FHIRcastRoutes(hub: hub, config: config, bridgedEvents: outlet?.translator.mappings.fhircastEventNames ?? []).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config).add(to: router)
         if let bridge { BridgeRoutes(bridge: bridge, config: config).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.

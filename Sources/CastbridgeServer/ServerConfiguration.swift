@@ -13,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
 
     public var hub = HubConfiguration()
+    /// Take every well-formed FHIRcast event name (C39), not only the catalog and the mapping files' names. Off by
+    /// default: discovery's `eventsSupported` then no longer lists everything the hub takes (C5).
+    public var acceptAnyEvent = false
     /// How the embedded Cast hub matches event names: `exact` (default) or the reference's `substring`.
     public var castEventMatching: CastEventMatching = .exact
     /// Mock OAuth (`/oauth/authorize`, `/oauth/token`) of the embedded Cast hub; off → 503 `mock_oauth_disabled`.

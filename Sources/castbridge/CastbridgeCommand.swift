@@ -80,6 +80,9 @@ struct Serve: AsyncParsableCommand {
     var castRequireAuth = false
     @Flag(help: "Embedded Cast hub: single-user mode (every login is SINGLE-USER). [env: CASTBRIDGE_CAST_SINGLE_USER=true]")
     var castSingleUser = false
+
+    @Flag(help: "FHIRcast hub: take every well-formed event name, not only the catalog and the mapping files' names; discovery then no longer lists all it takes. [env: CASTBRIDGE_ACCEPT_ANY_EVENT=true]")
+    var acceptAnyEvent = false
     @Option(help: "Embedded Cast hub: HS256 secret of the mock OAuth tokens. [env: CASTBRIDGE_CAST_JWT_SECRET] (default: a public development secret; set your own)")
     var castJWTSecret: String?
 
@@ -173,6 +176,7 @@ struct Serve: AsyncParsableCommand {
         func envFlag(_ name: String) -> Bool { ["1", "true", "yes", "on"].contains(env["CASTBRIDGE_\(name)"]?.lowercased() ?? "") }
         c.castRequireAuth = castRequireAuth || envFlag("CAST_REQUIRE_AUTH")
         c.castSingleUser = castSingleUser || envFlag("CAST_SINGLE_USER")
+        c.acceptAnyEvent = acceptAnyEvent || envFlag("ACCEPT_ANY_EVENT")
         if let v = try value(castJWTSecret, "CAST_JWT_SECRET", { $0 }) {
             guard v.utf8.count >= 32 else { throw ValidationError("the Cast JWT secret must be at least 32 bytes") }
             c.castJWTSecret = v

@@ -133,4 +133,37 @@ struct BadInputTests {
         try await Task.sleep(for: .milliseconds(100))
         #expect(lingering?.isActive == false)
     }
+
+    @Test("C5: eventsSupported lists exactly what the hub takes: an unlisted name is dropped from the granted events, its publish is a 400")
+    func eventsSupportedIsWhatIsTaken() async throws {
+        try await TestServer.with { server in
+            let discovery = try await server.get("/fhircast/STU3/.well-known/fhircast-configuration")
+            let listed = Set(discovery.json?["eventsSupported"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            #expect(listed.contains("Patient-open") && listed.contains("SyncError"))
+            #expect(listed.contains("org.castbridge.dicom_send"))  // declared by the default mapping file
+            #expect(!listed.contains("org.example.unlisted") && !listed.contains("Observation-open"))
+            // Granted: only the listed names; the confirmation frame says so.
+            let (socket, _, confirmation) = try await server.subscriber(topic: "c5", events: "Patient-open,org.example.unlisted,Observation-open")
+            #expect(confirmation["hub.events"] == "Patient-open")
+            // A subscription naming only unlisted events is a 400 that names them.
+            let only = try await server.post("", form: [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "c5"), ("hub.events", "org.example.unlisted")])
+            #expect(only.status == 400)
+            #expect(only.body.contains("org.example.unlisted") && only.body.contains("eventsSupported"))
+            // A publish of an unlisted event is a 400 and reaches nobody.
+            let publish = try await server.publish(Events.notification("org.example.unlisted", topic: "c5", context: []))
+            #expect(publish.status == 400)
+            #expect(publish.body.contains("not supported by this hub"))
+            #expect(await socket.expectSilence(.milliseconds(200)) == nil)
+            // Every listed event can be subscribed to.
+            let all = listed.sorted().joined(separator: ",")
+            let (_, _, granted) = try await server.subscriber(topic: "c5-all", events: all)
+            #expect(Set((granted["hub.events"]?.stringValue ?? "").split(separator: ",").map(String.init)) == listed)
+        }
+        // The switch (off by default) takes any well-formed name.
+        try await TestServer.with({ $0.acceptAnyEvent = true }) { server in
+            let (_, _, confirmation) = try await server.subscriber(topic: "any", events: "Patient-open,org.example.unlisted")
+            #expect(confirmation["hub.events"] == "Patient-open,org.example.unlisted")
+            #expect(try await server.publish(Events.notification("org.example.unlisted", topic: "any", context: [])).status == 200)
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import BridgeCore
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
@@ -96,9 +97,12 @@ struct EventTests {
         }
     }
 
-    @Test("C39 C40: proprietary reverse-domain events, Home-open, UserLogout and selects are distributed like any other")
+    @Test("C39 C40: proprietary reverse-domain events (declared by a mapping file), Home-open, UserLogout and selects are distributed like any other")
     func otherEventsForwarded() async throws {
-        try await TestServer.with { server in
+        let mappings = try MappingFile.load([
+            ("default.yaml", DefaultMappings.yaml), ("site.yaml", "events: [{fhircast: org.example.annotationupdate, cast: example-annotation}]"),
+        ]).get()
+        try await TestServer.with({ $0.mappings = mappings }) { server in
             let (socket, _, _) = try await server.subscriber(topic: "o", events: "org.example.annotationupdate,Home-open,UserLogout")
             _ = try await server.publish(Events.notification("org.example.annotationupdate", topic: "o", id: "p1", context: [["key": "extension", "data": ["a": 1]]]))
             _ = try await server.publish(Events.notification("home-open", topic: "o", id: "h1", context: []))

@@ -19,9 +19,8 @@ struct MutationTests {
 
     @Test("Issue 18: seeded mutations of FHIRcast and Cast bodies, forms, batches, raw HTTP and WebSocket frames: no 5xx, no crash")
     func mutatedRequests() async throws {
-        let port = try await CastbridgeProcess.freePort()
-        let server = try await CastbridgeProcess.start(
-            port: port, arguments: ["--ack-timeout", "1", "--max-body", "262144", "--bridge-queue-max-wait", "2"])
+        let server = try await CastbridgeProcess.start(arguments: ["--ack-timeout", "1", "--max-body", "262144", "--bridge-queue-max-wait", "2"])
+        let port = server.port
         var random = SplitMix64(seed: Self.seed)
         let corpus = Corpus(base: server.base)
         var failures: [String] = []
@@ -107,9 +106,8 @@ extension MutationTests {
     /// Cast events and binary batches on as its frames, and castbridge translates them (RemoteCastUpstream).
     @Test("Issue 18: mutated Cast events and batches reaching the bridge from an external Cast hub: no crash, and the bridge still works")
     func mutatedUpstreamFrames() async throws {
-        let hub = try await CastbridgeProcess.start(port: try await CastbridgeProcess.freePort(), arguments: ["--no-bridge"])
-        let bridgePort = try await CastbridgeProcess.freePort()
-        let bridge = try await CastbridgeProcess.start(port: bridgePort, arguments: ["--cast-hub", hub.base, "--ack-timeout", "1"])
+        let hub = try await CastbridgeProcess.start(arguments: ["--no-bridge"])
+        let bridge = try await CastbridgeProcess.start(arguments: ["--cast-hub", hub.base, "--ack-timeout", "1"])
         var random = SplitMix64(seed: Self.seed ^ 0xB41D)
         let events = [Corpus.castPublish, Corpus.batchEnvelope.replacingTopic("m"), HostileFramesSeeds.binaryFanOut]
         for round in 0..<600 {

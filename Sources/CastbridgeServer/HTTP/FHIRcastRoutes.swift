@@ -9,8 +9,6 @@ import NIOCore
 struct FHIRcastRoutes: Sendable {
     let hub: FHIRcastHub
     let config: ServerConfiguration
-    /// Event names the bridge can deliver beyond the catalog (listed in `eventsSupported`).
-    var bridgedEvents: [String] = []
 
     static let webSocketPath = "fhircast/ws"
 
@@ -18,7 +16,7 @@ struct FHIRcastRoutes: Sendable {
         for flavor in Flavor.allCases {
             let base = "fhircast/\(flavor.rawValue)"
             router.get("\(base)/.well-known/fhircast-configuration") { _, _ in
-                JSONBody.response(Discovery.configuration(flavor, hub: config.hub, extraEvents: bridgedEvents))
+                JSONBody.response(Discovery.configuration(flavor, hub: config.hub))
             }
             router.post(RouterPath(base)) { request, context in
                 try await self.postHubURL(request, context: context, flavor: flavor)
@@ -135,9 +133,8 @@ struct FHIRcastRoutes: Sendable {
 
 /// `hub.url/.well-known/fhircast-configuration` (C4, C5).
 enum Discovery {
-    static func configuration(_ flavor: Flavor, hub: HubConfiguration, extraEvents: [String] = []) -> JSONValue {
-        let extra = extraEvents.filter { EventCatalog.byKey[$0.lowercased()] == nil }
-        let events = (EventCatalog.entries.map(\.name) + extra).map { JSONValue.string(flavor.wireName($0)) }
+    static func configuration(_ flavor: Flavor, hub: HubConfiguration) -> JSONValue {
+        let events = hub.events.names.map { JSONValue.string(flavor.wireName($0)) }
         switch flavor {
         case .stu3:
             return [

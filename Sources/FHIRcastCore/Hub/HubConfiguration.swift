@@ -17,6 +17,8 @@ public struct HubConfiguration: Sendable {
     public var maxOpenContextsPerTopic: Int = 64
     /// Content-sharing updates to an anchor that is open but not current (C50). Off: they get a 400.
     public var supportsNonCurrentContextUpdates: Bool = false
+    /// The events the hub takes and lists in discovery (C5).
+    public var events = EventPolicy()
 
     public init() {}
 

@@ -58,6 +58,16 @@ public struct HubState: Sendable {
         _ request: SubscriptionRequest, flavor: Flavor, now: Date, newID: SubscriptionID = .random()
     ) throws(HubError) -> SubscribeResult {
         precondition(request.mode == .subscribe)
+        // C5: names the hub does not take are left out of the granted events, which the confirmation shows.
+        var request = request
+        let refused = request.events.filter { config.events.problem(withName: $0) != nil }
+        if !refused.isEmpty {
+            request.events.removeAll { name in refused.contains(name) }
+            if request.events.isEmpty {
+                throw .badRequest(
+                    "'hub.events' names only events this hub does not support (\(refused.joined(separator: ","))): eventsSupported in .well-known/fhircast-configuration lists those it does")
+            }
+        }
         let lease = config.grantedLease(requested: request.leaseSeconds)
         let expiresAt = now.addingTimeInterval(Double(lease))
 
@@ -274,6 +284,7 @@ public struct HubState: Sendable {
     /// Accepts a context-change request: applies it to the topic's context and broadcasts it to every
     /// subscriber of the event, including the requester, with the request's id (C26, C27, C38, C45–C51).
     public mutating func publish(_ notification: EventNotification, now: Date) throws(HubError) -> [HubEffect] {
+        if let problem = config.events.problem(withName: notification.event.name) { throw .badRequest(problem) }
         let topic = notification.event.topic
         var ctx: TopicContext
         if let existing = topics[topic] {

@@ -48,10 +48,29 @@ actor CastbridgeProcess {
         return child
     }
 
+    /// Starts on a free port, with another port when the chosen one was taken before the child could bind it.
+    static func start(arguments: [String] = []) async throws -> CastbridgeProcess {
+        for _ in 0..<4 {
+            do {
+                return try await start(port: try await freePort(), arguments: arguments)
+            } catch is PortTaken {
+                continue
+            }
+        }
+        throw TestFailure("no free port could be bound")
+    }
+
+    struct PortTaken: Error { let port: Int }
+
     private func waitUntilHealthy() async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let health = try? await TestServer.request(.GET, "\(base)/health"), health.status == 200 { return }
+            if let health = try? await TestServer.request(.GET, "\(base)/health"), health.status == 200 {
+                // Another process may have taken the port between freePort() and our bind: then ours has exited.
+                try await Task.sleep(for: .milliseconds(100))
+                guard process.isRunning else { throw PortTaken(port: port) }
+                return
+            }
             guard process.isRunning else { throw TestFailure("castbridge exited with status \(process.terminationStatus)") }
             try await Task.sleep(for: .milliseconds(50))
         }
