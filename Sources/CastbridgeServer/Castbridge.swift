@@ -39,7 +39,17 @@ public struct Castbridge: Sendable {
                     dialect: config.castDialect),
                 capacity: config.bridgeQueueLimit, maxBytes: config.bridgeQueueMaxBytes, maxWait: config.bridgeQueueMaxWaitSeconds)
             : nil
-        let hub = FHIRcastHub(config: config, logger: logger, bridge: outlet)
+        // With the bridge on, a topic Cast apps listen on exists for FHIRcast apps too. An external hub's
+        // subscriptions cannot be seen from here, so there every topic counts as one Cast apps may listen on.
+        var castTopics: (@Sendable (String) async -> Bool)?
+        if outlet != nil {
+            if config.castHubURL != nil {
+                castTopics = { @Sendable _ in true }
+            } else {
+                castTopics = { @Sendable topic in await castHub.hasListeners(onTopic: topic) }
+            }
+        }
+        let hub = FHIRcastHub(config: config, logger: logger, bridge: outlet, castTopics: castTopics)
         let bridge = outlet.map { outlet in
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config, logger: self.logger)
         }

@@ -43,6 +43,7 @@ struct ContentSharingTests {
     @Test("C47: of two concurrent updates on one version exactly one wins")
     func concurrentUpdates() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("race")
             _ = try await server.publish(Events.reportOpen(topic: "race"))
             let v1 = try #require(try await server.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue)
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -61,6 +62,7 @@ struct ContentSharingTests {
     @Test("C48: POST entries, a duplicated resource, and deleting an opened resource are refused; nothing changes")
     func bundleRules() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("rules")
             _ = try await server.publish(Events.reportOpen(topic: "rules"))
             let v1 = try #require(try await server.get("/fhircast/STU3/rules").json?["context.versionId"]?.stringValue)
             let post: JSONValue = ["request": ["method": "POST"], "resource": ["resourceType": "Observation", "id": "n"]]
@@ -77,6 +79,7 @@ struct ContentSharingTests {
     @Test("C48: DELETE removes content that an earlier update PUT")
     func deleteContent() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("del")
             _ = try await server.publish(Events.reportOpen(topic: "del"))
             var v = try #require(try await server.get("/fhircast/STU3/del").json?["context.versionId"]?.stringValue)
             _ = try await server.publish(Events.reportUpdate(topic: "del", version: v, entries: [Events.observationPut("a"), Events.observationPut("b")]))
@@ -92,6 +95,7 @@ struct ContentSharingTests {
     @Test("C49 C50: close discards the content; an update to a non-current or closed report is refused")
     func closeAndNonCurrent() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("nc")
             _ = try await server.publish(Events.reportOpen(topic: "nc", report: "r1"))
             let v1 = try #require(try await server.get("/fhircast/STU3/nc").json?["context.versionId"]?.stringValue)
             _ = try await server.publish(Events.reportOpen(topic: "nc", report: "r2"))
@@ -111,6 +115,7 @@ struct ContentSharingTests {
     @Test("C38: re-opening an unclosed report makes it current again with its content kept")
     func reopenKeepsContent() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("ro")
             _ = try await server.publish(Events.reportOpen(topic: "ro", report: "r1"))
             let v1 = try #require(try await server.get("/fhircast/STU3/ro").json?["context.versionId"]?.stringValue)
             _ = try await server.publish(Events.reportUpdate(topic: "ro", report: "r1", version: v1, entries: [Events.observationPut("kept")]))

@@ -116,6 +116,7 @@ struct EventTests {
     @Test("C18 C38: a new subscriber gets the current context after the confirmation, with the original id and timestamp")
     func currentContextOnSubscribe() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("cc")
             _ = try await server.publish(Events.patientOpen(topic: "cc", patient: "A", id: "open-A", timestamp: "2026-02-02T02:02:02.000Z"))
             let (socket, _, confirmation) = try await server.subscriber(topic: "cc", events: "Patient-open,Patient-close")
             #expect(confirmation["hub.mode"] == "subscribe")
@@ -135,6 +136,7 @@ struct EventTests {
     @Test("C38: the most recent open is current; closing it leaves none even with others open")
     func mostRecentOpenIsCurrent() async throws {
         try await TestServer.with { server in
+            try await server.openTopic("m")
             _ = try await server.publish(Events.patientOpen(topic: "m", patient: "A"))
             _ = try await server.publish(Events.patientOpen(topic: "m", patient: "B"))
             var ctx = try #require(try await server.get("/fhircast/STU3/m").json)
@@ -149,6 +151,11 @@ struct EventTests {
     @Test("C41 C44: GET current context is the STU3 object on STU3 and the bare array on STU2")
     func getCurrentContext() async throws {
         try await TestServer.with { server in
+            // C43: a topic nobody subscribed to and that has no context is a 404 with the reason.
+            let unknown = try await server.get("/fhircast/STU3/g")
+            #expect(unknown.status == 404)
+            #expect(unknown.body.contains("unknown topic 'g'"))
+            try await server.openTopic("g")
             let empty = try await server.get("/fhircast/STU3/g")
             #expect(empty.status == 200)
             #expect(empty.json == ["context.type": "", "context": []])

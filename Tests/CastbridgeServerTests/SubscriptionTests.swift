@@ -55,8 +55,10 @@ struct SubscriptionTests {
             #expect(code != nil, "socket was not closed after the lease")
             #expect(frames.first?["hub.mode"] == "denied")
             #expect(frames.first?["hub.reason"] == "lease expired")
+            // The topic's only subscriber expired and it never had a context: it no longer exists (C36).
             let publish = try await server.publish(Events.patientOpen(topic: "lease"))
-            #expect(publish.status == 200)
+            #expect(publish.status == 400)
+            #expect(publish.body.contains("unknown topic"))
         }
     }
 

@@ -159,6 +159,12 @@ public actor CastHub: Service {
         return sub
     }
 
+    /// Whether a Cast app subscribes to exactly this topic. Subscriptions to `*` (the bridge's own, monitors) do not
+    /// make every topic exist for FHIRcast (Docs/conformance.md, "Topics").
+    func hasListeners(onTopic topic: String) -> Bool {
+        state.allSubscriptions.contains { $0.topic == topic }
+    }
+
     /// Unsubscribe (POST or DELETE): the removed subscriptions' sockets are closed and peers told.
     func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> Int {
         let removed = state.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)

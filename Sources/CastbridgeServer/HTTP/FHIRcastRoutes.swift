@@ -28,6 +28,7 @@ struct FHIRcastRoutes: Sendable {
             }
             router.get("\(base)/:topic") { _, context in
                 let topic = try Self.topicParameter(context)
+                do throws(HubError) { try await self.hub.requireTopic(topic, status: 404) } catch { throw PlainTextError(error) }
                 return JSONBody.response(await self.hub.currentContext(topic: topic, flavor: flavor))
             }
         }
@@ -84,6 +85,7 @@ struct FHIRcastRoutes: Sendable {
                     "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
             }
             let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
+            try await hub.requireTopic(notification.event.topic, status: 400)
             // Not FHIRcast, but OHIF-lineage clients send it: it names the publisher for a bridge SyncError.
             try await hub.publish(notification, publisher: json["subscriber.name"]?.stringValue)
             return JSONBody.response(["success": true, "id": .string(notification.id)])

@@ -30,7 +30,14 @@ public actor FHIRcastHub: Service {
     /// ACK frames taken on the sockets' event loops.
     nonisolated let acks = AckInbox()
 
-    init(config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared, bridge: BridgeOutlet? = nil) {
+    /// Topics of the Cast side (with the bridge on): whether Cast apps listen on a topic. Nil: none are known.
+    private let castTopics: (@Sendable (String) async -> Bool)?
+
+    init(
+        config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared, bridge: BridgeOutlet? = nil,
+        castTopics: (@Sendable (String) async -> Bool)? = nil
+    ) {
+        self.castTopics = castTopics
         self.bridge = bridge
         self.config = config
         self.logger = logger
@@ -151,6 +158,23 @@ public actor FHIRcastHub: Service {
     }
 
     public var subscriptionCount: Int { state.subscriptions.count }
+
+    /// Whether a topic exists for FHIRcast apps: the FHIRcast side knows it, or, with the bridge on, Cast apps listen
+    /// on it (so that an EHR's event still reaches a Cast viewer that is the topic's only listener).
+    public func topicExists(_ topic: String) async -> Bool {
+        if state.knows(topic: topic) { return true }
+        guard let castTopics else { return false }
+        return await castTopics(topic)
+    }
+
+    /// A 400 for a publish, or a 404 for a context read, of a topic that does not exist (C36, C43, IHE IRA).
+    func requireTopic(_ topic: String, status: Int) async throws(HubError) {
+        guard await topicExists(topic) else {
+            throw HubError(
+                status,
+                "unknown topic '\(topic)': a topic exists while it has a subscriber (a FHIRcast app, or a Cast app when bridged) or an open context; subscribe to it first")
+        }
+    }
 
     // MARK: Websocket sessions
 

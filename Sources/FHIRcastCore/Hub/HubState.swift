@@ -403,6 +403,10 @@ public struct HubState: Sendable {
 
     public func context(of topic: String) -> TopicContext? { topics[topic] }
 
+    /// Whether the FHIRcast side knows a topic (C36, C43): it has a subscription, or a context the hub still keeps
+    /// (opened, and not yet forgotten after `topicIdleSeconds` without subscribers). Docs/conformance.md, "Topics".
+    public func knows(topic: String) -> Bool { byTopic[topic] != nil || topics[topic] != nil }
+
     // MARK: Timers
 
     /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.

@@ -129,6 +129,12 @@ struct TestServer: Sendable {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
+    /// Makes a topic exist (C36, C43), as the session's driving app does by subscribing: a websocket subscription to
+    /// SyncError alone that never connects, so it receives none of the events a test counts.
+    func openTopic(_ topic: String, flavor: Flavor = .stu3) async throws {
+        _ = try await subscribe(topic: topic, events: "SyncError", name: "session-\(topic)", flavor: flavor)
+    }
+
     /// Subscribes over websocket and returns the endpoint URL.
     func subscribe(
         topic: String, events: String, lease: Int? = nil, name: String? = nil, endpoint: String? = nil, flavor: Flavor = .stu3
