@@ -175,7 +175,7 @@ public actor CastHub: Service {
     /// DELETE with an empty body: everything goes, every socket is closed.
     func clear() {
         for sub in state.clear() {
-            sockets.removeValue(forKey: sub.endpoint)?.deny(frame: ByteBuffer())
+            sockets.removeValue(forKey: sub.endpoint)?.end()
         }
         for (_, sink) in sockets { _ = sink.shutdown() }
         sockets.removeAll()
@@ -247,7 +247,7 @@ public actor CastHub: Service {
     }
 
     private func dropped(_ sub: CastSubscription, reason: String) {
-        sockets.removeValue(forKey: sub.endpoint)?.deny(frame: ByteBuffer())
+        sockets.removeValue(forKey: sub.endpoint)?.end()
         announceRemoval(sub, reason: reason)
     }
 
@@ -304,7 +304,7 @@ public actor CastHub: Service {
     func reset(singleUserMode: Bool) {
         oauth.singleUserMode = singleUserMode
         state.reset()
-        for (_, sink) in sockets { sink.deny(frame: ByteBuffer()) }
+        for (_, sink) in sockets { sink.end() }
         sockets.removeAll()
         for id in Array(waiters.keys) { stopWaiting(id) }
     }

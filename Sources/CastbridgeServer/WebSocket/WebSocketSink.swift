@@ -67,6 +67,9 @@ struct WebSocketSink: DeliverySink {
 
     func deny(frame: ByteBuffer) { close(.normalClosure, last: frame) }
 
+    /// Closes with 1000 and no last frame (a removed Cast subscription).
+    func end() { close(.normalClosure, last: nil) }
+
     func shutdown() -> EventLoopFuture<Void>? { close(.goingAway, last: nil) }
 
     /// Ends at once, dropping what is queued (overflow, a second connection on the endpoint).
