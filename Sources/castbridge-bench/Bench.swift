@@ -30,6 +30,9 @@ struct Bench: AsyncParsableCommand {
     var server: String?
     @Option(help: "Measure a castbridge that is already running at this URL (e.g. http://host:8080) instead of starting one, so that its clients can run on another machine. Its memory and CPU are not read; every run uses topics and ids of its own.")
     var url: String?
+
+    @Option(help: "Measure another hub at this URL with the same clients (side by side with castbridge): a Cast hub of generation D (the cast scenario: POST <url>/api/hub, its /bind sockets rebased onto <url>), or a FHIRcast STU3 hub whose hub.url is <url>/fhircast/STU3 (the fhircast scenario). Nothing castbridge-specific is asked of it; its memory and CPU are not read.")
+    var peer: String?
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
     @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
@@ -42,7 +45,10 @@ struct Bench: AsyncParsableCommand {
         let perRun = smoke ? 20 : events
         let wanted = Set(scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         var failures = 0
-        print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(url ?? binary)")
+        print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(peer.map { "\($0) (peer)" } ?? url ?? binary)")
+        if peer != nil, !wanted.isSubset(of: ["fhircast", "cast"]) {
+            throw BenchError("--peer measures the fhircast and cast scenarios only (the bridge and binary scenarios need castbridge)")
+        }
         if wanted.contains("floor") { failures += try await floor(events: perRun) }
         for kind in [Subscriber.Kind.fhircast, .cast] where wanted.contains(kind == .fhircast ? "fhircast" : "cast") {
             for n in counts {
@@ -59,6 +65,9 @@ struct Bench: AsyncParsableCommand {
 
     /// The server to measure: started fresh (`--server`, or the one next to this executable), or `--url`.
     func makeTarget(binary: String) async throws -> Target {
+        if let peer {
+            return Target(base: peer.hasSuffix("/") ? String(peer.dropLast()) : peer, process: nil)
+        }
         if let url {
             let base = url.hasSuffix("/") ? String(url.dropLast()) : url
             guard (try? await HTTP.request(.GET, "\(base)/health"))?.status == 200 else {

@@ -86,22 +86,36 @@ struct Tally: CustomStringConvertible {
 /// The `"id":"bench-<n>…"` of a frame, without decoding the JSON: the whole id (the ACK repeats it) and its `<n>`.
 /// Event ids are `bench-<n>` or `bench-<n>-<topic>`.
 func benchID(in buffer: ByteBuffer) -> (index: Int, id: ByteBuffer)? {
+    // `"id"`, then JSON's optional blanks around the colon (Python's json.dumps writes `"id": "…"`), then `"bench-<n>`.
     let found: (start: Int, end: Int, index: Int)? = buffer.withUnsafeReadableBytes { raw in
-        let needle: StaticString = #""id":"bench-"#
-        let n = needle.utf8CodeUnitCount
-        let pattern = UnsafeRawBufferPointer(start: needle.utf8Start, count: n)
-        guard raw.count > n else { return nil }
-        for i in 0...(raw.count - n) where raw[i] == 0x22 && memcmp(raw.baseAddress! + i, pattern.baseAddress!, n) == 0 {
+        let key: StaticString = #""id""#
+        let prefix: StaticString = #""bench-"#
+        let keyPattern = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        let prefixPattern = UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        func matches(_ pattern: UnsafeRawBufferPointer, at i: Int) -> Bool {
+            i + pattern.count <= raw.count && memcmp(raw.baseAddress! + i, pattern.baseAddress!, pattern.count) == 0
+        }
+        func skipBlanks(_ j: inout Int) { while j < raw.count, raw[j] == 0x20 || raw[j] == 0x09 { j += 1 } }
+        guard raw.count > keyPattern.count + prefixPattern.count else { return nil }
+        for i in 0..<raw.count where raw[i] == 0x22 && matches(keyPattern, at: i) {
+            var j = i + keyPattern.count
+            skipBlanks(&j)
+            guard j < raw.count, raw[j] == 0x3A else { continue }
+            j += 1
+            skipBlanks(&j)
+            guard matches(prefixPattern, at: j) else { continue }
+            let start = j + 1
+            j += prefixPattern.count
             var index = 0
-            var j = i + n
+            let digits = j
             while j < raw.count, raw[j] >= 48, raw[j] <= 57 {
                 index = index * 10 + Int(raw[j] - 48)
                 j += 1
             }
-            guard j > i + n else { return nil }
+            guard j > digits else { return nil }
             while j < raw.count, raw[j] != 0x22 { j += 1 }
             guard j < raw.count else { return nil }
-            return (i + 6, j, index)
+            return (start, j, index)
         }
         return nil
     }

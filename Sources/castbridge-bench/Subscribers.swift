@@ -27,7 +27,12 @@ struct Subscriber: Sendable {
             .POST, base + path,
             body: HTTP.form([("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]),
             contentType: "application/x-www-form-urlencoded")
-        let endpoint = try HTTP.endpoint(in: r.body)
+        var endpoint = try HTTP.endpoint(in: r.body)
+        // As every Cast client does: the socket's path on the scheme and host the client was configured with. The
+        // reference hub builds the URL from the Host header and says wss for anything but "localhost".
+        if kind == .cast, let path = URLComponents(string: endpoint)?.percentEncodedPath, let configured = URLComponents(string: base) {
+            endpoint = "ws://\(configured.host ?? "127.0.0.1"):\(configured.port ?? 80)\(path)"
+        }
         return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame)
     }
 
