@@ -110,7 +110,7 @@ struct CastUpload {
             partType = nil
             partBytes = 0
             guard part > 0 else { return }
-            guard let manifest else { throw CastError(400, "binary batch publish JSON part is not valid JSON") }
+            guard let manifest else { throw CastError(400, "The first part must be the JSON publish envelope") }
             let uploads = manifest.uploadIndices
             // A part beyond the manifest is read and dropped, so that the count in the answer is the real one.
             guard part - 1 < uploads.count else {
