@@ -29,7 +29,7 @@ struct MappingFileTests {
         #expect(set.request(forCastEvent: "status-request")?.action == .answerFromContext)
         #expect(set.castSubscriptionEvents.contains("status-request"))
         #expect(!set.castSubscriptionEvents.contains("sceneview-request"))  // ignored verbs are not subscribed
-        for name in set.fhircastEventNames { #expect(EventCatalog.problem(withName: name) == nil, "\(name)") }
+        for name in set.declaredFHIRcastNames { #expect(EventCatalog.problem(withName: name) == nil, "\(name)") }
     }
 
     @Test("A custom event and a custom request verb need only a mapping file")

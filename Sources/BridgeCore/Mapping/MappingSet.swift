@@ -189,17 +189,10 @@ public struct MappingSet: Sendable {
         return names.filter { seen.insert($0).inserted }
     }
 
-    /// Event names the FHIRcast side can deliver because of the mapping (for `eventsSupported`).
-    /// Every FHIRcast event name the rules carry, either way: the names a FHIRcast hub bridged by them must take (C5).
+    /// Every FHIRcast event name the rules carry, either way: the names a FHIRcast hub bridged by them must take and
+    /// lists in `eventsSupported` (C5).
     public var declaredFHIRcastNames: [String] {
         var seen = Set<String>()
         return (events.map(\.fhircast) + requests.compactMap(\.fhircast)).filter { seen.insert($0.lowercased()).inserted }
-    }
-
-    public var fhircastEventNames: [String] {
-        var names = events.filter(\.toFHIRcast).map(\.fhircast)
-        names += requests.compactMap(\.fhircast)
-        var seen = Set<String>()
-        return names.filter { seen.insert($0.lowercased()).inserted }
     }
 }

@@ -85,9 +85,8 @@ struct FHIRcastRoutes: Sendable {
                     "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
             }
             let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
-            try await hub.requireTopic(notification.event.topic, status: 400)
             // Not FHIRcast, but OHIF-lineage clients send it: it names the publisher for a bridge SyncError.
-            try await hub.publish(notification, publisher: json["subscriber.name"]?.stringValue)
+            try await hub.publishFromApp(notification, publisher: json["subscriber.name"]?.stringValue)
             return JSONBody.response(["success": true, "id": .string(notification.id)])
         } catch {
             throw PlainTextError(error)

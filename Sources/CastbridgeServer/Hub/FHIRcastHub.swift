@@ -167,6 +167,13 @@ public actor FHIRcastHub: Service {
         return await castTopics(topic)
     }
 
+    /// A FHIRcast app's event: refused with a 400 when its topic does not exist (C36), else `publish`. One call on the
+    /// hub for the route; the Cast side is asked only about a topic the FHIRcast side does not know.
+    func publishFromApp(_ notification: EventNotification, publisher: String?) async throws(HubError) {
+        if !state.knows(topic: notification.event.topic) { try await requireTopic(notification.event.topic, status: 400) }
+        try publish(notification, publisher: publisher)
+    }
+
     /// A 400 for a publish, or a 404 for a context read, of a topic that does not exist (C36, C43, IHE IRA).
     func requireTopic(_ topic: String, status: Int) async throws(HubError) {
         guard await topicExists(topic) else {

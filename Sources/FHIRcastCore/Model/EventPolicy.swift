@@ -19,8 +19,10 @@ public struct EventPolicy: Sendable, Hashable {
 
     /// Why the hub does not take this event name, or nil when it does.
     public func problem(withName name: String) -> String? {
+        // Listed names are well-formed already: one set look-up on a publish's path, not the name rules again.
+        if keys.contains(name.lowercased()) { return nil }
         if let malformed = EventCatalog.problem(withName: name) { return malformed }
-        if acceptsAnyWellFormedName || keys.contains(name.lowercased()) { return nil }
+        if acceptsAnyWellFormedName { return nil }
         return "event '\(name)' is not supported by this hub: eventsSupported in .well-known/fhircast-configuration lists the events it takes"
     }
 }

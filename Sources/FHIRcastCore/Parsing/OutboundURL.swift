@@ -12,9 +12,8 @@ public enum OutboundURL {
             return "must be an absolute http or https URL"
         }
         guard let host = url.host, !host.isEmpty else { return "has no host" }
-        if let port = url.port, !(1...65535).contains(port) { return "has port \(port), outside 1–65535" }
-        // Foundation reads a port too long for an Int as no port at all, which would mean port 80 or 443: the port
-        // as written must be one.
+        // The port as written, not `url.port`: Foundation reads one too long for an Int as no port at all, which would
+        // mean port 80 or 443.
         if let written = writtenPort(text), Int(written).map({ (1...65535).contains($0) }) != true {
             return "has port \(written.prefix(30)), outside 1–65535"
         }
