@@ -287,4 +287,30 @@ struct HubStateTests {
         #expect(implied.last?.context.compactMap { $0["key"]?.stringValue } == ["study", "patient"])
         #expect(ImpliedOpens.of(Event(topic: "t", name: "Patient-close", context: event.context)).isEmpty)
     }
+
+    @Test("C36: knownTopics is the topics with a subscription or a kept context; its generation moves only when that set does")
+    func knownTopicsGeneration() throws {
+        var state = Self.makeState { $0.topicIdleSeconds = 100 }
+        var seen = state.knownTopicsGeneration
+        func changed(_ state: HubState) -> Bool {
+            defer { seen = state.knownTopicsGeneration }
+            return state.knownTopicsGeneration != seen
+        }
+        _ = try state.subscribe(request(topic: "a", events: ["Patient-open"]), flavor: .stu3, now: t0, newID: SubscriptionID("1"))
+        #expect(changed(state) && state.knownTopics == ["a"])
+        _ = try state.subscribe(request(topic: "a", events: ["Patient-close"]), flavor: .stu3, now: t0, newID: SubscriptionID("2"))
+        #expect(!changed(state))
+        _ = try state.publish(open("a", patient: "p", id: "e1"), now: t0)
+        #expect(!changed(state))
+        _ = try state.publish(open("b", patient: "p", id: "e2"), now: t0)
+        #expect(changed(state) && state.knownTopics == ["a", "b"])
+        _ = try state.subscribe(request(topic: "c", events: ["Patient-open"]), flavor: .stu3, now: t0, newID: SubscriptionID("3"))
+        #expect(changed(state) && state.knownTopics == ["a", "b", "c"])
+        // The subscriptions go (none connected): c had no context, so it is no longer known; a keeps its context.
+        _ = state.expire(now: t0.addingTimeInterval(HubConfiguration().connectTimeoutSeconds + 1))
+        #expect(changed(state) && state.knownTopics == ["a", "b"])
+        // The idle sweep forgets contexts without subscribers.
+        _ = state.expire(now: t0.addingTimeInterval(200))
+        #expect(changed(state) && state.knownTopics.isEmpty)
+    }
 }

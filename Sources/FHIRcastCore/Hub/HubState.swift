@@ -116,6 +116,7 @@ public struct HubState: Sendable {
             eventKeys: Set(request.events.map { $0.lowercased() }), subscriberName: request.subscriberName,
             leaseSeconds: lease, expiresAt: expiresAt, state: state)
         subscriptions[newID] = sub
+        if !knows(topic: request.topic) { knownTopicsGeneration &+= 1 }
         byTopic[request.topic, default: []].insert(newID)
         leases.insert(Due(at: expiresAt, id: newID))
         touch(request.topic, now: now)
@@ -297,6 +298,7 @@ public struct HubState: Sendable {
         }
         let makeID = self.makeID
         let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
+        if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
         topics[topic] = ctx
         return deliverEffects(outgoing, now: now)
     }
@@ -407,6 +409,13 @@ public struct HubState: Sendable {
     /// (opened, and not yet forgotten after `topicIdleSeconds` without subscribers). Docs/conformance.md, "Topics".
     public func knows(topic: String) -> Bool { byTopic[topic] != nil || topics[topic] != nil }
 
+    /// Every topic the hub `knows`.
+    public var knownTopics: Set<String> { Set(byTopic.keys).union(topics.keys) }
+
+    /// Changes each time `knownTopics` gains or loses a topic: a reader compares it with the value it last saw instead
+    /// of comparing sets.
+    public private(set) var knownTopicsGeneration = 0
+
     // MARK: Timers
 
     /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.
@@ -446,7 +455,10 @@ public struct HubState: Sendable {
         if lastTopicSweep.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
             lastTopicSweep = now
             for (topic, ctx) in topics where (byTopic[topic] ?? []).isEmpty {
-                if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds { topics.removeValue(forKey: topic) }
+                if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds {
+                    topics.removeValue(forKey: topic)
+                    knownTopicsGeneration &+= 1
+                }
             }
         }
         return effects
@@ -464,7 +476,10 @@ public struct HubState: Sendable {
     private mutating func remove(_ id: SubscriptionID) {
         guard let sub = subscriptions.removeValue(forKey: id) else { return }
         byTopic[sub.topic]?.remove(id)
-        if byTopic[sub.topic]?.isEmpty == true { byTopic.removeValue(forKey: sub.topic) }
+        if byTopic[sub.topic]?.isEmpty == true {
+            byTopic.removeValue(forKey: sub.topic)
+            if topics[sub.topic] == nil { knownTopicsGeneration &+= 1 }
+        }
         // Its entry in the ACK watch is skipped when it comes due.
         pendingAcks.removeValue(forKey: id)
     }
