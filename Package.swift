@@ -160,6 +160,7 @@ let package = Package(
             dependencies: [
                 "CastbridgeServer",
                 "TestSupport",
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),

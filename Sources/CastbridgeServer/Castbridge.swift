@@ -37,7 +37,8 @@ public struct Castbridge: Sendable {
                 translator: Translator(
                     mappings: config.mappings, identity: BridgeIdentity(subscriberName: config.bridgeName, productName: config.bridgeProduct),
                     dialect: config.castDialect),
-                capacity: config.bridgeQueueLimit, maxBytes: config.bridgeQueueMaxBytes, maxWait: config.bridgeQueueMaxWaitSeconds)
+                capacity: config.bridgeQueueLimit, maxBytes: config.bridgeQueueMaxBytes, maxWait: config.bridgeQueueMaxWaitSeconds,
+                followsTopics: config.castHubURL != nil && config.castDialect == .b)
             : nil
         // With the bridge on, a topic Cast apps listen on exists for FHIRcast apps too. An external hub's
         // subscriptions cannot be seen from here, so there every topic counts as one Cast apps may listen on.

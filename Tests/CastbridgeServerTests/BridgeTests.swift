@@ -269,9 +269,10 @@ struct BridgeTests {
 
     @Test("An external Cast hub (a second castbridge process, auth required) stopped and restarted mid-stream: nothing lost, nothing duplicated, order kept")
     func externalHubRestart() async throws {
-        let port = try await CastbridgeProcess.freePort()
         let hubArguments = ["--cast-require-auth", "--no-bridge"]
-        let first = try await CastbridgeProcess.start(port: port, arguments: hubArguments)
+        // Another port when the one chosen was taken before the child bound it; the restart reuses the one bound.
+        let first = try await CastbridgeProcess.start(arguments: hubArguments)
+        let port = first.port
         let hubBase = first.base
         // Without credentials the bridge cannot subscribe, and says why.
         try await TestServer.with({
@@ -358,6 +359,13 @@ struct BridgeTests {
             let got = try #require(try await viewer.nextJSON())
             #expect(got["id"] == "b1")
             #expect(got["event"]?["hub.source"] == "castbridge")
+            // The publish made T exist for FHIRcast apps, so the bridge follows T on the hub (one subscription per topic).
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let subs = try await hub.server.get("/api/hub/admin/snapshot").json?["subscriptions"]?.arrayValue ?? []
+                if subs.contains(where: { $0["subscriber"] == "castbridge" && $0["topic"] == "T" && $0["connected"] == true }) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             // A generation B requester asks the bridge by name.
             let castGet = try await hub.server.get("/api/hub/cast-get?subscriber=castbridge&dataType=STATUS&topic=T").json
             #expect(castGet?["response"]?["event"]?["hub.event"] == "get-response")

@@ -31,10 +31,28 @@ final class BridgeOutlet: Sendable {
     let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(translator: Translator, capacity: Int, maxBytes: Int = .max, maxWait: Double) {
+    /// Whether the Cast hub needs one subscription per topic (generation B compares topics literally, so the
+    /// bridge's `*` matches nothing there): then the hub reports the topics that exist for FHIRcast apps.
+    let followsTopics: Bool
+    private let topicBox = Mutex<Set<String>>([])
+    /// One pending wake-up at most: the bridge reads `topics` each time it wakes.
+    let topicWakes: AsyncStream<Void>
+    private let topicWake: AsyncStream<Void>.Continuation
+
+    init(translator: Translator, capacity: Int, maxBytes: Int = .max, maxWait: Double, followsTopics: Bool = false) {
         self.translator = translator
         self.box = Mutex(Outbox(capacity: capacity, maxBytes: maxBytes, maxWait: maxWait))
+        self.followsTopics = followsTopics
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (topicWakes, topicWake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The topics that exist for FHIRcast apps: a subscription, or a context the hub keeps (only when `followsTopics`).
+    var topics: Set<String> { topicBox.withLock { $0 } }
+
+    func setTopics(_ topics: Set<String>) {
+        topicBox.withLock { $0 = topics }
+        topicWake.yield()
     }
 
     var capacity: Int { box.withLock { $0.capacity } }
@@ -72,7 +90,12 @@ final class BridgeOutlet: Sendable {
     }
 
     func wakeUp() { wake.yield() }
-    func finish() { wake.finish() }
+    /// Asks the bridge to pass `topics` on again (a new link holds none yet).
+    func wakeTopics() { topicWake.yield() }
+    func finish() {
+        wake.finish()
+        topicWake.finish()
+    }
 
     func next() -> OutboundItem? { box.withLock { $0.next() } }
     func sent() { box.withLock { $0.sent() } }

@@ -71,6 +71,7 @@ public actor CastBridge: Service {
             group.addTask { await self.connectionLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.tickLoop() }
+            group.addTask { await self.topicLoop() }
             try? await gracefulShutdown()
             await self.stop()
             group.cancelAll()
@@ -122,6 +123,7 @@ public actor CastBridge: Service {
                 backoff.reset()
                 logger.info("bridge subscribed on the Cast hub", metadata: ["upstream": "\(upstream.label)"])
                 outlet.wakeUp()
+                outlet.wakeTopics()
                 for await command in link.frames {
                     guard case .frame(let buffer) = command else { break }
                     await handle(buffer, link: link)
@@ -136,6 +138,15 @@ public actor CastBridge: Service {
             if stopping { return }
             let delay = backoff.next(unit: Double.random(in: 0..<1))
             do { try await Task.sleep(for: .milliseconds(Int64(delay * 1000))) } catch { return }
+        }
+    }
+
+    /// On a hub that compares topics literally, the bridge holds one subscription per topic that exists for FHIRcast
+    /// apps (issue #21, item 5): the hub reports that set through the outlet, and this loop passes it on.
+    private func topicLoop() async {
+        guard outlet.followsTopics else { return }
+        for await _ in outlet.topicWakes where link != nil {
+            await upstream.follow(topics: outlet.topics)
         }
     }
 

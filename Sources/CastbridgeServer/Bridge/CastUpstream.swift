@@ -35,8 +35,12 @@ enum PublishOutcome: Sendable, Equatable {
 protocol CastUpstream: Sendable {
     /// For logs and `/health`.
     var label: String { get }
-    /// Subscribes to every topic (`*`) for these events and binds the subscription.
+    /// Subscribes to every topic (`*`) for these events and binds the subscription. On a hub that compares topics
+    /// literally (generation B) the link starts empty, and `follow(topics:)` adds one subscription per topic.
     func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink
+    /// The topics to hold subscriptions on, over the current link, on a hub that compares topics literally; called
+    /// whenever the topics that exist for FHIRcast apps change, and after each connect. Other hubs ignore it.
+    func follow(topics: Set<String>) async
     func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome
     /// Publishes a binary batch (cast-protocol.md §4.1): a `multipart/related` body, envelope first.
     func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome
@@ -99,6 +103,9 @@ struct EmbeddedCastUpstream: CastUpstream {
     let capacity: Int
 
     var label: String { "embedded" }
+
+    /// The bridge's `*` subscription already matches every topic here.
+    func follow(topics: Set<String>) async {}
 
     func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
         let fields = Self.subscribeFields(events: events, identity: identity).mapValues(JSONValue.string)

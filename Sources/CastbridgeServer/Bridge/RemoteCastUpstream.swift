@@ -3,12 +3,10 @@ import BridgeCore
 import CastCore
 import FHIRcastCore
 import Foundation
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 
 /// An external Cast hub (cast-protocol.md §1): subscribe over HTTP, bind the returned socket (rebased onto the
 /// configured hub's scheme and host, §1.1), publish and request over HTTP, with a bearer token when configured.
@@ -39,6 +37,14 @@ actor RemoteCastUpstream: CastUpstream {
 
     private struct UpstreamError: Error, CustomStringConvertible {
         var description: String
+        /// The HTTP status, when the hub answered.
+        var status: Int?
+
+        /// A refusal of this one subscription; a token refused, or a hub unwilling for now, ends the link instead.
+        var refusesTopic: Bool {
+            guard let status else { return false }
+            return (400..<500).contains(status) && ![401, 403, 408, 429].contains(status)
+        }
     }
 
     private func bearer(refresh: Bool = false) async throws -> String? {
@@ -86,7 +92,8 @@ actor RemoteCastUpstream: CastUpstream {
         let response = try await http.execute(request, timeout: publishTimeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
-            throw UpstreamError(description: "\(url) answered \(response.status.code): \(String(buffer: body).prefix(300))")
+            throw UpstreamError(
+                description: "\(url) answered \(response.status.code): \(String(buffer: body).prefix(300))", status: Int(response.status.code))
         }
         guard let json = try? JSONBody.decode(body) else {
             throw UpstreamError(description: "\(url) answered with something that is not JSON")
@@ -96,88 +103,130 @@ actor RemoteCastUpstream: CastUpstream {
 
     // MARK: CastUpstream
 
+    /// Generation D: one socket, subscribed to `*`. Generation B compares topics literally, so there the link starts
+    /// with no subscription, and `follow(topics:)` holds one per topic that exists for FHIRcast apps.
     func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
-        let fields = Self.subscribeFields(events: events, identity: identity)
+        var fields = Self.subscribeFields(events: events, identity: identity)
+        if dialect == .b { return try await connectFollowing(fields) }
+        fields["hub.topic"] = "*"
+        let url = try await subscribe(fields)
+        let (frames, frameSink) = AsyncStream<SessionCommand>.makeStream(bufferingPolicy: .bufferingOldest(100_000))
+        let socket = try await CastHubSocket.open(url, maxFrameBytes: maxFrameBytes, logger: logger, frames: frameSink) {
+            frameSink.finish()
+        }
+        return CastLink(
+            frames: frames, send: { frame in socket.send(String(buffer: JSONBody.encode(frame))) }, close: { socket.close() })
+    }
+
+    /// Subscribes (once more with a fresh token after a 401) and returns the socket URL to bind, rebased (§1.1).
+    private func subscribe(_ fields: [String: String]) async throws -> String {
         var answer: JSONValue
         do {
             answer = try await postForm("\(root)/api/hub", fields, bearer: try await bearer())
-        } catch let error as UpstreamError where error.description.contains(" 401") && token != nil {
+        } catch let error as UpstreamError where error.status == 401 && token != nil {
             answer = try await postForm("\(root)/api/hub", fields, bearer: try await bearer(refresh: true))
         }
         guard let endpoint = answer["hub.channel.endpoint"]?.stringValue, !endpoint.isEmpty else {
             throw UpstreamError(description: "the Cast hub's subscribe answer has no hub.channel.endpoint")
         }
-        let url = RemoteHubURL.rebase(endpoint, onto: root)
-        return try await Self.open(url, endpoint: endpoint, maxFrameBytes: maxFrameBytes, logger: logger)
+        return RemoteHubURL.rebase(endpoint, onto: root)
     }
 
-    private enum SocketEvent: Sendable {
-        case opened
-        case failed(String)
-    }
+    // MARK: Generation B: one subscription per topic
 
-    /// Opens the socket; frames go to the link's stream, outgoing frames through its `send`.
-    private static func open(_ url: String, endpoint: String, maxFrameBytes: Int, logger: Logger) async throws -> CastLink {
+    /// The sockets of the current generation B link, one per followed topic, all feeding its one frame stream.
+    private struct FollowingLink {
+        let generation: Int
+        let frames: AsyncStream<SessionCommand>.Continuation
+        let fields: [String: String]
+        var sockets: [Int: CastHubSocket] = [:]
+    }
+    private var following: FollowingLink?
+    private var follower = TopicFollower()
+    private var linkGenerations = 0
+    private var followLoopRunning = false
+
+    /// A link with no subscription yet. The hub is asked for its status first, so that one that cannot be reached (or
+    /// a token that cannot be had) fails the connect as with generation D, instead of a link that holds nothing.
+    private func connectFollowing(_ fields: [String: String]) async throws -> CastLink {
+        let token = try await bearer()
+        var probe = HTTPClientRequest(url: "\(root)/api/hub/status")
+        if let token { probe.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        _ = try await http.execute(probe, timeout: publishTimeout).body.collect(upTo: 1 << 20)
+        if let old = following { end(old.generation, why: nil) }
+        linkGenerations += 1
+        let generation = linkGenerations
         let (frames, frameSink) = AsyncStream<SessionCommand>.makeStream(bufferingPolicy: .bufferingOldest(100_000))
-        let (outgoing, outgoingSink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(10_000))
-        let (events, eventSink) = AsyncStream<SocketEvent>.makeStream()
-        let task = Task {
-            do {
-                // Protocol pings find a hub that vanished without closing (the reference pings every 20 s too).
-                try await WebSocketClient.connect(
-                    url: url, configuration: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(20))),
-                    logger: logger
-                ) { inbound, outbound, _ in
-                    eventSink.yield(.opened)
-                    // The old bind step: the hub only logs it, but clients send it (§1.3).
-                    try await outbound.write(.text(#"{"hub.channel.endpoint":"\#(url)"}"#))
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            for try await message in inbound.messages(maxSize: maxFrameBytes) {
-                                guard case .text(let text) = message else { continue }  // gen B binary frames: unused
-                                if text.contains(#""type""#), let value = try? JSONBody.decode(ByteBuffer(string: text)),
-                                    value["type"]?.stringValue == "ping"
-                                {
-                                    outgoingSink.yield(#"{"type":"pong","timestamp":"\#(Timestamp.format(Date()))"}"#)
-                                    continue
-                                }
-                                if case .dropped = frameSink.yield(.frame(ByteBuffer(string: text))) {
-                                    throw UpstreamError(description: "the bridge fell behind the Cast hub")
-                                }
-                            }
-                        }
-                        group.addTask {
-                            for await text in outgoing { try await outbound.write(.text(text)) }
-                            try await outbound.close(.normalClosure, reason: nil)
-                        }
-                        try await group.next()
-                        group.cancelAll()
+        following = FollowingLink(generation: generation, frames: frameSink, fields: fields)
+        follower.reset()
+        return CastLink(
+            frames: frames,
+            send: { frame in await self.send(frame, on: generation) },
+            close: { await self.end(generation, why: nil) })
+    }
+
+    func follow(topics: Set<String>) async {
+        guard dialect == .b else { return }
+        follower.want(topics)
+        // One loop at a time; a running one picks up the new set at its next step.
+        guard !followLoopRunning else { return }
+        followLoopRunning = true
+        defer { followLoopRunning = false }
+        while let link = following {
+            switch follower.next() {
+            case .idle:
+                return
+            case .close(let topic, let socket):
+                following?.sockets.removeValue(forKey: socket)?.close()
+                logger.info("bridge left a topic on the Cast hub", metadata: ["topic": "\(topic)"])
+            case .open(let topic, let socket):
+                var fields = link.fields
+                fields["hub.topic"] = topic
+                do {
+                    let url = try await subscribe(fields)
+                    let opened = try await CastHubSocket.open(url, maxFrameBytes: maxFrameBytes, logger: logger, frames: link.frames) {
+                        Task { await self.socketEnded(socket, generation: link.generation) }
                     }
+                    guard following?.generation == link.generation else {
+                        opened.close()
+                        return
+                    }
+                    following?.sockets[socket] = opened
+                    follower.opened(topic, socket: socket)
+                    logger.info("bridge subscribed to a topic on the Cast hub", metadata: ["topic": "\(topic)"])
+                } catch let error as UpstreamError where error.refusesTopic {
+                    follower.refused(topic)
+                    logger.warning("the Cast hub refused the bridge's subscription to a topic", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                } catch {
+                    end(link.generation, why: "subscribing to topic '\(topic)': \(error)")
+                    return
                 }
-            } catch {
-                eventSink.yield(.failed("\(error)"))
-            }
-            eventSink.finish()
-            frameSink.finish()
-        }
-        for await event in events {
-            switch event {
-            case .opened:
-                return CastLink(
-                    frames: frames,
-                    send: { frame in
-                        if case .enqueued = outgoingSink.yield(String(buffer: JSONBody.encode(frame))) { return true }
-                        return false
-                    },
-                    close: {
-                        outgoingSink.finish()
-                        task.cancel()
-                    })
-            case .failed(let why):
-                throw UpstreamError(description: "the Cast hub's socket \(url) could not be opened: \(why)")
             }
         }
-        throw UpstreamError(description: "the Cast hub's socket \(url) closed at once")
+    }
+
+    /// A `*-response` goes out on the socket of its topic, else on any.
+    private func send(_ frame: JSONValue, on generation: Int) -> Bool {
+        guard let link = following, link.generation == generation else { return false }
+        let socket = frame["event"]?["hub.topic"]?.stringValue.flatMap { follower.held[$0] }.flatMap { link.sockets[$0] }
+        guard let socket = socket ?? link.sockets.values.first else { return false }
+        return socket.send(String(buffer: JSONBody.encode(frame)))
+    }
+
+    private func socketEnded(_ socket: Int, generation: Int) {
+        guard following?.generation == generation, follower.ended(socket: socket) else { return }
+        end(generation, why: "a topic's socket closed")
+    }
+
+    /// Ends a link: its sockets close (the hub drops their subscriptions) and its frame stream finishes, so the
+    /// bridge connects again and every topic is followed anew.
+    private func end(_ generation: Int, why: String?) {
+        guard let link = following, link.generation == generation else { return }
+        following = nil
+        follower.reset()
+        if let why { logger.warning("the Cast hub link ends", metadata: ["reason": "\(why)"]) }
+        for socket in link.sockets.values { socket.close() }
+        link.frames.finish()
     }
 
     func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
@@ -288,87 +337,5 @@ actor RemoteCastUpstream: CastUpstream {
         }
         guard let json = try? JSONBody.decode(body) else { throw HubError(502, "the Cast hub's answer is not JSON") }
         return json
-    }
-}
-
-/// The URLs of an external Cast hub.
-public enum RemoteHubURL {
-    /// `http://h:2018/api/hub/` → `http://h:2018`.
-    public static func root(of url: String) -> String {
-        var s = url.trimmingCharacters(in: .whitespaces)
-        while s.hasSuffix("/") { s.removeLast() }
-        if s.hasSuffix("/api/hub") { s.removeLast("/api/hub".count) }
-        while s.hasSuffix("/") { s.removeLast() }
-        return s
-    }
-
-    /// Text as one path segment: everything but letters, digits, `-`, `_` and `~` percent-encoded, dots included, so
-    /// that a topic or payload id from an app can neither add segments (`a/b`) nor climb out of its route (`..`).
-    public static func segment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? ""
-    }
-
-    private static let segmentAllowed: CharacterSet = {
-        var set = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        set.insert(charactersIn: "-_~")
-        return set
-    }()
-
-    /// The hub's socket URL on the configured scheme and host: the reference hub builds it from the Host header
-    /// and says `wss` for anything that is not "localhost", even when it serves plain ws (§1.1).
-    public static func rebase(_ endpoint: String, onto root: String) -> String {
-        var path = endpoint
-        if let scheme = endpoint.range(of: "://") {
-            let afterScheme = endpoint[scheme.upperBound...]
-            path = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? "/"
-        }
-        if !path.hasPrefix("/") { path = "/bind/" + path }  // a bare endpoint id
-        let wsRoot = root.hasPrefix("https://") ? "wss://" + root.dropFirst(8) : "ws://" + root.dropFirst(root.hasPrefix("http://") ? 7 : 0)
-        return wsRoot + path
-    }
-}
-
-/// Form encoding of subscribe and token requests.
-enum FormEncoding {
-    static let allowed: CharacterSet = {
-        var set = CharacterSet.alphanumerics
-        set.insert(charactersIn: "-._~")
-        return set
-    }()
-
-    static func encode(_ fields: [String: String]) -> String {
-        fields.sorted { $0.key < $1.key }.map { key, value in
-            "\(key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-        }.joined(separator: "&")
-    }
-}
-
-/// A generation B `cast-get` answer in the collated shape of generation D (responses, expected, missing, timedOut).
-enum CastGetAnswer {
-    static func collated(_ answer: JSONValue, request: CastRequest) -> JSONValue {
-        let subscriber = request.targetSubscriber ?? ""
-        let response = answer["response"]
-        let error = response?["error"]?.stringValue
-        let answered = response != nil && error == nil
-        var responses: [JSONValue] = []
-        if answered, let response {
-            responses.append([
-                "id": response["id"] ?? .null, "subscriber": .string(subscriber), "actor": response["actor"] ?? .null,
-                "productName": response["subscriber.product.name"] ?? .null,
-                "data": response["event"]?["context"]?["data"] ?? response,
-            ])
-        }
-        let connected = answer["connected"] ?? false
-        var body: [String: JSONValue] = [
-            "ok": .bool(answered), "id": .string(request.id), "subscriber.name": .string(request.requester),
-            "dataType": .string(request.dataType), "topic": request.topic.map(JSONValue.string) ?? .null,
-            "targetExists": answer["exists"] ?? false, "targetConnected": connected,
-            "expected": connected == true ? [.string(subscriber)] : [],
-            "missing": connected == true && !answered ? [.string(subscriber)] : [],
-            "timedOut": .bool(error?.lowercased().contains("timeout") ?? false),
-            "responses": .array(responses),
-        ]
-        if let error { body["error"] = .string(error) }
-        return .object(body)
     }
 }

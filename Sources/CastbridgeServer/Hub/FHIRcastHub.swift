@@ -27,6 +27,8 @@ public actor FHIRcastHub: Service {
     private var shuttingDown = false
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
     private let bridge: BridgeOutlet?
+    /// The `knownTopicsGeneration` last reported to the bridge.
+    private var reportedTopics = 0
     /// ACK frames taken on the sockets' event loops.
     nonisolated let acks = AckInbox()
 
@@ -240,9 +242,11 @@ public actor FHIRcastHub: Service {
         case .refused:
             logger.info("webhook subscriber declined the subscription", metadata: ["topic": "\(sub.topic)"])
             state.verified(sub.id, success: false)
+            reportTopics()
         case .failed(let why):
             logger.info("webhook intent verification failed", metadata: ["topic": "\(sub.topic)", "reason": "\(why)"])
             state.verified(sub.id, success: false)
+            reportTopics()
         }
     }
 
@@ -270,7 +274,15 @@ public actor FHIRcastHub: Service {
 
     // MARK: Effects
 
+    /// Tells a bridge that follows topics (generation B) the topics that exist for FHIRcast apps, when that set changed.
+    private func reportTopics() {
+        guard let bridge, bridge.followsTopics, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
+        reportedTopics = state.knownTopicsGeneration
+        bridge.setTopics(state.knownTopics)
+    }
+
     private func perform(_ effects: [HubEffect]) {
+        defer { reportTopics() }
         var queue = effects[...]
         while let effect = queue.popFirst() {
             switch effect {
