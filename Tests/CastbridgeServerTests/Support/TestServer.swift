@@ -40,7 +40,11 @@ struct TestServer: Sendable {
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // A server that fails to start ends the wait for its port.
+                defer { portContinuation.finish() }
+                try await group.run()
+            }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw TestFailure("server did not start") }
             let server = TestServer(port: port, group: group)
@@ -75,7 +79,10 @@ struct TestServer: Sendable {
         let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
-        let task = Task { try await group.run() }
+        let task = Task {
+            defer { portContinuation.finish() }
+            try await group.run()
+        }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
         return Running(server: TestServer(port: port, group: group), task: task)
