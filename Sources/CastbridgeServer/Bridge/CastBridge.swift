@@ -17,35 +17,10 @@ public actor CastBridge: Service {
     private let config: ServerConfiguration
     private let logger: Logger
     private var link: CastLink?
-    private var recent = RecentIDs(capacity: 10_000)
     private var backoff: Backoff
     private var stopping = false
-    private var lastError: String?
-    /// Why the connected hub last refused to take a publish for now (its payload store is full), until one goes.
-    private var busyReason: String?
-    private var counts = (toCast: 0, toFHIRcast: 0, refused: 0, answered: 0)
-
-    /// Cast requests forwarded to FHIRcast subscribers, by correlation id, until answered or expired.
-    private struct Forwarded {
-        var request: IncomingCastRequest
-        var rule: RequestMapping
-        var deadline: Date
-        var answered = false
-    }
-    private var forwarded: [String: Forwarded] = [:]
-    static let maxForwarded = 10_000
-
-    /// Files of Cast binary events that FHIRcast subscribers download at `GET /fhircast/payloads/{id}`, until the
-    /// Cast hub's own copy expires.
-    struct PayloadFile: Sendable {
-        var payloadIds: [String]
-        var size: Int
-        var mimeType: String
-        var fileName: String
-        var expiresAt: Date
-    }
-    private var payloadFiles: [String: PayloadFile] = [:]
-    static let maxPayloadFiles = 100_000
+    /// Counters, echoes, forwarded requests, served files (pure).
+    private var state = BridgeState()
     /// Where castbridge serves those files: `--public-url`, else the bound address (set when the server runs).
     private var payloadBase: String?
 
@@ -91,20 +66,7 @@ public actor CastBridge: Service {
 
     /// For `/health`.
     func status() -> JSONValue {
-        var s: [String: JSONValue] = [
-            "upstream": .string(upstream.label),
-            "connected": .bool(link != nil),
-            "queued": .int(Int64(outlet.count)),
-            "toCast": .int(Int64(counts.toCast)),
-            "toFHIRcast": .int(Int64(counts.toFHIRcast)),
-            "refused": .int(Int64(counts.refused)),
-            "overflowed": .int(Int64(outlet.overflowed)),
-            "answered": .int(Int64(counts.answered)),
-        ]
-        if let lastError, link == nil { s["lastError"] = .string(lastError) }
-        if outlet.bytes > 0 { s["queuedBytes"] = .int(Int64(outlet.bytes)) }
-        if let busyReason { s["busy"] = .string(busyReason) }
-        return .object(s)
+        state.status(upstream: upstream.label, connected: link != nil, queued: outlet.count, queuedBytes: outlet.bytes, overflowed: outlet.overflowed)
     }
 
     // MARK: The upstream connection
@@ -119,7 +81,7 @@ public actor CastBridge: Service {
                     return
                 }
                 self.link = link
-                lastError = nil
+                state.connected()
                 backoff.reset()
                 logger.info("bridge subscribed on the Cast hub", metadata: ["upstream": "\(upstream.label)"])
                 outlet.wakeUp()
@@ -131,7 +93,7 @@ public actor CastBridge: Service {
                 self.link = nil
                 if !stopping { logger.warning("the Cast hub connection ended; reconnecting", metadata: ["upstream": "\(upstream.label)"]) }
             } catch {
-                lastError = "\(error)"
+                state.connectFailed("\(error)")
                 logger.warning("cannot subscribe on the Cast hub", metadata: ["upstream": "\(upstream.label)", "error": "\(error)"])
             }
             link = nil
@@ -168,7 +130,7 @@ public actor CastBridge: Service {
     private func drainOutbox() async -> DrainEnd {
         while !stopping, let link, let item = outlet.next() {
             // Recorded before sending: the echo could come back before the publish returns.
-            recent.insert(item.notification.id)
+            state.sending(item.notification.id)
             let topic = item.notification.event.topic
             let outcome: PublishOutcome
             if item.files.contains(where: { $0.byteLength != nil }) {
@@ -180,12 +142,10 @@ public actor CastBridge: Service {
             switch outcome {
             case .sent:
                 outlet.sent()
-                counts.toCast += 1
-                busyReason = nil
+                state.sent()
             case .busy(let why):
                 outlet.retry()
-                if busyReason == nil { logger.notice("the Cast hub cannot take a publish yet; trying again", metadata: ["reason": "\(why)"]) }
-                busyReason = why
+                if state.busy(why) { logger.notice("the Cast hub cannot take a publish yet; trying again", metadata: ["reason": "\(why)"]) }
                 return .busy
             case .notSent(let why):
                 // Certainly not received: kept at the head, sent again after reconnecting.
@@ -202,7 +162,7 @@ public actor CastBridge: Service {
     }
 
     private func reject(_ item: OutboundItem, _ diagnostics: String) async {
-        counts.refused += 1
+        state.refused()
         logger.warning(
             "an event did not reach the Cast hub; its publisher gets a SyncError",
             metadata: ["event": "\(item.notification.event.name)", "id": "\(item.notification.id)", "reason": "\(diagnostics)"])
@@ -215,12 +175,11 @@ public actor CastBridge: Service {
             do { try await Task.sleep(for: period) } catch { return }
             let now = Date()
             let waited = Int(config.bridgeQueueMaxWaitSeconds.rounded())
-            let why = link == nil ? "the Cast hub (\(upstream.label)) is unreachable" : busyReason.map { "the Cast hub cannot take it: \($0)" } ?? "events ahead of it were still being sent"
+            let why = link == nil ? "the Cast hub (\(upstream.label)) is unreachable" : state.busyReason.map { "the Cast hub cannot take it: \($0)" } ?? "events ahead of it were still being sent"
             for item in outlet.expired(now: now) {
                 await reject(item, "castbridge could not pass \(item.notification.event.name) on to the Cast hub within \(waited) s: \(why)")
             }
-            forwarded = forwarded.filter { $0.value.deadline > now }
-            payloadFiles = payloadFiles.filter { $0.value.expiresAt > now }
+            state.expire(now: now)
         }
     }
 
@@ -232,7 +191,7 @@ public actor CastBridge: Service {
         case .ignored(let why):
             logger.trace("Cast frame not bridged", metadata: ["reason": "\(why)"])
         case .event(var json):
-            if let id = json["id"]?.stringValue, recent.contains(id) { return }
+            if let id = json["id"]?.stringValue, state.isEcho(id) { return }
             if let name = frame["event"]?["hub.event"]?.stringValue, CastHubState.isBinaryEvent(name) {
                 let files = CastFile.files(in: frame["event"]?["context"])
                 if !files.isEmpty { json = Attachments.inserting(await describe(files), into: json) }
@@ -277,25 +236,23 @@ public actor CastBridge: Service {
             described[i].byteLength = size
             hashes[i] = Data(hasher.finalize()).base64EncodedString()
             if let bytes { inline[i] = bytes }
-            guard let base = payloadBase, payloadFiles.count < Self.maxPayloadFiles else { continue }
+            guard let base = payloadBase else { continue }
             let id = PayloadStore.newID()
             let expires = file.expiresAt.flatMap(Timestamp.parse) ?? Date().addingTimeInterval(config.castPayloadTTLSeconds)
-            payloadFiles[id] = PayloadFile(
+            let entry = PayloadRegistry.File(
                 payloadIds: file.payloadIds, size: size, mimeType: file.mimeType ?? "application/octet-stream", fileName: file.fileName,
                 expiresAt: expires)
+            guard state.payloads.register(entry, id: id) else { continue }
             urls[i] = "\(base)/fhircast/payloads/\(id)"
         }
         return Attachments.entries(for: described, url: { urls[$0] }, sha1: { hashes[$0] }, data: { inline[$0] })
     }
 
     /// A file for `GET /fhircast/payloads/{id}`, or nil when unknown or expired.
-    func payloadFile(_ id: String) -> PayloadFile? {
-        guard let file = payloadFiles[id], file.expiresAt > Date() else { return nil }
-        return file
-    }
+    func payloadFile(_ id: String) -> PayloadRegistry.File? { state.payloads.file(id, now: Date()) }
 
     /// Streams a file's chunks, in order, from the Cast hub (or the embedded store).
-    nonisolated func stream(_ file: PayloadFile, into body: (ByteBuffer) async throws -> Void) async throws {
+    nonisolated func stream(_ file: PayloadRegistry.File, into body: (ByteBuffer) async throws -> Void) async throws {
         for id in file.payloadIds { try await upstream.readPayload(id, into: body) }
     }
 
@@ -303,7 +260,7 @@ public actor CastBridge: Service {
         do throws(HubError) {
             let notification = try NotificationParser.parse(json)
             try await fhircast.publish(notification, fromBridge: true)
-            counts.toFHIRcast += 1
+            state.passedToFHIRcast()
         } catch {
             logger.warning(
                 "a Cast event is not a valid FHIRcast event; not passed on",
@@ -325,21 +282,13 @@ public actor CastBridge: Service {
             let frame = translator.responseFrame(
                 to: request, responseEvent: rule.castResponseEvent, data: data, actor: rule.actor,
                 id: UUID().uuidString.lowercased(), timestamp: now)
-            if await link.send(frame) { counts.answered += 1 }
+            if await link.send(frame) { state.answered() }
         case .forward:
             guard let name = rule.fhircast else { return }
-            guard forwarded.count < Self.maxForwarded else {
+            guard state.forwarded.forward(request, rule: rule, now: Date()) else {
                 logger.warning("too many Cast requests waiting for FHIRcast replies; not forwarding", metadata: ["type": "\(request.dataType)"])
                 return
             }
-            let timeout: Double =
-                switch request.context["timeoutSeconds"] {
-                case .int(let i)?: Double(i)
-                case .double(let d)?: d
-                default: CastRequest.defaultTimeout
-                }
-            forwarded[request.correlationID] = Forwarded(
-                request: request, rule: rule, deadline: Date().addingTimeInterval(min(max(timeout, 1), CastRequest.maxTimeout) + 5))
             await publishToFHIRcast(translator.forwardedEvent(request, as: name, id: UUID().uuidString.lowercased(), timestamp: now))
         case .ignore:
             break
@@ -355,18 +304,14 @@ public actor CastBridge: Service {
         }
         guard let data = o["data"] else { throw .badRequest("missing 'data': the answer to send back") }
         if let actor = o["actor"], actor.stringValue == nil { throw .badRequest("'actor' must be a string") }
-        guard var pending = forwarded[id], pending.request.topic == topic else {
-            throw .notFound("no Cast request '\(id)' is waiting for a reply on topic '\(topic)' (unknown, or its time is up)")
-        }
-        guard !pending.answered else { throw .conflict("Cast request '\(id)' has already been answered") }
+        let pending = try state.forwarded.awaitingReply(id: id, topic: topic, now: Date())
         guard let link else { throw .unavailable("the Cast hub is not connected; the reply cannot be sent") }
         let frame = translator.responseFrame(
             to: pending.request, responseEvent: pending.rule.castResponseEvent, data: data,
             actor: o["actor"]?.stringValue ?? pending.rule.actor, id: UUID().uuidString.lowercased(), timestamp: Timestamp.format(Date()))
         guard await link.send(frame) else { throw .unavailable("the Cast hub connection closed; the reply was not sent") }
-        pending.answered = true
-        forwarded[id] = pending
-        counts.answered += 1
+        state.forwarded.answered(id: id)
+        state.answered()
         return ["status": "sent", "id": .string(id)]
     }
 

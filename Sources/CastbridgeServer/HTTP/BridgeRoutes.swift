@@ -1,3 +1,4 @@
+import BridgeCore
 import FHIRcastCore
 import Foundation
 import Hummingbird
