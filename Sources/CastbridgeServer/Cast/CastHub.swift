@@ -12,8 +12,7 @@ import ServiceLifecycle
 public actor CastHub: Service {
     private var state: CastHubState
     private var sockets: [String: WebSocketSink] = [:]
-    private var waiters: [String: CheckedContinuation<Void, Never>] = [:]
-    private var finished: Set<String> = []
+    private var waits = RequestWaits<CheckedContinuation<Void, Never>>()
     private var oauth: MockOAuthState
     private var tokens: CastTokens?
     private let config: ServerConfiguration
@@ -210,7 +209,7 @@ public actor CastHub: Service {
             self.stopWaiting(requestId)
             group.cancelAll()
         }
-        finished.remove(requestId)
+        waits.forget(requestId)
         return (state.finishGet(requestId) ?? pending).reply()
     }
 
@@ -277,26 +276,7 @@ public actor CastHub: Service {
 
     /// The admin snapshot: subscriptions and conferences; secrets are never included.
     func snapshot() -> JSONValue {
-        let subs = state.allSubscriptions.map { sub -> JSONValue in
-            var o: [String: JSONValue] = [
-                "topic": .string(sub.topic), "events": .string(sub.events), "channel": .string(sub.channelType),
-                "subscriber": .string(sub.name), "actors": .array(sub.actors.map(JSONValue.string)),
-                "websocket_endpoint": .string(sub.endpoint), "connected": .bool(sockets[sub.endpoint] != nil),
-                "lease_seconds": .int(Int64(sub.leaseSeconds)), "client_info": .object(sub.clientInfo),
-            ]
-            if let product = sub.productName { o["product_name"] = .string(product) }
-            if let callback = sub.callback { o["callback"] = .string(callback) }
-            return .object(o)
-        }
-        let topics = Set(state.allSubscriptions.map(\.topic)).filter { !$0.isEmpty }
-        return [
-            "stats": [
-                "total_subscriptions": .int(Int64(subs.count)), "total_topics": .int(Int64(topics.count)),
-                "total_conferences": .int(Int64(state.conferences.count)),
-            ],
-            "subscriptions": .array(subs),
-            "conferences": state.conferenceList(),
-        ]
+        state.adminSnapshot { sockets[$0] != nil }
     }
 
     /// Admin reset: every subscription, conference and pending request dropped, every socket closed; the
@@ -306,7 +286,7 @@ public actor CastHub: Service {
         state.reset()
         for (_, sink) in sockets { sink.end() }
         sockets.removeAll()
-        for id in Array(waiters.keys) { stopWaiting(id) }
+        for waiter in waits.finishAll() { waiter.resume() }
     }
 
     // MARK: Sockets
@@ -336,13 +316,11 @@ public actor CastHub: Service {
     /// A text frame from a bound socket: a `*-response` completes a request; everything else is ignored.
     func received(_ frame: JSONValue, from endpoint: String) {
         if let requestId = state.receivedGetResponse(frame) {
-            finished.insert(requestId)
-            waiters.removeValue(forKey: requestId)?.resume()
+            waits.finish(requestId)?.resume()
             return
         }
         guard let id = state.received(frame, from: endpoint), state.isComplete(id) else { return }
-        finished.insert(id)
-        waiters.removeValue(forKey: id)?.resume()
+        waits.finish(id)?.resume()
     }
 
     // MARK: Requests
@@ -360,18 +338,19 @@ public actor CastHub: Service {
             self.stopWaiting(id)
             group.cancelAll()
         }
-        finished.remove(id)
+        waits.forget(id)
         return state.finishRequest(id, timedOut: !state.isComplete(id)) ?? pending.collated(timedOut: true)
     }
 
     private func waitForCompletion(_ id: String) async {
-        if finished.contains(id) || (state.pending[id] != nil && state.isComplete(id)) || state.isAnswered(get: id) { return }
-        await withCheckedContinuation { waiters[id] = $0 }
+        let complete = (state.pending[id] != nil && state.isComplete(id)) || state.isAnswered(get: id)
+        await withCheckedContinuation { continuation in
+            if !waits.wait(id, as: continuation, complete: complete) { continuation.resume() }
+        }
     }
 
     private func stopWaiting(_ id: String) {
-        finished.insert(id)
-        waiters.removeValue(forKey: id)?.resume()
+        waits.finish(id)?.resume()
     }
 
     /// Runs the WebSub deliveries as child tasks until graceful shutdown, then closes every socket with 1001.
