@@ -29,19 +29,14 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     /// Frames written while the socket was not writable: still held, still counted in the backlog.
     private var held = 0
 
-    private var queue: [SocketEvent] = []
+    /// Open or closing, pings, the peer's close, the events waiting for the hub (pure).
+    private var machine = SocketStateMachine(maxQueued: SocketSession.maxQueued)
     private var consumer: SocketConsumer?
-    private var delivering = false
     /// The socket is not read until the hub has taken what waits (`maxQueued`).
-    private(set) var readPaused = false
+    var readPaused: Bool { machine.readPaused }
 
-    /// A close frame has been sent: nothing else is written.
-    private var closing = false
-    /// The peer's close frame: nil until one arrives; then its status code, if it had one.
-    private var peerClose: Int?? = nil
     private var closeTimer: Scheduled<Void>?
     private var pinger: RepeatedTask?
-    private var awaitingPong = false
 
     init(options: SocketOptions, backlog: Backlog, bypass: FrameBypass, eventLoop: any EventLoop) {
         self.options = options
@@ -75,25 +70,23 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
         case .binary:
             if options.binaryCloses { close(.unacceptableData) }
         case .ping:
-            guard !closing else { return }
+            guard machine.shouldAnswerPing() else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .pong:
-            awaitingPong = false
+            machine.receivedPong()
         case .connectionClose:
             var payload = frame.unmaskedData
-            peerClose = .some(payload.readInteger(as: UInt16.self).map(Int.init))
-            guard !closing else {
+            switch machine.receivedClose(code: payload.readInteger(as: UInt16.self).map(Int.init)) {
+            case .closeConnection:
                 context.close(promise: nil)  // the answer to our close frame
-                return
+            case .echo(let code):
+                backlog.close()
+                var echo = context.channel.allocator.buffer(capacity: 2)
+                if let code { echo.writeInteger(UInt16(code)) }
+                let session = NIOLoopBound(self, eventLoop: eventLoop)
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
+                    .whenComplete { _ in session.value.context?.close(promise: nil) }
             }
-            closing = true
-            backlog.close()
-            // Echo the status code (RFC 6455 §5.5.1), then end the connection.
-            var echo = context.channel.allocator.buffer(capacity: 2)
-            if case .some(.some(let code)) = peerClose { echo.writeInteger(UInt16(code)) }
-            let session = NIOLoopBound(self, eventLoop: eventLoop)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
-                .whenComplete { _ in session.value.context?.close(promise: nil) }
         default:
             break  // continuation frames are joined by the aggregator before they get here
         }
@@ -102,7 +95,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         stopTimers()
         backlog.close()
-        push(.closed(closeFrame: peerClose))  // NIO reports a channel's end once
+        push(.closed(closeFrame: machine.peerClose))  // NIO reports a channel's end once
         context.fireChannelInactive()
     }
 
@@ -137,7 +130,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes one encoded text frame (`TextMessage.frame`) and flushes it.
     func write(frame: ByteBuffer) {
-        guard let context, !closing, bypass.write(frame: frame) else {
+        guard let context, !machine.isClosing, bypass.write(frame: frame) else {
             backlog.settle(1)
             return
         }
@@ -146,11 +139,10 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Begins the close handshake with `code`; `written` completes once the close frame is written (or cannot be).
     func close(_ code: WebSocketErrorCode, written: EventLoopPromise<Void>? = nil) {
-        guard let context, !closing else {
+        guard let context, machine.closeRequested() else {
             written?.succeed()
             return
         }
-        closing = true
         backlog.close()
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
@@ -162,19 +154,21 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     /// The socket is attached to its hub: its events go to `consumer` from now on, starting with those that waited.
     func start(_ consumer: @escaping SocketConsumer) {
         self.consumer = consumer
-        pump()
+        run(machine.attach())
     }
 
     // MARK: Inside
 
     private func pingDue() {
-        guard let context, !closing else { return }
-        if awaitingPong {
+        guard let context else { return }
+        switch machine.pingDue() {
+        case .sendPing:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+        case .drop:
             context.close(promise: nil)  // an abnormal end: no close frame
-            return
+        case .nothing:
+            break
         }
-        awaitingPong = true
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
     }
 
     private func stopTimers() {
@@ -185,20 +179,14 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func push(_ event: SocketEvent) {
-        queue.append(event)
-        if queue.count >= Self.maxQueued, !readPaused, let context {
-            readPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
-        pump()
+        let (pause, delivery) = machine.push(event)
+        if pause { context?.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+        run(delivery)
     }
 
-    /// Hands what is queued to the consumer in one task; the next batch waits for it.
-    private func pump() {
-        guard let consumer, !delivering, !queue.isEmpty else { return }
-        delivering = true
-        let events = queue
-        queue.removeAll()
+    /// Hands a batch to the consumer in one task; the next batch waits for it.
+    private func run(_ delivery: SocketStateMachine.Delivery) {
+        guard case .deliver(let events) = delivery, let consumer else { return }
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         Task {
             for event in events { await consumer(event) }
@@ -207,11 +195,8 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func delivered() {
-        delivering = false
-        if readPaused, queue.count < Self.maxQueued {
-            readPaused = false
-            context?.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        }
-        pump()
+        let (resume, delivery) = machine.delivered()
+        if resume { context?.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
+        run(delivery)
     }
 }
