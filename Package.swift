@@ -64,10 +64,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The transport: HTTP/1.1 with WebSocket upgrade, socket sessions, the first-byte guard. NIO only; it knows
+        // no FHIRcast and no Cast.
+        .target(
+            name: "WebSocketTransport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
         .target(
             name: "CastbridgeServer",
             dependencies: [
+                "WebSocketTransport",
                 "FHIRcastCore",
                 "CastCore",
                 "BridgeCore",
@@ -159,6 +177,7 @@ let package = Package(
             name: "CastbridgeServerTests",
             dependencies: [
                 "CastbridgeServer",
+                "WebSocketTransport",
                 "TestSupport",
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -2,6 +2,7 @@ import BridgeCore
 import CastCore
 import FHIRcastCore
 import Logging
+import NIOCore
 
 /// Everything `castbridge serve` can be told. Timers are seconds so that tests can make them short.
 public struct ServerConfiguration: Sendable {
@@ -94,4 +95,11 @@ public enum CastUpstreamAuth: Sendable, Hashable {
     /// `grant_type=client_credentials` at a token endpoint: a real OIDC provider (Keycloak's
     /// `/realms/<realm>/protocol/openid-connect/token`) or a generation B hub's `/oauth/token`.
     case clientCredentials(tokenURL: String, clientID: String, clientSecret: String)
+}
+
+extension ServerConfiguration {
+    /// `pingIntervalSeconds` for the sockets; nil when pings are off.
+    var pingInterval: TimeAmount? {
+        pingIntervalSeconds > 0 ? .nanoseconds(Int64(pingIntervalSeconds * 1e9)) : nil
+    }
 }

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 @testable import CastbridgeServer
+@testable import WebSocketTransport
 
 /// The events a session handed to its hub, as text.
 private final class Recorder: Sendable {

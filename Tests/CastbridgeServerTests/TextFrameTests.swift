@@ -4,6 +4,7 @@ import NIOWebSocket
 import Testing
 
 @testable import CastbridgeServer
+@testable import WebSocketTransport
 
 @Suite("WebSocket frames encoded once per event")
 struct TextFrameTests {

@@ -1,3 +1,4 @@
+@testable import WebSocketTransport
 import CastbridgeServer
 import FHIRcastCore
 import Foundation

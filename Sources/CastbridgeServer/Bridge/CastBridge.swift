@@ -1,4 +1,5 @@
 import BridgeCore
+import WebSocketTransport
 import CastCore
 import Crypto
 import FHIRcastCore

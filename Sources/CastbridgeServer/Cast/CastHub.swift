@@ -1,3 +1,4 @@
+import WebSocketTransport
 import AsyncHTTPClient
 import CastCore
 import FHIRcastCore

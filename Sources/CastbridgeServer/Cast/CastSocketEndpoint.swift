@@ -1,3 +1,4 @@
+import WebSocketTransport
 import CastCore
 import FHIRcastCore
 import Logging

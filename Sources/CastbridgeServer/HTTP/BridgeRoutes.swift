@@ -1,3 +1,4 @@
+import WebSocketTransport
 import BridgeCore
 import FHIRcastCore
 import Foundation

@@ -1,3 +1,4 @@
+import WebSocketTransport
 import FHIRcastCore
 import Foundation
 import HTTPTypes

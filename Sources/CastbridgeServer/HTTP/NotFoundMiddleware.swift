@@ -1,3 +1,4 @@
+import WebSocketTransport
 import Hummingbird
 
 /// Turns the router's bare 404/405 for unknown paths into a one-line reason that points at the right URL.

@@ -1,4 +1,5 @@
 import NIOCore
+import WebSocketTransport
 
 /// One encoded event on its way to one subscriber.
 struct OutboundEvent: Sendable {
@@ -21,4 +22,8 @@ protocol DeliverySink: Sendable {
     func shutdown() -> EventLoopFuture<Void>?
     /// Ends the channel at once, dropping what is queued (overflow, duplicate connection).
     func abort()
+}
+
+extension WebSocketSink: DeliverySink {
+    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.message, into: &batch) }
 }

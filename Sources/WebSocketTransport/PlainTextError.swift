@@ -1,4 +1,3 @@
-import FHIRcastCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -17,15 +16,11 @@ public struct PlainTextError: HTTPResponseError, Sendable {
         self.retryAfter = retryAfter
     }
 
-    public init(_ error: HubError) {
-        self.init(HTTPResponse.Status(code: error.status), error.message, retryAfter: error.retryAfter)
-    }
-
     /// The body: the message on one line.
-    var bodyLine: ByteBuffer { ByteBuffer(string: message.replacingOccurrences(of: "\n", with: " ") + "\n") }
+    package var bodyLine: ByteBuffer { ByteBuffer(string: message.replacingOccurrences(of: "\n", with: " ") + "\n") }
 
     /// The whole answer, for the edges that write it themselves and then close the connection (refused upgrades).
-    var closingResponse: (head: HTTPResponse, body: ByteBuffer) {
+    package var closingResponse: (head: HTTPResponse, body: ByteBuffer) {
         let body = bodyLine
         let head = HTTPResponse(
             status: status,

@@ -5,28 +5,28 @@ import Synchronization
 /// Frames handed to a socket and not yet taken by it: counted up by the hub as it hands them over, down by the
 /// event loop once a frame is written and the socket is still writable (or once it becomes writable again).
 /// Bounds what a subscriber that does not read can make the server hold.
-final class Backlog: Sendable {
+package final class Backlog: Sendable {
     private let count = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
-    let limit: Int
+    package let limit: Int
 
-    init(limit: Int) { self.limit = max(limit, 2) }
+    package init(limit: Int) { self.limit = max(limit, 2) }
 
     /// Takes room for one frame; false when the socket already holds `limit` frames or is closing.
-    func reserve() -> Bool {
+    package func reserve() -> Bool {
         guard !closed.load(ordering: .relaxed) else { return false }
         if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
         count.wrappingSubtract(1, ordering: .relaxed)
         return false
     }
 
-    var isFull: Bool { count.load(ordering: .relaxed) >= limit }
+    package var isFull: Bool { count.load(ordering: .relaxed) >= limit }
 
     /// Counts one frame in whatever the state: the last frame before a close.
-    func reserveLast() { count.wrappingAdd(1, ordering: .relaxed) }
+    package func reserveLast() { count.wrappingAdd(1, ordering: .relaxed) }
 
-    func settle(_ n: Int) { count.wrappingSubtract(n, ordering: .relaxed) }
+    package func settle(_ n: Int) { count.wrappingSubtract(n, ordering: .relaxed) }
 
     /// No more frames: the socket is being closed. False if it was closing already.
-    @discardableResult func close() -> Bool { !closed.exchange(true, ordering: .relaxed) }
+    @discardableResult package func close() -> Bool { !closed.exchange(true, ordering: .relaxed) }
 }

@@ -10,7 +10,7 @@ import NIOWebSocket
 
 /// One kind of WebSocket endpoint (`/fhircast/ws/{id}`, `/bind/{endpoint}`): who may connect, how its sockets
 /// behave, and what happens once one is open.
-protocol WebSocketEndpoint: Sendable {
+package protocol WebSocketEndpoint: Sendable {
     /// The path up to the endpoint's id, with both slashes: `/bind/`.
     var pathPrefix: String { get }
     /// Nil when a socket may connect to `id`; otherwise the HTTP answer to the upgrade request.
@@ -33,17 +33,17 @@ protocol WebSocketEndpoint: Sendable {
 ///   `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`, or without `Connection: Upgrade`, gets 400.
 /// - NIO reads an upgrade only in a connection's first request. A later one is answered with a redirect to the
 ///   same URI and the connection is closed, so that the client upgrades on a new connection (as Hummingbird does).
-struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
-    enum Upgrade: Sendable {
+package struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
+    package enum Upgrade: Sendable {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, PlainTextError)
         /// Attaches the socket to its hub.
         case webSocket(@Sendable () async -> Void)
     }
 
-    struct Value: ServerChildChannelValue {
+    package struct Value: ServerChildChannelValue {
         let upgrade: EventLoopFuture<Upgrade>
-        let channel: any Channel
+        package let channel: any Channel
     }
 
     /// What the upgrade check found.
@@ -54,17 +54,17 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
 
     private static let upgradeErrorsName = "castbridge.upgrade-errors"
 
-    let responder: Responder
-    let endpoints: [any WebSocketEndpoint]
-    let maxMessageBytes: Int
+    package let responder: Responder
+    package let endpoints: [any WebSocketEndpoint]
+    package let maxMessageBytes: Int
 
-    init(responder: @escaping Responder, endpoints: [any WebSocketEndpoint], maxMessageBytes: Int) {
+    package init(responder: @escaping Responder, endpoints: [any WebSocketEndpoint], maxMessageBytes: Int) {
         self.responder = Self.upgradeOnFreshConnection(responder)
         self.endpoints = endpoints
         self.maxMessageBytes = maxMessageBytes
     }
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
@@ -113,7 +113,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    func handle(value: Value, logger: Logger) async {
+    package func handle(value: Value, logger: Logger) async {
         do {
             switch try await value.upgrade.get() {
             case .http(let http):
@@ -168,13 +168,13 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
 /// request is then lost; this records a 400 with the reason instead, so that the client is told what is wrong
 /// rather than seeing the connection close.
 private final class UpgradeErrors: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
+    package typealias InboundIn = NIOAny
 
     private let decision: NIOLoopBoundBox<UpgradeChannel.Decision?>
 
-    init(decision: NIOLoopBoundBox<UpgradeChannel.Decision?>) { self.decision = decision }
+    package init(decision: NIOLoopBoundBox<UpgradeChannel.Decision?>) { self.decision = decision }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let error = error as? NIOWebSocketUpgradeError else {
             context.fireErrorCaught(error)
             return
@@ -184,12 +184,5 @@ private final class UpgradeErrors: ChannelInboundHandler, RemovableChannelHandle
             decision.value = .refuse(
                 PlainTextError(.badRequest, "invalid websocket upgrade: it needs one Sec-WebSocket-Key and Sec-WebSocket-Version: 13"))
         }
-    }
-}
-
-extension ServerConfiguration {
-    /// `pingIntervalSeconds` for the sockets; nil when pings are off.
-    var pingInterval: TimeAmount? {
-        pingIntervalSeconds > 0 ? .nanoseconds(Int64(pingIntervalSeconds * 1e9)) : nil
     }
 }

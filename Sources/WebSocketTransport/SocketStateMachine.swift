@@ -1,8 +1,8 @@
 /// The state of one socket, apart from its channel: open or closing, the ping the peer owes, the peer's close frame,
 /// and the events waiting for the hub with the read pausing they cause. Pure, in the shape of Hummingbird's
 /// `WebSocketStateMachine`: each input returns what the session must do; `SocketSession` does it on the event loop.
-struct SocketStateMachine {
-    enum State: Equatable {
+package struct SocketStateMachine {
+    package enum State: Equatable {
         case open(awaitingPong: Bool)
         /// A close frame has been sent (by us, or as the echo of the peer's): nothing else is written.
         case closing
@@ -13,27 +13,27 @@ struct SocketStateMachine {
     private(set) var peerClose: Int?? = nil
 
     /// Events waiting for the hub, at most `maxQueued` before the socket stops being read.
-    let maxQueued: Int
+    package let maxQueued: Int
     private var queue: [SocketEvent] = []
     private var attached = false
     private var delivering = false
     /// The socket is not read until the hub has taken what waits.
     private(set) var readPaused = false
 
-    init(maxQueued: Int) { self.maxQueued = maxQueued }
+    package init(maxQueued: Int) { self.maxQueued = maxQueued }
 
-    var isClosing: Bool { state == .closing }
+    package var isClosing: Bool { state == .closing }
 
     // MARK: Pings
 
-    enum PingDue: Equatable {
+    package enum PingDue: Equatable {
         case sendPing
         /// The previous ping was not answered: drop the connection without a close frame.
         case drop
         case nothing
     }
 
-    mutating func pingDue() -> PingDue {
+    package mutating func pingDue() -> PingDue {
         guard case .open(let awaiting) = state else { return .nothing }
         if awaiting { return .drop }
         state = .open(awaitingPong: true)
@@ -41,22 +41,22 @@ struct SocketStateMachine {
     }
 
     /// Whether to answer a peer's ping with a pong.
-    func shouldAnswerPing() -> Bool { !isClosing }
+    package func shouldAnswerPing() -> Bool { !isClosing }
 
-    mutating func receivedPong() {
+    package mutating func receivedPong() {
         if case .open = state { state = .open(awaitingPong: false) }
     }
 
     // MARK: Closing
 
-    enum PeerClose: Equatable {
+    package enum PeerClose: Equatable {
         /// The answer to our close frame: end the connection.
         case closeConnection
         /// Echo the status code (RFC 6455 §5.5.1), then end the connection.
         case echo(code: Int?)
     }
 
-    mutating func receivedClose(code: Int?) -> PeerClose {
+    package mutating func receivedClose(code: Int?) -> PeerClose {
         peerClose = .some(code)
         guard !isClosing else { return .closeConnection }
         state = .closing
@@ -64,7 +64,7 @@ struct SocketStateMachine {
     }
 
     /// The hub (or an error) closes: true when the close frame must be sent now, false when closing already.
-    mutating func closeRequested() -> Bool {
+    package mutating func closeRequested() -> Bool {
         guard !isClosing else { return false }
         state = .closing
         return true
@@ -72,14 +72,14 @@ struct SocketStateMachine {
 
     // MARK: Events for the hub
 
-    enum Delivery: Equatable {
+    package enum Delivery: Equatable {
         case nothing
         /// Hand these to the hub's consumer in one task, then report `delivered()`.
         case deliver([SocketEvent])
     }
 
     /// An event for the hub. `pauseRead`: stop reading the socket until the hub catches up.
-    mutating func push(_ event: SocketEvent) -> (pauseRead: Bool, delivery: Delivery) {
+    package mutating func push(_ event: SocketEvent) -> (pauseRead: Bool, delivery: Delivery) {
         queue.append(event)
         var pause = false
         if queue.count >= maxQueued, !readPaused {
@@ -90,13 +90,13 @@ struct SocketStateMachine {
     }
 
     /// The socket is attached to its hub: the events that waited go first.
-    mutating func attach() -> Delivery {
+    package mutating func attach() -> Delivery {
         attached = true
         return pump()
     }
 
     /// The hub took the last batch. `resumeRead`: read the socket again.
-    mutating func delivered() -> (resumeRead: Bool, delivery: Delivery) {
+    package mutating func delivered() -> (resumeRead: Bool, delivery: Delivery) {
         delivering = false
         var resume = false
         if readPaused, queue.count < maxQueued {

@@ -9,17 +9,22 @@ import Synchronization
 /// - is closed when graceful shutdown begins (the WebSocket-upgrade channel otherwise waits for its first
 ///   request forever, holding the shutdown open: connection pools open such sockets and keep them for minutes);
 /// - is closed after `timeout` in any case, so idle sockets cannot accumulate.
-struct FirstByteGuardChannel<Inner: ServerChildChannel>: ServerChildChannel {
-    struct Value: ServerChildChannelValue {
+package struct FirstByteGuardChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    package struct Value: ServerChildChannelValue {
         let inner: Inner.Value
         let state: FirstByteState
-        var channel: any Channel { inner.channel }
+        package var channel: any Channel { inner.channel }
     }
 
-    let inner: Inner
-    let timeout: TimeAmount
+    package let inner: Inner
+    package let timeout: TimeAmount
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    package init(inner: Inner, timeout: TimeAmount) {
+        self.inner = inner
+        self.timeout = timeout
+    }
+
+    package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let state = FirstByteState()
         let timeout = self.timeout
         return channel.eventLoop.makeCompletedFuture {
@@ -29,7 +34,7 @@ struct FirstByteGuardChannel<Inner: ServerChildChannel>: ServerChildChannel {
         }.map { Value(inner: $0, state: state) }
     }
 
-    func handle(value: Value, logger: Logger) async {
+    package func handle(value: Value, logger: Logger) async {
         await withGracefulShutdownHandler {
             await inner.handle(value: value.inner, logger: logger)
         } onGracefulShutdown: {
@@ -39,33 +44,33 @@ struct FirstByteGuardChannel<Inner: ServerChildChannel>: ServerChildChannel {
 }
 
 /// Whether a connection has sent anything yet; read from the shutdown handler, written on the event loop.
-final class FirstByteState: Sendable {
+package final class FirstByteState: Sendable {
     private let seen = Mutex(false)
-    var sawData: Bool { seen.withLock { $0 } }
-    func markSeen() { seen.withLock { $0 = true } }
+    package var sawData: Bool { seen.withLock { $0 } }
+    package func markSeen() { seen.withLock { $0 = true } }
 }
 
 private final class FirstByteHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
 
-    let state: FirstByteState
-    let timeout: TimeAmount
+    package let state: FirstByteState
+    package let timeout: TimeAmount
     private var timer: Scheduled<Void>?
 
-    init(state: FirstByteState, timeout: TimeAmount) {
+    package init(state: FirstByteState, timeout: TimeAmount) {
         self.state = state
         self.timeout = timeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {
             loopBound.value.close(promise: nil)
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         state.markSeen()
         timer?.cancel()
         timer = nil
@@ -73,7 +78,7 @@ private final class FirstByteHandler: ChannelInboundHandler, RemovableChannelHan
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
     }

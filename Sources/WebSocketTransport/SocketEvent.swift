@@ -3,7 +3,7 @@ import NIOWebSocket
 import Synchronization
 
 /// What a socket's hub learns from it, in order, once the socket is attached (`SocketSession.start`).
-enum SocketEvent: Sendable, Equatable {
+package enum SocketEvent: Sendable, Equatable {
     /// A complete text message that the socket's fast path (`SocketOptions.fastText`) did not take.
     case text(ByteBuffer)
     /// The socket ended. `closeFrame` is nil when the peer vanished without a close frame, `.some(nil)` for a close
@@ -12,4 +12,4 @@ enum SocketEvent: Sendable, Equatable {
 }
 
 /// Takes a socket's events, one at a time, in order.
-typealias SocketConsumer = @Sendable (SocketEvent) async -> Void
+package typealias SocketConsumer = @Sendable (SocketEvent) async -> Void

@@ -15,16 +15,16 @@ import Synchronization
 ///   end of the socket with the peer's close code) to the hub's consumer in order: one task while events are
 ///   pending, none otherwise. Events wait until the socket is attached (`start`). Past `maxQueued` waiting events
 ///   the socket is not read until the hub catches up.
-final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+package final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = WebSocketFrame
+    package typealias OutboundOut = WebSocketFrame
 
-    static let maxQueued = 64
+    package static let maxQueued = 64
 
-    let options: SocketOptions
-    let backlog: Backlog
-    let bypass: FrameBypass
-    let eventLoop: any EventLoop
+    package let options: SocketOptions
+    package let backlog: Backlog
+    package let bypass: FrameBypass
+    package let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
     /// Frames written while the socket was not writable: still held, still counted in the backlog.
     private var held = 0
@@ -33,19 +33,19 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     private var machine = SocketStateMachine(maxQueued: SocketSession.maxQueued)
     private var consumer: SocketConsumer?
     /// The socket is not read until the hub has taken what waits (`maxQueued`).
-    var readPaused: Bool { machine.readPaused }
+    package var readPaused: Bool { machine.readPaused }
 
     private var closeTimer: Scheduled<Void>?
     private var pinger: RepeatedTask?
 
-    init(options: SocketOptions, backlog: Backlog, bypass: FrameBypass, eventLoop: any EventLoop) {
+    package init(options: SocketOptions, backlog: Backlog, bypass: FrameBypass, eventLoop: any EventLoop) {
         self.options = options
         self.backlog = backlog
         self.bypass = bypass
         self.eventLoop = eventLoop
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let period = options.pingInterval {
             let session = NIOLoopBound(self, eventLoop: eventLoop)
@@ -53,14 +53,14 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         stopTimers()
         self.context = nil
         backlog.settle(held)
         held = 0
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
@@ -92,14 +92,14 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         stopTimers()
         backlog.close()
         push(.closed(closeFrame: machine.peerClose))  // NIO reports a channel's end once
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The server allows half-closed connections (for HTTP); a socket whose peer stopped sending is over.
         if let event = event as? ChannelEvent, event == .inputClosed {
             context.close(promise: nil)
@@ -108,7 +108,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Broken fragmentation or a message over the size limit; frame-level errors were answered already by NIO's
         // protocol error handler, and I/O errors end the connection.
         switch error as? NIOWebSocketFrameAggregator.Error {
@@ -118,7 +118,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             backlog.settle(held)
             held = 0
@@ -129,7 +129,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: From the hubs (on the event loop)
 
     /// Writes one encoded text frame (`TextMessage.frame`) and flushes it.
-    func write(frame: ByteBuffer) {
+    package func write(frame: ByteBuffer) {
         guard let context, !machine.isClosing, bypass.write(frame: frame) else {
             backlog.settle(1)
             return
@@ -138,7 +138,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Begins the close handshake with `code`; `written` completes once the close frame is written (or cannot be).
-    func close(_ code: WebSocketErrorCode, written: EventLoopPromise<Void>? = nil) {
+    package func close(_ code: WebSocketErrorCode, written: EventLoopPromise<Void>? = nil) {
         guard let context, machine.closeRequested() else {
             written?.succeed()
             return
@@ -152,7 +152,7 @@ final class SocketSession: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The socket is attached to its hub: its events go to `consumer` from now on, starting with those that waited.
-    func start(_ consumer: @escaping SocketConsumer) {
+    package func start(_ consumer: @escaping SocketConsumer) {
         self.consumer = consumer
         run(machine.attach())
     }

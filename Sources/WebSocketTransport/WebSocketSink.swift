@@ -3,14 +3,14 @@ import NIOCore
 import NIOWebSocket
 
 /// Commands of a sink without a socket (the bridge's in-process connection to the embedded Cast hub).
-enum SessionCommand: Sendable {
+package enum SessionCommand: Sendable {
     case frame(ByteBuffer)
     /// Optionally send a last frame, then close with this code.
     case close(WebSocketErrorCode, last: ByteBuffer?)
 }
 
 /// The identity of one sink: a new socket on the same endpoint gets a new one.
-final class SinkToken: Sendable {}
+package final class SinkToken: Sendable {}
 
 /// The sink of a websocket subscriber, bounded.
 ///
@@ -20,22 +20,22 @@ final class SinkToken: Sendable {}
 ///
 /// The bridge's in-process connection to the embedded Cast hub has no socket: its frames and its close go through a
 /// bounded queue that the bridge reads (`queue(capacity:)`).
-struct WebSocketSink: DeliverySink {
+package struct WebSocketSink: Sendable {
     private enum Target: Sendable {
         case socket(DirectPath)
         case queue(AsyncStream<SessionCommand>.Continuation)
     }
 
     private let target: Target
-    let token = SinkToken()
+    package let token = SinkToken()
 
     /// A socket's sink.
-    init(direct: DirectPath) {
+    package init(direct: DirectPath) {
         target = .socket(direct)
     }
 
     /// A sink without a socket, with room for `capacity` commands (at least 2, so that a last frame and a close fit).
-    static func queue(capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
+    package static func queue(capacity: Int) -> (WebSocketSink, AsyncStream<SessionCommand>) {
         let (commands, continuation) = AsyncStream<SessionCommand>.makeStream(bufferingPolicy: .bufferingOldest(max(capacity, 2)))
         return (WebSocketSink(target: .queue(continuation)), commands)
     }
@@ -43,7 +43,7 @@ struct WebSocketSink: DeliverySink {
     private init(target: Target) { self.target = target }
 
     /// Sends one text message now. False when the subscriber's backlog is full or it is closing.
-    func send(_ buffer: ByteBuffer) -> Bool {
+    package func send(_ buffer: ByteBuffer) -> Bool {
         var batch = WriteBatch()
         guard enqueue(TextMessage(buffer), into: &batch) else { return false }
         batch.submit()
@@ -51,7 +51,7 @@ struct WebSocketSink: DeliverySink {
     }
 
     /// Adds one message to a batch that the caller submits (a fan-out), or queues it when there is no socket.
-    func enqueue(_ message: TextMessage, into batch: inout WriteBatch) -> Bool {
+    package func enqueue(_ message: TextMessage, into batch: inout WriteBatch) -> Bool {
         switch target {
         case .socket(let direct):
             guard direct.backlog.reserve() else { return false }
@@ -63,17 +63,15 @@ struct WebSocketSink: DeliverySink {
         }
     }
 
-    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.message, into: &batch) }
-
-    func deny(frame: ByteBuffer) { close(.normalClosure, last: frame) }
+    package func deny(frame: ByteBuffer) { close(.normalClosure, last: frame) }
 
     /// Closes with 1000 and no last frame (a removed Cast subscription).
-    func end() { close(.normalClosure, last: nil) }
+    package func end() { close(.normalClosure, last: nil) }
 
-    func shutdown() -> EventLoopFuture<Void>? { close(.goingAway, last: nil) }
+    package func shutdown() -> EventLoopFuture<Void>? { close(.goingAway, last: nil) }
 
     /// Ends at once, dropping what is queued (overflow, a second connection on the endpoint).
-    func abort() {
+    package func abort() {
         switch target {
         case .socket(let direct):
             direct.backlog.close()
@@ -84,14 +82,14 @@ struct WebSocketSink: DeliverySink {
     }
 
     /// Ends the queue of a sink without a socket (the bridge closing its own connection).
-    func finish() {
+    package func finish() {
         if case .queue(let continuation) = target { continuation.finish() }
     }
 
     /// No more frames; `last`, then the close frame with `code`. For a socket, the returned future completes once
     /// the close frame is written, or cannot be (the session drops the connection `closeTimeout` after a close).
     @discardableResult
-    func close(_ code: WebSocketErrorCode, last: ByteBuffer?) -> EventLoopFuture<Void>? {
+    package func close(_ code: WebSocketErrorCode, last: ByteBuffer?) -> EventLoopFuture<Void>? {
         switch target {
         case .socket(let direct):
             // A subscriber whose backlog is full reads nothing: a close frame would only queue behind it.
@@ -120,7 +118,7 @@ struct WebSocketSink: DeliverySink {
     }
 
     /// Waits for close frames being written (`close`); each completes within its session's close timeout.
-    static func waitForCloses(_ writes: [EventLoopFuture<Void>]) async {
+    package static func waitForCloses(_ writes: [EventLoopFuture<Void>]) async {
         for write in writes { try? await write.get() }
     }
 }

@@ -3,15 +3,15 @@ import NIOWebSocket
 import Synchronization
 
 /// Where a sink writes a socket's frames directly: its session, on its event loop, bounded by its backlog.
-struct DirectPath: Sendable {
-    let session: NIOLoopBound<SocketSession>
-    let backlog: Backlog
-    let channel: any Channel
-    var eventLoop: any EventLoop { session.eventLoop }
+package struct DirectPath: Sendable {
+    package let session: NIOLoopBound<SocketSession>
+    package let backlog: Backlog
+    package let channel: any Channel
+    package var eventLoop: any EventLoop { session.eventLoop }
 
     /// Adds a session to a channel just upgraded by NIO's WebSocket upgrader (its frame encoder and decoder in
     /// place): the fragment aggregator, the session after it, and the session's bypass before the frame encoder.
-    static func install(on channel: any Channel, options: SocketOptions, maxMessageBytes: Int) throws -> DirectPath {
+    package static func install(on channel: any Channel, options: SocketOptions, maxMessageBytes: Int) throws -> DirectPath {
         let ops = channel.pipeline.syncOperations
         let encoder = try ops.handler(type: WebSocketFrameEncoder.self)
         let bypass = FrameBypass()
@@ -26,7 +26,7 @@ struct DirectPath: Sendable {
     }
 
     /// Starts handing the socket's events to its hub (from any thread).
-    func start(_ consumer: @escaping SocketConsumer) {
+    package func start(_ consumer: @escaping SocketConsumer) {
         let session = self.session
         eventLoop.execute { session.value.start(consumer) }
     }

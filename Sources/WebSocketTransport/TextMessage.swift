@@ -7,11 +7,11 @@ import Synchronization
 /// A server's frames are not masked (RFC 6455 §5.1), so a frame's bytes are the same for every socket that gets it:
 /// a fan-out frames an event once and writes that one buffer to each socket (`FrameBypass`). Through the library's
 /// frame encoder each socket costs a separate header buffer, as the shared payload cannot take the header in place.
-struct TextMessage: Sendable {
-    let payload: ByteBuffer
-    let frame: ByteBuffer
+package struct TextMessage: Sendable {
+    package let payload: ByteBuffer
+    package let frame: ByteBuffer
 
-    init(_ payload: ByteBuffer) {
+    package init(_ payload: ByteBuffer) {
         self.payload = payload
         let n = payload.readableBytes
         var frame = ByteBufferAllocator().buffer(capacity: n + 10)
