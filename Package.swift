@@ -81,11 +81,48 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the services share: JSON bodies, the request context, advertised URLs, HubError answers, signed callbacks.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "FHIRcastCore",
+                "WebSocketTransport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The FHIRcast hub of record: its actor over HubState, routes, WebSocket endpoint, webhook delivery.
+        .target(
+            name: "FHIRcastService",
+            dependencies: [
+                "FHIRcastCore",
+                "WebSocketTransport",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
         .target(
             name: "CastbridgeServer",
             dependencies: [
                 "WebSocketTransport",
+                "ServiceSupport",
+                "FHIRcastService",
                 "FHIRcastCore",
                 "CastCore",
                 "BridgeCore",
@@ -177,6 +214,8 @@ let package = Package(
             name: "CastbridgeServerTests",
             dependencies: [
                 "CastbridgeServer",
+                "FHIRcastService",
+                "ServiceSupport",
                 "WebSocketTransport",
                 "TestSupport",
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

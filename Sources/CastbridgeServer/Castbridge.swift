@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import WebSocketTransport
 import AsyncHTTPClient
 import BridgeCore
@@ -51,7 +53,7 @@ public struct Castbridge: Sendable {
                 castTopics = { @Sendable topic in await castHub.hasListeners(onTopic: topic) }
             }
         }
-        let hub = FHIRcastHub(config: config, logger: logger, bridge: outlet, castTopics: castTopics)
+        let hub = FHIRcastHub(config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics)
         let bridge = outlet.map { outlet in
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config, logger: self.logger)
         }
@@ -68,7 +70,7 @@ public struct Castbridge: Sendable {
             if let bridge { health["bridge"] = await bridge.status() }
             return JSONBody.response(.object(health))
         }
-        FHIRcastRoutes(hub: hub, config: config).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config.fhircastService).add(to: router)
         if let bridge { BridgeRoutes(bridge: bridge, config: config).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.
@@ -80,7 +82,7 @@ public struct Castbridge: Sendable {
             CastRoutes(hub: castHub, config: config).add(to: router)
         }
 
-        var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config, logger: logger)]
+        var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService, logger: logger)]
         if config.castHubURL == nil { sockets.append(CastSocketEndpoint(hub: castHub, config: config, logger: logger)) }
         let logger = self.logger
         let app = Application(

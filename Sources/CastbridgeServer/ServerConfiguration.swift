@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import BridgeCore
 import CastCore
 import FHIRcastCore
@@ -101,5 +103,16 @@ extension ServerConfiguration {
     /// `pingIntervalSeconds` for the sockets; nil when pings are off.
     var pingInterval: TimeAmount? {
         pingIntervalSeconds > 0 ? .nanoseconds(Int64(pingIntervalSeconds * 1e9)) : nil
+    }
+}
+
+extension ServerConfiguration: AdvertisedAddress {
+    /// The FHIRcast service's part.
+    package var fhircastService: FHIRcastServiceConfiguration {
+        FHIRcastServiceConfiguration(
+            hub: hub, tickIntervalSeconds: tickIntervalSeconds, shutdownGraceSeconds: shutdownGraceSeconds,
+            webhookTimeoutSeconds: webhookTimeoutSeconds, webhookAttempts: webhookAttempts, webhookBackoffSeconds: webhookBackoffSeconds,
+            sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes, publicURL: publicURL,
+            host: host, port: port)
     }
 }

@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import BridgeCore
 import FHIRcastCore
 import Foundation
@@ -16,7 +18,7 @@ struct OutboundItem: Sendable {
 /// Where the FHIRcast hub hands accepted events to the bridge: the bounded, ordered outbox, filled inside the
 /// hub's publish (so order is the order of acceptance and a full queue is known at once) and drained by the
 /// bridge's sender.
-final class BridgeOutlet: Sendable {
+final class BridgeOutlet: EventOutlet {
     enum Offer: Equatable {
         case queued
         /// The mapping sends this event nowhere on the Cast side.
@@ -87,6 +89,20 @@ final class BridgeOutlet: Sendable {
         guard box.withLock({ $0.enqueue(item, bytes: files.inlineBytes, now: Date()) }) else { return .full }
         wake.yield()
         return .queued
+    }
+
+    /// The hub's publish of a FHIRcast app's event (`EventOutlet`): binary content bound for Cast is checked first, so
+    /// a bad file, or files that do not fit, refuse the whole event before anything is published.
+    func pass(
+        _ notification: EventNotification, publisher: String?, accept: () throws(HubError) -> EventNotification?
+    ) throws(HubError) -> OutletOutcome {
+        let files = try translator.outgoingFiles(for: notification)
+        try checkRoom(for: files, event: notification.event.name)
+        guard let accepted = try accept() else { return .passed }
+        guard offer(accepted, publisher: publisher, files: files) == .full else { return .passed }
+        return .refused(
+            accepted: accepted,
+            reason: "castbridge could not queue \(accepted.event.name) for the Cast hub: \(capacity) events are already waiting for it")
     }
 
     func wakeUp() { wake.yield() }

@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import Foundation
 
 /// Form encoding of subscribe and token requests.

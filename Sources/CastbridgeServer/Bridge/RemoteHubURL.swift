@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import Foundation
 
 /// The URLs of an external Cast hub.

@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -11,7 +13,7 @@ struct CastWebSubClient: Sendable {
 
     /// GET `callback?hub.challenge=<secret>&hub.topic=<topic>`; verified only on 200 with exactly the secret.
     func verify(callback: String, secret: String, topic: String) async -> Bool {
-        let url = WebhookClient.appendQuery(callback, [("hub.challenge", secret), ("hub.topic", topic)])
+        let url = SignedCallback.appendQuery(callback, [("hub.challenge", secret), ("hub.topic", topic)])
         do {
             let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
             let body = try await response.body.collect(upTo: 64 * 1024)
@@ -24,8 +26,7 @@ struct CastWebSubClient: Sendable {
 
     /// POSTs the envelope with `X-Hub-Signature: sha256=<hex HMAC of the body>`; no retries, as on the reference.
     func post(_ body: ByteBuffer, callback: String, secret: String) async {
-        let client = WebhookClient(http: http, timeout: .seconds(10), logger: logger)
-        if case .failed(let why) = await client.deliver(body, callback: callback, secret: secret) {
+        if case .failed(let why) = await SignedCallback(http: http, timeout: .seconds(10)).post(body, to: callback, secret: secret) {
             logger.info("Cast WebSub delivery failed", metadata: ["error": "\(why)"])
         }
     }

@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import CastCore
 import Foundation
 import Logging

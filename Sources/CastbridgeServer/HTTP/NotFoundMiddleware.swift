@@ -1,3 +1,5 @@
+import FHIRcastService
+import ServiceSupport
 import WebSocketTransport
 import Hummingbird
 

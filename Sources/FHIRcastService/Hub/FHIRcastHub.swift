@@ -1,6 +1,6 @@
+import ServiceSupport
 import WebSocketTransport
 import AsyncHTTPClient
-import BridgeCore
 import FHIRcastCore
 import Foundation
 import Logging
@@ -10,8 +10,8 @@ import ServiceLifecycle
 /// The FHIRcast hub as a running service: the pure `HubState` plus the live channels (sinks) of its
 /// subscribers. Every state change goes through here, one at a time; its effects are carried out at once,
 /// without waiting on any subscriber (each sink queues).
-public actor FHIRcastHub: Service {
-    typealias Job = @Sendable () async -> Void
+package actor FHIRcastHub: Service, WebhookOutcomes {
+    package typealias Job = @Sendable () async -> Void
 
     private var state: HubState
     private struct SinkEntry {
@@ -19,7 +19,7 @@ public actor FHIRcastHub: Service {
         var flavor: Flavor
     }
     private var sinks: [SubscriptionID: SinkEntry] = [:]
-    private let config: ServerConfiguration
+    private let config: FHIRcastServiceConfiguration
     private let logger: Logger
     private let webhooks: WebhookClient
     private let jobs: AsyncStream<Job>
@@ -27,21 +27,21 @@ public actor FHIRcastHub: Service {
     private let shutdownDeadline = ShutdownDeadline()
     private var shuttingDown = false
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
-    private let bridge: BridgeOutlet?
+    private let outlet: (any EventOutlet)?
     /// The `knownTopicsGeneration` last reported to the bridge.
     private var reportedTopics = 0
     /// ACK frames taken on the sockets' event loops.
-    nonisolated let acks = AckInbox()
+    package nonisolated let acks = AckInbox()
 
     /// Topics of the Cast side (with the bridge on): whether Cast apps listen on a topic. Nil: none are known.
     private let castTopics: (@Sendable (String) async -> Bool)?
 
-    init(
-        config: ServerConfiguration, logger: Logger, http: HTTPClient = .shared, bridge: BridgeOutlet? = nil,
+    package init(
+        config: FHIRcastServiceConfiguration, logger: Logger, http: HTTPClient = .shared, outlet: (any EventOutlet)? = nil,
         castTopics: (@Sendable (String) async -> Bool)? = nil
     ) {
         self.castTopics = castTopics
-        self.bridge = bridge
+        self.outlet = outlet
         self.config = config
         self.logger = logger
         self.state = HubState(config: config.hub)
@@ -52,7 +52,7 @@ public actor FHIRcastHub: Service {
     // MARK: Service
 
     /// Runs the timers and the background work (webhook workers, verifications) as child tasks, until shutdown.
-    public func run() async throws {
+    package func run() async throws {
         let jobs = self.jobs
         await withDiscardingTaskGroup { group in
             group.addTask { await self.tickLoop() }
@@ -91,7 +91,7 @@ public actor FHIRcastHub: Service {
 
     /// Graceful shutdown: websockets closed with 1001, webhook work finished or abandoned within the grace period.
     /// Returns the close frames being written.
-    func beginShutdown() -> [EventLoopFuture<Void>] {
+    package func beginShutdown() -> [EventLoopFuture<Void>] {
         guard !shuttingDown else { return [] }
         shuttingDown = true
         shutdownDeadline.start(grace: .seconds(config.shutdownGraceSeconds))
@@ -110,7 +110,7 @@ public actor FHIRcastHub: Service {
 
     // MARK: Requests from the HTTP routes
 
-    public func subscribe(_ request: SubscriptionRequest, flavor: Flavor) throws(HubError) -> Subscription {
+    package func subscribe(_ request: SubscriptionRequest, flavor: Flavor) throws(HubError) -> Subscription {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let result = try state.subscribe(request, flavor: flavor, now: Date())
         logger.debug(
@@ -120,7 +120,7 @@ public actor FHIRcastHub: Service {
         return result.subscription
     }
 
-    public func unsubscribe(_ request: SubscriptionRequest) throws(HubError) -> Subscription {
+    package func unsubscribe(_ request: SubscriptionRequest) throws(HubError) -> Subscription {
         let (sub, effects) = try state.unsubscribe(request)
         perform(effects)
         return sub
@@ -129,42 +129,44 @@ public actor FHIRcastHub: Service {
     /// Accepts an event and delivers it. One from a FHIRcast app (not `fromBridge`) is also handed to the bridge,
     /// in acceptance order; if the bridge's queue is full its publisher gets a SyncError at once.
     /// - Parameter publisher: the request's `subscriber.name`, when it carried one.
-    public func publish(_ notification: EventNotification, publisher: String? = nil, fromBridge: Bool = false) throws(HubError) {
+    package func publish(_ notification: EventNotification, publisher: String? = nil, fromBridge: Bool = false) throws(HubError) {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
-        // Binary content bound for Cast is checked first: a bad file refuses the whole event (nothing published).
-        let files = fromBridge ? [] : try bridge?.translator.outgoingFiles(for: notification) ?? []
-        try bridge?.checkRoom(for: files, event: notification.event.name)
         let now = Date()
-        let effects = try state.publish(notification, now: now)
-        perform(effects)
-        guard !fromBridge, let bridge, case .deliver(let accepted, _)? = effects.first else { return }
-        if bridge.offer(accepted, publisher: publisher, files: files) == .full {
-            perform(
-                state.rejectAccepted(
-                    accepted, publisherName: publisher,
-                    diagnostics: "castbridge could not queue \(accepted.event.name) for the Cast hub: \(bridge.capacity) events are already waiting for it",
-                    now: now))
+        guard !fromBridge, let outlet else {
+            perform(try state.publish(notification, now: now))
+            return
+        }
+        // The outlet checks first (a bad file bound for Cast refuses the whole event: nothing published), then the
+        // hub accepts and delivers, then the outlet takes what was accepted.
+        let outcome = try outlet.pass(notification, publisher: publisher) { () throws(HubError) -> EventNotification? in
+            let effects = try state.publish(notification, now: now)
+            perform(effects)
+            guard case .deliver(let accepted, _)? = effects.first else { return nil }
+            return accepted
+        }
+        if case .refused(let accepted, let reason) = outcome {
+            perform(state.rejectAccepted(accepted, publisherName: publisher, diagnostics: reason, now: now))
         }
     }
 
     /// The bridge could not pass an accepted event on to Cast: its publisher gets a SyncError.
-    func rejectFromBridge(_ notification: EventNotification, publisher: String?, diagnostics: String) {
+    package func rejectFromBridge(_ notification: EventNotification, publisher: String?, diagnostics: String) {
         guard !shuttingDown else { return }
         perform(state.rejectAccepted(notification, publisherName: publisher, diagnostics: diagnostics, now: Date()))
     }
 
     /// The context state of a topic (the bridge answers Cast STATUS requests from it).
-    func topicContext(_ topic: String) -> TopicContext? { state.context(of: topic) }
+    package func topicContext(_ topic: String) -> TopicContext? { state.context(of: topic) }
 
-    public func currentContext(topic: String, flavor: Flavor) -> JSONValue {
+    package func currentContext(topic: String, flavor: Flavor) -> JSONValue {
         HubMessages.currentContext(state.context(of: topic), flavor: flavor)
     }
 
-    public var subscriptionCount: Int { state.subscriptions.count }
+    package var subscriptionCount: Int { state.subscriptions.count }
 
     /// Whether a topic exists for FHIRcast apps: the FHIRcast side knows it, or, with the bridge on, Cast apps listen
     /// on it (so that an EHR's event still reaches a Cast viewer that is the topic's only listener).
-    public func topicExists(_ topic: String) async -> Bool {
+    package func topicExists(_ topic: String) async -> Bool {
         if state.knows(topic: topic) { return true }
         guard let castTopics else { return false }
         return await castTopics(topic)
@@ -172,13 +174,13 @@ public actor FHIRcastHub: Service {
 
     /// A FHIRcast app's event: refused with a 400 when its topic does not exist (C36), else `publish`. One call on the
     /// hub for the route; the Cast side is asked only about a topic the FHIRcast side does not know.
-    func publishFromApp(_ notification: EventNotification, publisher: String?) async throws(HubError) {
+    package func publishFromApp(_ notification: EventNotification, publisher: String?) async throws(HubError) {
         if !state.knows(topic: notification.event.topic) { try await requireTopic(notification.event.topic, status: 400) }
         try publish(notification, publisher: publisher)
     }
 
     /// A 400 for a publish, or a 404 for a context read, of a topic that does not exist (C36, C43, IHE IRA).
-    func requireTopic(_ topic: String, status: Int) async throws(HubError) {
+    package func requireTopic(_ topic: String, status: Int) async throws(HubError) {
         guard await topicExists(topic) else {
             throw HubError(
                 status,
@@ -189,13 +191,13 @@ public actor FHIRcastHub: Service {
     // MARK: Websocket sessions
 
     /// Whether a socket may connect to this endpoint now (checked before the upgrade, C15).
-    func acceptsConnection(_ id: SubscriptionID) -> Bool {
+    package func acceptsConnection(_ id: SubscriptionID) -> Bool {
         guard !shuttingDown, let sub = state.subscriptions[id] else { return false }
         return sub.isWebSocket && sub.state == .awaitingConnection && sub.expiresAt > Date()
     }
 
     /// Binds a connected socket to its subscription and queues the confirmation, then the current context.
-    func attach(_ id: SubscriptionID, sink: WebSocketSink) throws(HubError) {
+    package func attach(_ id: SubscriptionID, sink: WebSocketSink) throws(HubError) {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let result = try state.connect(id, now: Date())
         sinks[id] = SinkEntry(sink: sink, flavor: result.subscription.flavor)
@@ -205,7 +207,7 @@ public actor FHIRcastHub: Service {
         }
     }
 
-    func acknowledged(_ id: SubscriptionID, ack: AckFrame) {
+    package func acknowledged(_ id: SubscriptionID, ack: AckFrame) {
         perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: Date()))
     }
 
@@ -218,7 +220,7 @@ public actor FHIRcastHub: Service {
     }
 
     /// A socket ended. `closeFrame`: nil when the peer sent no close frame; a frame without a code counts as clean.
-    func detach(_ id: SubscriptionID, closeFrame: Int??) {
+    package func detach(_ id: SubscriptionID, closeFrame: Int??) {
         sinks.removeValue(forKey: id)
         let code: Int? =
             switch closeFrame {
@@ -263,12 +265,12 @@ public actor FHIRcastHub: Service {
         submit { await worker.run(stream, hub: self) }
     }
 
-    func webhookRefused(_ id: SubscriptionID, event: OutboundEvent, status: Int) {
+    package func webhookRefused(_ id: SubscriptionID, event: OutboundEvent, status: Int) {
         guard !shuttingDown else { return }
         perform(state.refused(id, eventID: event.eventID, eventName: event.eventName, status: status, now: Date()))
     }
 
-    func webhookUnresponsive(_ id: SubscriptionID, event: OutboundEvent, reason: String) {
+    package func webhookUnresponsive(_ id: SubscriptionID, event: OutboundEvent, reason: String) {
         guard !shuttingDown else { return }
         perform(state.unresponsive(id, eventID: event.eventID, eventName: event.eventName, reason: reason, now: Date()))
     }
@@ -277,9 +279,9 @@ public actor FHIRcastHub: Service {
 
     /// Tells a bridge that follows topics (generation B) the topics that exist for FHIRcast apps, when that set changed.
     private func reportTopics() {
-        guard let bridge, bridge.followsTopics, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
+        guard let outlet, outlet.followsTopics, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
         reportedTopics = state.knownTopicsGeneration
-        bridge.setTopics(state.knownTopics)
+        outlet.setTopics(state.knownTopics)
     }
 
     private func perform(_ effects: [HubEffect]) {

@@ -1,3 +1,4 @@
+import ServiceSupport
 import WebSocketTransport
 import FHIRcastCore
 import Foundation
@@ -7,13 +8,18 @@ import NIOCore
 
 /// The FHIRcast HTTP surface: `hub.url` for STU3 and STU2, `hub.url/{topic}`, discovery, and the websocket
 /// endpoints. Thin: it parses, asks the hub, and writes the answer.
-struct FHIRcastRoutes: Sendable {
-    let hub: FHIRcastHub
-    let config: ServerConfiguration
+package struct FHIRcastRoutes: Sendable {
+    package let hub: FHIRcastHub
+    package let config: FHIRcastServiceConfiguration
 
-    static let webSocketPath = "fhircast/ws"
+    package init(hub: FHIRcastHub, config: FHIRcastServiceConfiguration) {
+        self.hub = hub
+        self.config = config
+    }
 
-    func add(to router: Router<AppRequestContext>) {
+    package static let webSocketPath = "fhircast/ws"
+
+    package func add(to router: Router<AppRequestContext>) {
         for flavor in Flavor.allCases {
             let base = "fhircast/\(flavor.rawValue)"
             router.get("\(base)/.well-known/fhircast-configuration") { _, _ in
@@ -38,7 +44,7 @@ struct FHIRcastRoutes: Sendable {
     // MARK: hub.url
 
     /// POST hub.url: a form is a subscription request (C9), JSON is an event (C36).
-    func postHubURL(_ request: Request, context: AppRequestContext, flavor: Flavor) async throws -> Response {
+    package func postHubURL(_ request: Request, context: AppRequestContext, flavor: Flavor) async throws -> Response {
         let body = try await self.body(request)
         switch Self.kind(of: request, body: body) {
         case .form:
@@ -101,7 +107,7 @@ struct FHIRcastRoutes: Sendable {
     }
 
     /// The request body up to `limit` bytes; beyond it, 413 with the limit named.
-    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    package static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
@@ -109,9 +115,9 @@ struct FHIRcastRoutes: Sendable {
         }
     }
 
-    enum BodyKind: Equatable { case form, json, unsupported(String) }
+    package enum BodyKind: Equatable { case form, json, unsupported(String) }
 
-    static func kind(of request: Request, body: ByteBuffer) -> BodyKind {
+    package static func kind(of request: Request, body: ByteBuffer) -> BodyKind {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if type.containsBytes("x-www-form-urlencoded") { return .form }
         if type.containsBytes("json") { return .json }
@@ -123,19 +129,19 @@ struct FHIRcastRoutes: Sendable {
         return .unsupported(type)
     }
 
-    static func topicParameter(_ context: AppRequestContext) throws -> String {
+    package static func topicParameter(_ context: AppRequestContext) throws -> String {
         guard let raw = context.parameters.get("topic") else { throw PlainTextError(.badRequest, "missing topic in the path") }
         return raw.removingPercentEncoding ?? raw
     }
 
-    func endpointURL(_ id: SubscriptionID, request: Request) -> String {
+    package func endpointURL(_ id: SubscriptionID, request: Request) -> String {
         AdvertisedURL.webSocket(path: "/\(Self.webSocketPath)/\(id.raw)", request: request, config: config)
     }
 }
 
 /// `hub.url/.well-known/fhircast-configuration` (C4, C5).
-enum Discovery {
-    static func configuration(_ flavor: Flavor, hub: HubConfiguration) -> JSONValue {
+package enum Discovery {
+    package static func configuration(_ flavor: Flavor, hub: HubConfiguration) -> JSONValue {
         let events = hub.events.names.map { JSONValue.string(flavor.wireName($0)) }
         switch flavor {
         case .stu3:

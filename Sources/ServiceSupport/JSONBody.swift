@@ -6,12 +6,12 @@ import NIOCore
 import NIOFoundationCompat
 
 /// JSON in and out of the edges. Encoding happens once per message, never per subscriber.
-enum JSONBody {
-    static func encode(_ value: JSONValue) -> ByteBuffer {
+package enum JSONBody {
+    package static func encode(_ value: JSONValue) -> ByteBuffer {
         ByteBuffer(bytes: value.jsonBytes)
     }
 
-    static func decode(_ buffer: ByteBuffer) throws(HubError) -> JSONValue {
+    package static func decode(_ buffer: ByteBuffer) throws(HubError) -> JSONValue {
         guard buffer.readableBytes > 0 else { throw .badRequest("empty request body") }
         do {
             return try JSONValue.parse(Data(buffer: buffer, byteTransferStrategy: .noCopy))
@@ -20,7 +20,7 @@ enum JSONBody {
         }
     }
 
-    static func response(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    package static func response(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: encode(value)))

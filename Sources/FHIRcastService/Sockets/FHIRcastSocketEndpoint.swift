@@ -1,3 +1,4 @@
+import ServiceSupport
 import WebSocketTransport
 import FHIRcastCore
 import HTTPTypes
@@ -7,26 +8,32 @@ import NIOWebSocket
 
 /// `/fhircast/ws/{id}`: the websocket of an STU3 or STU2 subscription (C13–C15). ACKs are taken on the event loop
 /// (`AckInbox`); the hub learns how the socket closed (C24, C33).
-struct FHIRcastSocketEndpoint: WebSocketEndpoint {
-    let hub: FHIRcastHub
-    let config: ServerConfiguration
-    let logger: Logger
+package struct FHIRcastSocketEndpoint: WebSocketEndpoint {
+    package let hub: FHIRcastHub
+    package let config: FHIRcastServiceConfiguration
+    package let logger: Logger
 
-    var pathPrefix: String { "/\(FHIRcastRoutes.webSocketPath)/" }
+    package init(hub: FHIRcastHub, config: FHIRcastServiceConfiguration, logger: Logger) {
+        self.hub = hub
+        self.config = config
+        self.logger = logger
+    }
 
-    func refusal(for id: String) async -> PlainTextError? {
+    package var pathPrefix: String { "/\(FHIRcastRoutes.webSocketPath)/" }
+
+    package func refusal(for id: String) async -> PlainTextError? {
         // C15: only an endpoint the hub handed out, not yet connected, not expired.
         await hub.acceptsConnection(SubscriptionID(id)) ? nil : PlainTextError(.notFound, "unknown or expired websocket endpoint")
     }
 
-    func options(for id: String) -> SocketOptions {
+    package func options(for id: String) -> SocketOptions {
         let (acks, id) = (hub.acks, SubscriptionID(id))
         return SocketOptions(
             backlog: config.sendBufferMessages, pingInterval: config.pingInterval, binaryCloses: false,
             fastText: { acks.offer($0, from: id) })
     }
 
-    func attach(id raw: String, sink: WebSocketSink) async -> SocketConsumer? {
+    package func attach(id raw: String, sink: WebSocketSink) async -> SocketConsumer? {
         let id = SubscriptionID(raw)
         do {
             try await hub.attach(id, sink: sink)

@@ -6,24 +6,24 @@ import Synchronization
 /// so at 1,000 subscribers an event brings 1,000 of them: they are decoded on the event loop where they arrive and
 /// handed to the hub in batches, one actor turn for whatever has piled up, instead of one reader-task wake-up and
 /// one actor hop each.
-final class AckInbox: Sendable {
+package final class AckInbox: Sendable {
     private let pending = Mutex<[(SubscriptionID, AckFrame)]>([])
     /// At most one pending wake-up: the hub takes everything each time it wakes.
-    let wakes: AsyncStream<Void>
+    package let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// How long the hub lets ACKs pile up after the first one before it takes them. An ACK only settles its
     /// delivery (its deadline is seconds away; the tick drains the inbox before it judges deadlines), so a short
     /// wait costs nothing and turns one wake-up per ACK into one per batch.
-    static let gather = Duration.milliseconds(2)
+    package static let gather = Duration.milliseconds(2)
     /// The largest frame read as an ACK here; larger ones (never a real ACK) take the session's reader path.
-    static let maxFrameBytes = 4096
+    package static let maxFrameBytes = 4096
 
-    init() {
+    package init() {
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Takes a complete text frame if it is an ACK (true); anything else is left to the session's reader.
-    func offer(_ text: ByteBuffer, from id: SubscriptionID) -> Bool {
+    package func offer(_ text: ByteBuffer, from id: SubscriptionID) -> Bool {
         guard text.readableBytes <= Self.maxFrameBytes, let ack = text.withUnsafeReadableBytes(AckFrame.decode) else {
             return false
         }
@@ -35,12 +35,12 @@ final class AckInbox: Sendable {
         return true
     }
 
-    func take() -> [(SubscriptionID, AckFrame)] {
+    package func take() -> [(SubscriptionID, AckFrame)] {
         pending.withLock { list in
             defer { list.removeAll(keepingCapacity: true) }
             return list
         }
     }
 
-    func finish() { wake.finish() }
+    package func finish() { wake.finish() }
 }

@@ -2,16 +2,16 @@ import NIOCore
 import WebSocketTransport
 
 /// One encoded event on its way to one subscriber.
-struct OutboundEvent: Sendable {
-    var message: TextMessage
-    var body: ByteBuffer { message.payload }
-    var eventID: String
-    var eventName: String
+package struct OutboundEvent: Sendable {
+    package var message: TextMessage
+    package var body: ByteBuffer { message.payload }
+    package var eventID: String
+    package var eventName: String
 }
 
 /// Where a subscription's events go: a websocket connection or a webhook worker. Each sink is bounded on its own,
 /// so a slow subscriber never delays the others; `enqueue` never waits.
-protocol DeliverySink: Sendable {
+package protocol DeliverySink: Sendable {
     /// Queues an event, or adds it to `batch` (websockets: written by the caller's `submit`, one event-loop task per
     /// loop). False when the sink is full: the subscriber is too slow and must be dropped.
     func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool
@@ -25,5 +25,5 @@ protocol DeliverySink: Sendable {
 }
 
 extension WebSocketSink: DeliverySink {
-    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.message, into: &batch) }
+    package func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool { enqueue(event.message, into: &batch) }
 }

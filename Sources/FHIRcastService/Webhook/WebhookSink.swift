@@ -1,40 +1,41 @@
+import ServiceSupport
 import WebSocketTransport
 import FHIRcastCore
 import NIOCore
 import Synchronization
 
 /// Shared flags of a webhook worker.
-final class WebhookWorkerState: Sendable {
+package final class WebhookWorkerState: Sendable {
     private let aborted = Mutex(false)
-    var isAborted: Bool { aborted.withLock { $0 } }
-    func abort() { aborted.withLock { $0 = true } }
+    package var isAborted: Bool { aborted.withLock { $0 } }
+    package func abort() { aborted.withLock { $0 = true } }
 }
 
 /// The deadline after which work left at shutdown is abandoned.
-final class ShutdownDeadline: Sendable {
+package final class ShutdownDeadline: Sendable {
     private let deadline = Mutex<ContinuousClock.Instant?>(nil)
-    func start(grace: Duration) { deadline.withLock { $0 = .now + grace } }
+    package func start(grace: Duration) { deadline.withLock { $0 = .now + grace } }
     /// Time left before abandoning, or nil when not shutting down.
-    var remaining: Duration? { deadline.withLock { $0.map { $0 - .now } } }
+    package var remaining: Duration? { deadline.withLock { $0.map { $0 - .now } } }
 }
 
 /// The sink of a webhook subscriber: a bounded queue drained in order by one worker, so a slow or dead
 /// callback delays only itself.
-struct WebhookSink: DeliverySink {
-    let continuation: AsyncStream<OutboundEvent>.Continuation
-    let state: WebhookWorkerState
+package struct WebhookSink: DeliverySink {
+    package let continuation: AsyncStream<OutboundEvent>.Continuation
+    package let state: WebhookWorkerState
 
-    func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool {
+    package func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool {
         if case .enqueued = continuation.yield(event) { return true }
         return false
     }
     /// The hub sends the GET denial itself; the worker just stops after what is queued.
-    func deny(frame: ByteBuffer) { continuation.finish() }
-    func shutdown() -> EventLoopFuture<Void>? {
+    package func deny(frame: ByteBuffer) { continuation.finish() }
+    package func shutdown() -> EventLoopFuture<Void>? {
         continuation.finish()
         return nil
     }
-    func abort() {
+    package func abort() {
         state.abort()
         continuation.finish()
     }
@@ -42,17 +43,17 @@ struct WebhookSink: DeliverySink {
 
 /// Drains one webhook subscriber's queue: signed POSTs in order, bounded retries with doubling backoff on
 /// 5xx and timeouts, results reported to the hub.
-struct WebhookWorker: Sendable {
-    let subscription: SubscriptionID
-    let callback: String
-    let secret: String
-    let client: WebhookClient
-    let attempts: Int
-    let backoff: Duration
-    let shutdown: ShutdownDeadline
-    let state: WebhookWorkerState
+package struct WebhookWorker: Sendable {
+    package let subscription: SubscriptionID
+    package let callback: String
+    package let secret: String
+    package let client: WebhookClient
+    package let attempts: Int
+    package let backoff: Duration
+    package let shutdown: ShutdownDeadline
+    package let state: WebhookWorkerState
 
-    func run(_ events: AsyncStream<OutboundEvent>, hub: FHIRcastHub) async {
+    package func run(_ events: AsyncStream<OutboundEvent>, hub: some WebhookOutcomes) async {
         for await event in events {
             if state.isAborted { return }
             var delay = backoff

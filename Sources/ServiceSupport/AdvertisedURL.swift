@@ -1,9 +1,18 @@
 import Hummingbird
 
+/// Where a service is reached: what its advertised URLs are built from.
+package protocol AdvertisedAddress: Sendable {
+    /// `--public-url`: the base URL clients use (behind a proxy), or nil.
+    var publicURL: String? { get }
+    /// The bound host and port, when there is no public URL and a request has no Host.
+    var host: String { get }
+    var port: Int { get }
+}
+
 /// The websocket URLs the hubs hand out (FHIRcast `hub.channel.endpoint`, Cast `/bind/…`).
-enum AdvertisedURL {
+package enum AdvertisedURL {
     /// The public URL when configured (http→ws, https→wss), else the request's Host; never derived from a topic (C8).
-    static func webSocket(path: String, request: Request, config: ServerConfiguration) -> String {
+    package static func webSocket(path: String, request: Request, config: some AdvertisedAddress) -> String {
         var base: String
         if let publicURL = config.publicURL {
             base = publicURL

@@ -1,0 +1,67 @@
+import AsyncHTTPClient
+import ServiceSupport
+import Crypto
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Outbound HTTP for STU2 webhook subscribers: intent verification, signed deliveries, denials.
+package struct WebhookClient: Sendable {
+    package init(http: HTTPClient, timeout: TimeAmount, logger: Logger) {
+        self.http = http
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    package let http: HTTPClient
+    package let timeout: TimeAmount
+    package let logger: Logger
+
+    package enum Verification: Sendable, Equatable { case confirmed, refused, failed(String) }
+
+    /// GETs the callback with hub.mode, hub.topic, hub.events, hub.challenge and hub.lease_seconds appended to its
+    /// own query; success only on 2xx with the challenge as body; 404 means the subscriber declines.
+    package func verify(_ sub: Subscription, callback: String) async -> Verification {
+        let challenge = SubscriptionID.random().raw
+        let url = Self.appendQuery(
+            callback,
+            [
+                ("hub.mode", "subscribe"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString),
+                ("hub.challenge", challenge), ("hub.lease_seconds", String(sub.leaseSeconds)),
+            ])
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: url), timeout: timeout)
+            let body = try await response.body.collect(upTo: 64 * 1024)
+            let text = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
+            if response.status == .notFound { return .refused }
+            guard (200..<300).contains(Int(response.status.code)) else {
+                return .failed("verification answered \(response.status.code)")
+            }
+            return text == challenge ? .confirmed : .failed("verification response did not echo the challenge")
+        } catch {
+            return .failed("verification request failed: \(error)")
+        }
+    }
+
+    /// POSTs one event with `X-Hub-Signature: sha256=<hex HMAC of the body>`.
+    package func deliver(_ body: ByteBuffer, callback: String, secret: String, timeout: TimeAmount? = nil) async -> SignedCallback.Result {
+        await SignedCallback(http: http, timeout: timeout ?? self.timeout).post(body, to: callback, secret: secret)
+    }
+
+    /// Tells a webhook subscriber it has been denied: GET with hub.mode=denied (STU2).
+    package func sendDenial(_ sub: Subscription, callback: String, reason: String) async {
+        let url = Self.appendQuery(
+            callback,
+            [("hub.mode", "denied"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString), ("hub.reason", reason)])
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: url), timeout: timeout)
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            logger.info("denial to webhook subscriber failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    package static func appendQuery(_ url: String, _ items: [(String, String)]) -> String { SignedCallback.appendQuery(url, items) }
+}
