@@ -116,10 +116,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The embedded Cast hub: its actor over CastHubState, routes, socket endpoint, uploads and payload store, mock
+        // OAuth tokens, WebSub.
+        .target(
+            name: "CastService",
+            dependencies: [
+                "CastCore",
+                "FHIRcastCore",
+                "WebSocketTransport",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
         .target(
             name: "CastbridgeServer",
             dependencies: [
+                "CastService",
                 "WebSocketTransport",
                 "ServiceSupport",
                 "FHIRcastService",
@@ -214,6 +236,7 @@ let package = Package(
             name: "CastbridgeServerTests",
             dependencies: [
                 "CastbridgeServer",
+                "CastService",
                 "FHIRcastService",
                 "ServiceSupport",
                 "WebSocketTransport",

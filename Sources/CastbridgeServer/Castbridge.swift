@@ -1,3 +1,4 @@
+import CastService
 import FHIRcastService
 import ServiceSupport
 import WebSocketTransport
@@ -33,7 +34,7 @@ public struct Castbridge: Sendable {
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
-        let castHub = CastHub(config: config, logger: logger)
+        let castHub = CastHub(config: config.castService, logger: logger)
         let outlet: BridgeOutlet? =
             config.bridgeEnabled
             ? BridgeOutlet(
@@ -79,11 +80,11 @@ public struct Castbridge: Sendable {
                 router.post(RouterPath(path)) { _, _ -> Response in throw PlainTextError(.notFound, message) }
             }
         } else {
-            CastRoutes(hub: castHub, config: config).add(to: router)
+            CastRoutes(hub: castHub, config: config.castService).add(to: router)
         }
 
         var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService, logger: logger)]
-        if config.castHubURL == nil { sockets.append(CastSocketEndpoint(hub: castHub, config: config, logger: logger)) }
+        if config.castHubURL == nil { sockets.append(CastSocketEndpoint(hub: castHub, config: config.castService, logger: logger)) }
         let logger = self.logger
         let app = Application(
             router: router,

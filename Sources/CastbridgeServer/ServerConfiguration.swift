@@ -1,3 +1,4 @@
+import CastService
 import FHIRcastService
 import ServiceSupport
 import BridgeCore
@@ -114,5 +115,17 @@ extension ServerConfiguration: AdvertisedAddress {
             webhookTimeoutSeconds: webhookTimeoutSeconds, webhookAttempts: webhookAttempts, webhookBackoffSeconds: webhookBackoffSeconds,
             sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes, publicURL: publicURL,
             host: host, port: port)
+    }
+}
+
+extension ServerConfiguration {
+    /// The embedded Cast hub's part.
+    package var castService: CastServiceConfiguration {
+        CastServiceConfiguration(
+            castEventMatching: castEventMatching, castMockOAuth: castMockOAuth, castPayloadChunkBytes: castPayloadChunkBytes,
+            castPayloadTTLSeconds: castPayloadTTLSeconds, castPayloadMaxTotalBytes: castPayloadMaxTotalBytes,
+            castGetTimeoutSeconds: castGetTimeoutSeconds, castRequireAuth: castRequireAuth, castSingleUser: castSingleUser,
+            castJWTSecret: castJWTSecret, sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes,
+            publicURL: publicURL, host: host, port: port)
     }
 }

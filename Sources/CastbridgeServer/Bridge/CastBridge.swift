@@ -1,3 +1,4 @@
+import CastService
 import FHIRcastService
 import ServiceSupport
 import BridgeCore

@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import WebSocketTransport
 import CastCore
@@ -9,20 +8,26 @@ import NIOCore
 /// `/bind/{endpoint}`: a Cast subscriber's socket, taking JSON pings and `*-response` frames. Any endpoint may
 /// connect, as on the reference hub (cast-protocol.md §1.3). Text frames only: a binary frame ends the connection,
 /// as on the reference hub.
-struct CastSocketEndpoint: WebSocketEndpoint {
-    let hub: CastHub
-    let config: ServerConfiguration
-    let logger: Logger
+package struct CastSocketEndpoint: WebSocketEndpoint {
+    package let hub: CastHub
+    package let config: CastServiceConfiguration
+    package let logger: Logger
 
-    var pathPrefix: String { "/bind/" }
+    package init(hub: CastHub, config: CastServiceConfiguration, logger: Logger) {
+        self.hub = hub
+        self.config = config
+        self.logger = logger
+    }
 
-    func refusal(for id: String) async -> PlainTextError? { nil }
+    package var pathPrefix: String { "/bind/" }
 
-    func options(for id: String) -> SocketOptions {
+    package func refusal(for id: String) async -> PlainTextError? { nil }
+
+    package func options(for id: String) -> SocketOptions {
         SocketOptions(backlog: config.sendBufferMessages, pingInterval: config.pingInterval, binaryCloses: true)
     }
 
-    func attach(id endpoint: String, sink: WebSocketSink) async -> SocketConsumer? {
+    package func attach(id endpoint: String, sink: WebSocketSink) async -> SocketConsumer? {
         await hub.bind(endpoint, sink: sink)
         let (hub, logger) = (self.hub, self.logger)
         return { event in

@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import AsyncHTTPClient
 import Foundation
@@ -7,12 +6,12 @@ import NIOCore
 import NIOHTTP1
 
 /// The Cast hub's WebSub channel (cast-protocol.md §1.1): its non-standard verification, and signed deliveries.
-struct CastWebSubClient: Sendable {
-    let http: HTTPClient
-    let logger: Logger
+package struct CastWebSubClient: Sendable {
+    package let http: HTTPClient
+    package let logger: Logger
 
     /// GET `callback?hub.challenge=<secret>&hub.topic=<topic>`; verified only on 200 with exactly the secret.
-    func verify(callback: String, secret: String, topic: String) async -> Bool {
+    package func verify(callback: String, secret: String, topic: String) async -> Bool {
         let url = SignedCallback.appendQuery(callback, [("hub.challenge", secret), ("hub.topic", topic)])
         do {
             let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
@@ -25,7 +24,7 @@ struct CastWebSubClient: Sendable {
     }
 
     /// POSTs the envelope with `X-Hub-Signature: sha256=<hex HMAC of the body>`; no retries, as on the reference.
-    func post(_ body: ByteBuffer, callback: String, secret: String) async {
+    package func post(_ body: ByteBuffer, callback: String, secret: String) async {
         if case .failed(let why) = await SignedCallback(http: http, timeout: .seconds(10)).post(body, to: callback, secret: secret) {
             logger.info("Cast WebSub delivery failed", metadata: ["error": "\(why)"])
         }

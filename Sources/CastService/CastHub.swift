@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import WebSocketTransport
 import AsyncHTTPClient
@@ -12,19 +11,19 @@ import ServiceLifecycle
 
 /// The embedded Cast hub as a running service: the pure `CastHubState` plus the bound sockets and the HTTP
 /// requests waiting for `*-response` frames.
-public actor CastHub: Service {
+package actor CastHub: Service {
     private var state: CastHubState
     private var sockets: [String: WebSocketSink] = [:]
     private var waits = RequestWaits<CheckedContinuation<Void, Never>>()
     private var oauth: MockOAuthState
     private var tokens: CastTokens?
-    private let config: ServerConfiguration
+    private let config: CastServiceConfiguration
     private let logger: Logger
     private let webSub: CastWebSubClient
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
-    public init(config: ServerConfiguration, logger: Logger) {
+    public init(config: CastServiceConfiguration, logger: Logger) {
         self.webSub = CastWebSubClient(http: .shared, logger: logger)
         (self.jobs, self.jobContinuation) = AsyncStream<@Sendable () async -> Void>.makeStream(
             bufferingPolicy: .bufferingOldest(10_000))
@@ -39,7 +38,7 @@ public actor CastHub: Service {
     private var payloads: PayloadStore?
 
     /// The payload store, made on first use in a new temporary directory.
-    func payloadStore() async throws(CastError) -> PayloadStore {
+    package func payloadStore() async throws(CastError) -> PayloadStore {
         if let payloads { return payloads }
         do {
             let store = try await PayloadStore.temporary(config: config, logger: logger)
@@ -75,7 +74,7 @@ public actor CastHub: Service {
 
     /// POST /oauth/authorize: a one-time code for the identity of an id_token (expired accepted), an asserted
     /// user_name, or a new `USER-<n>`.
-    func authorize(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
+    package func authorize(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
         try requireMockOAuth()
         var tokenUser: String?
         var tokenTopic: String?
@@ -93,7 +92,7 @@ public actor CastHub: Service {
     }
 
     /// POST /oauth/token: redeems a code for an access token and an id token (HS256).
-    func token(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
+    package func token(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
         try requireMockOAuth()
         let grantType = body["grant_type"]?.stringValue
         // Generation B's client_credentials (the PW44-era OHIF client), answered with its extra fields.
@@ -128,7 +127,7 @@ public actor CastHub: Service {
     }
 
     /// With `castRequireAuth`, a valid, unexpired bearer token signed by this hub is required.
-    func checkBearer(_ authorization: String?) async throws(CastError) {
+    package func checkBearer(_ authorization: String?) async throws(CastError) {
         guard config.castRequireAuth else { return }
         func invalid(_ why: String) -> CastError {
             CastError(401, detail: ["error": "invalid_token", "error_description": .string(why)])
@@ -145,7 +144,7 @@ public actor CastHub: Service {
 
     /// Subscribes. A WebSub subscriber is verified first, as on the reference: GET
     /// `callback?hub.challenge=<secret>&hub.topic=<topic>` must answer 200 with the secret (§1.1).
-    func subscribe(_ fields: CastFields) async throws(CastError) -> CastSubscription {
+    package func subscribe(_ fields: CastFields) async throws(CastError) -> CastSubscription {
         let sub = try CastSubscription.parse(fields, endpoint: UUID().uuidString.lowercased())
         if !sub.isWebSocket {
             if let callback = sub.callback, !callback.isEmpty, let problem = OutboundURL.problem(callback) {
@@ -163,19 +162,19 @@ public actor CastHub: Service {
 
     /// Whether a Cast app subscribes to exactly this topic. Subscriptions to `*` (the bridge's own, monitors) do not
     /// make every topic exist for FHIRcast (Docs/conformance.md, "Topics").
-    func hasListeners(onTopic topic: String) -> Bool {
+    package func hasListeners(onTopic topic: String) -> Bool {
         state.allSubscriptions.contains { $0.topic == topic }
     }
 
     /// Unsubscribe (POST or DELETE): the removed subscriptions' sockets are closed and peers told.
-    func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> Int {
+    package func unsubscribe(endpoint: String?, callback: String?, topic: String?) -> Int {
         let removed = state.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
         for sub in removed { dropped(sub, reason: "unsubscribe") }
         return removed.count
     }
 
     /// DELETE with an empty body: everything goes, every socket is closed.
-    func clear() {
+    package func clear() {
         for sub in state.clear() {
             sockets.removeValue(forKey: sub.endpoint)?.end()
         }
@@ -187,7 +186,7 @@ public actor CastHub: Service {
 
     // MARK: Publish
 
-    func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) {
+    package func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) {
         // Taken and then delivered to nobody would be a silent loss: a hub that is stopping says so.
         guard !isShuttingDown else { throw CastError(503, "the hub is shutting down") }
         deliver(try state.publish(body, host: host, pathTopic: pathTopic))
@@ -195,10 +194,10 @@ public actor CastHub: Service {
 
     // MARK: Generation B (§1.5, §3.3)
 
-    func lastContext(of topic: String) -> JSONValue { state.lastContext(of: topic) }
+    package func lastContext(of topic: String) -> JSONValue { state.lastContext(of: topic) }
 
     /// `GET /api/hub/cast-get`: one `get-request` to the named subscriber, its `get-response` or a timeout.
-    func castGet(subscriber: String, dataType: String, topic: String?, actor: JSONValue?, timeout: Duration) async -> JSONValue {
+    package func castGet(subscriber: String, dataType: String, topic: String?, actor: JSONValue?, timeout: Duration) async -> JSONValue {
         let requestId = UUID().uuidString.lowercased()
         let (pending, frame) = state.startGet(
             subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, requestId: requestId,
@@ -259,32 +258,32 @@ public actor CastHub: Service {
 
     // MARK: Conferences
 
-    func createConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
+    package func createConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
         let conference = try CastConference.parse(body)
         let (reply, delivery) = state.createConference(conference, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
         deliver(delivery)
         return reply
     }
 
-    func endConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
+    package func endConference(_ body: [String: JSONValue]) throws(CastError) -> JSONValue {
         let (reply, delivery) = try state.endConference(body, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
         if let delivery { deliver(delivery) }
         return reply
     }
 
-    func conferences() -> JSONValue { state.conferenceList() }
-    func conferenceTopics() -> JSONValue { state.conferenceTopics() }
+    package func conferences() -> JSONValue { state.conferenceList() }
+    package func conferenceTopics() -> JSONValue { state.conferenceTopics() }
 
     // MARK: Admin
 
     /// The admin snapshot: subscriptions and conferences; secrets are never included.
-    func snapshot() -> JSONValue {
+    package func snapshot() -> JSONValue {
         state.adminSnapshot { sockets[$0] != nil }
     }
 
     /// Admin reset: every subscription, conference and pending request dropped, every socket closed; the
     /// single-user mode set as asked.
-    func reset(singleUserMode: Bool) {
+    package func reset(singleUserMode: Bool) {
         oauth.singleUserMode = singleUserMode
         state.reset()
         for (_, sink) in sockets { sink.end() }
@@ -295,7 +294,7 @@ public actor CastHub: Service {
     // MARK: Sockets
 
     /// A socket opened `/bind/{endpoint}`: the first frame is `connection.established` (§1.3).
-    func bind(_ endpoint: String, sink: WebSocketSink) {
+    package func bind(_ endpoint: String, sink: WebSocketSink) {
         // A socket that connects while the hub stops gets 1001 at once, like the others.
         guard !isShuttingDown else {
             _ = sink.shutdown()
@@ -309,7 +308,7 @@ public actor CastHub: Service {
     }
 
     /// A socket ended: its subscription is removed and peers get `subscription-removed`.
-    func unbind(_ endpoint: String, sink: WebSocketSink) {
+    package func unbind(_ endpoint: String, sink: WebSocketSink) {
         // Only the socket that is still registered may remove the subscription.
         guard let current = sockets[endpoint], current.token === sink.token else { return }
         sockets.removeValue(forKey: endpoint)
@@ -317,7 +316,7 @@ public actor CastHub: Service {
     }
 
     /// A text frame from a bound socket: a `*-response` completes a request; everything else is ignored.
-    func received(_ frame: JSONValue, from endpoint: String) {
+    package func received(_ frame: JSONValue, from endpoint: String) {
         if let requestId = state.receivedGetResponse(frame) {
             waits.finish(requestId)?.resume()
             return
@@ -329,7 +328,7 @@ public actor CastHub: Service {
     // MARK: Requests
 
     /// Runs a request: fans it out, waits until every expected responder answered or the timeout, collates.
-    func request(_ request: CastRequest) async -> JSONValue {
+    package func request(_ request: CastRequest) async -> JSONValue {
         let (pending, frames) = state.startRequest(request, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
         guard !frames.isEmpty else { return pending.collated(timedOut: false) }
         for f in frames { send(JSONBody.encode(f.frame), to: f.endpoint) }
@@ -382,7 +381,7 @@ public actor CastHub: Service {
     private var isShuttingDown = false
 
     /// Returns the close frames being written.
-    func shutdown() async -> [EventLoopFuture<Void>] {
+    package func shutdown() async -> [EventLoopFuture<Void>] {
         isShuttingDown = true
         await payloads?.removeAll()
         jobContinuation.finish()
@@ -392,8 +391,8 @@ public actor CastHub: Service {
 }
 
 /// Timestamps the reference hub generates: ISO 8601 without a zone, microseconds (Python's `isoformat()`).
-enum CastTime {
-    static func now() -> String {
+package enum CastTime {
+    package static func now() -> String {
         let s = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))  // …ss.SSSZ
         return String(s.dropLast()) + "000"
     }

@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import CastCore
 import FHIRcastCore
@@ -11,15 +10,21 @@ import _NIOFileSystem
 /// `POST /api/hub` with `multipart/related` (cast-protocol.md §4.1): the JSON envelope first, then one part per
 /// manifest entry without a url. Bytes stream from the request to the payload store; the batch is published only
 /// when every part checked out, otherwise its stored chunks are deleted and nothing is published.
-struct CastUpload {
-    let store: PayloadStore
-    let maxManifestBytes: Int
+package struct CastUpload {
+    package let store: PayloadStore
+    package let maxManifestBytes: Int
     /// Over the store's cap, refuse the batch (507, or 413 when it could never fit) instead of fanning it out as
     /// metadata only, as the reference does for clients. The bridge asks for this: it keeps the event and sends it
     /// again when there is room, so no file is lost on the way.
-    var refuseWhenFull = false
+    package var refuseWhenFull = false
 
-    static func boundary(of contentType: String) -> String? {
+    package init(store: PayloadStore, maxManifestBytes: Int, refuseWhenFull: Bool = false) {
+        self.store = store
+        self.maxManifestBytes = maxManifestBytes
+        self.refuseWhenFull = refuseWhenFull
+    }
+
+    package static func boundary(of contentType: String) -> String? {
         for parameter in contentType.split(separator: ";").dropFirst() {
             let kv = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
@@ -30,7 +35,7 @@ struct CastUpload {
     }
 
     /// Reads, checks and stores the batch; returns the envelope to publish.
-    func receive(_ body: RequestBody, contentType: String) async throws(CastError) -> JSONValue {
+    package func receive(_ body: RequestBody, contentType: String) async throws(CastError) -> JSONValue {
         guard contentType.lowercased().hasPrefix("multipart/related") else {
             throw CastError(400, "Binary batches must be multipart/related; multipart/form-data is not accepted")
         }

@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import CastCore
 import FHIRcastCore
@@ -8,21 +7,28 @@ import Hummingbird
 import NIOCore
 
 /// The reference hub's error shape: `{"detail": …}` as JSON.
-struct CastHTTPError: HTTPResponseError, Sendable {
-    let error: CastError
-    var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
+package struct CastHTTPError: HTTPResponseError, Sendable {
+    package let error: CastError
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
+    package init(error: CastError) { self.error = error }
+    package var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
+
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         JSONBody.response(error.body, status: status)
     }
 }
 
 /// The Cast surface of the embedded hub (generation D paths, cast-protocol.md §1).
-struct CastRoutes: Sendable {
-    let hub: CastHub
-    let config: ServerConfiguration
+package struct CastRoutes: Sendable {
+    package let hub: CastHub
+    package let config: CastServiceConfiguration
 
-    func add(to router: Router<AppRequestContext>) {
+    package init(hub: CastHub, config: CastServiceConfiguration) {
+        self.hub = hub
+        self.config = config
+    }
+
+    package func add(to router: Router<AppRequestContext>) {
         // The router treats `/api/hub/` as `/api/hub`: one registration serves both spellings.
         router.post("api/hub") { request, _ in try await self.post(request) }
         router.delete("api/hub") { request, _ in try await self.delete(request) }
@@ -70,7 +76,7 @@ struct CastRoutes: Sendable {
     }
 
     /// POST /api/hub: `hub.mode` → subscribe/unsubscribe; an `event` → publish; multipart → binary (not yet).
-    func post(_ request: Request, pathTopic: String? = nil) async throws -> Response {
+    package func post(_ request: Request, pathTopic: String? = nil) async throws -> Response {
         try await bearer(request)
         let type = request.headers[.contentType] ?? ""
         if type.lowercased().hasPrefix("multipart/") {
@@ -122,7 +128,7 @@ struct CastRoutes: Sendable {
     }
 
     /// DELETE /api/hub: unsubscribe by endpoint or callback+topic; an empty body clears everything.
-    func delete(_ request: Request) async throws -> Response {
+    package func delete(_ request: Request) async throws -> Response {
         let (fields, _) = try await readFields(request)
         if fields.values.isEmpty {
             await hub.clear()
@@ -147,7 +153,7 @@ struct CastRoutes: Sendable {
     }
 
     /// POST /api/hub/request (§3.1).
-    func castRequest(_ request: Request) async throws -> Response {
+    package func castRequest(_ request: Request) async throws -> Response {
         try await bearer(request)
         let body = try await collect(request)
         do throws(CastError) {
@@ -160,13 +166,13 @@ struct CastRoutes: Sendable {
         }
     }
 
-    static func topic(_ context: AppRequestContext) throws -> String {
+    package static func topic(_ context: AppRequestContext) throws -> String {
         let raw = context.parameters.get("topic") ?? ""
         return raw.removingPercentEncoding ?? raw
     }
 
     /// `GET /api/hub/cast-get?subscriber&dataType&topic&actor` (§3.3): waits up to 5 s for the `get-response`.
-    func castGet(_ request: Request) async throws -> Response {
+    package func castGet(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         guard let subscriber = query["subscriber"].map(String.init), !subscriber.isEmpty else {
             throw CastHTTPError(error: CastError(400, "Missing 'subscriber' parameter"))
@@ -184,7 +190,7 @@ struct CastRoutes: Sendable {
     }
 
     /// `GET /api/hub/payloads/{id}`: one stored chunk, streamed from disk (§4.1).
-    func payload(_ context: AppRequestContext) async throws -> Response {
+    package func payload(_ context: AppRequestContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
         let store: PayloadStore
         do { store = try await hub.payloadStore() } catch { throw CastHTTPError(error: error) }

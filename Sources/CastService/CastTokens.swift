@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import CastCore
 import FHIRcastCore
@@ -6,34 +5,34 @@ import Foundation
 import JWTKit
 
 /// The claims of the mock hub's HS256 tokens (cast-protocol.md §6.1).
-struct CastTokenClaims: JWTPayload {
-    var iss: IssuerClaim
-    var aud: AudienceClaim
-    var iat: IssuedAtClaim
-    var nbf: NotBeforeClaim
-    var exp: ExpirationClaim
-    var jti: IDClaim
-    var typ: String
-    var token_counter: Int
-    var topic: String
-    var user_name: String
-    var scope: String
+package struct CastTokenClaims: JWTPayload {
+    package var iss: IssuerClaim
+    package var aud: AudienceClaim
+    package var iat: IssuedAtClaim
+    package var nbf: NotBeforeClaim
+    package var exp: ExpirationClaim
+    package var jti: IDClaim
+    package var typ: String
+    package var token_counter: Int
+    package var topic: String
+    package var user_name: String
+    package var scope: String
 
     /// Signature only: `/oauth/authorize` accepts expired id_tokens; bearer checks test `exp` themselves.
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
+    package func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// Issues and checks the mock hub's tokens.
-struct CastTokens: Sendable {
-    let keys: JWTKeyCollection
-    static let lifetime: TimeInterval = 3600
+package struct CastTokens: Sendable {
+    package let keys: JWTKeyCollection
+    package static let lifetime: TimeInterval = 3600
 
-    init(secret: String) async {
+    package init(secret: String) async {
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
     }
 
-    func issue(_ identity: MockOAuthState.Identity, type: String, now: Date) async throws -> String {
+    package func issue(_ identity: MockOAuthState.Identity, type: String, now: Date) async throws -> String {
         let claims = CastTokenClaims(
             iss: "cast-hub", aud: "cast-clients", iat: .init(value: now), nbf: .init(value: now),
             exp: .init(value: now.addingTimeInterval(Self.lifetime)), jti: .init(value: UUID().uuidString.lowercased()),
@@ -42,7 +41,7 @@ struct CastTokens: Sendable {
     }
 
     /// The claims of a token signed by this hub, expired or not; nil when the signature or format is bad.
-    func claims(of token: String) async -> CastTokenClaims? {
+    package func claims(of token: String) async -> CastTokenClaims? {
         try? await keys.verify(token, as: CastTokenClaims.self)
     }
 }

@@ -1,4 +1,3 @@
-import FHIRcastService
 import ServiceSupport
 import CastCore
 import Foundation
@@ -9,25 +8,25 @@ import _NIOFileSystem
 /// Uploaded file bytes of Cast binary batches, on disk in chunks of at most `chunkBytes`, each downloadable by its
 /// payload id until the TTL ends (cast-protocol.md §4.1). Memory stays flat whatever the size: bytes go from the
 /// request body to disk and from disk to the response in small pieces.
-actor PayloadStore {
-    struct Entry: Sendable {
-        var path: FilePath
-        var size: Int
-        var mimeType: String
-        var fileName: String
-        var expiresAt: Date
+package actor PayloadStore {
+    package struct Entry: Sendable {
+        package var path: FilePath
+        package var size: Int
+        package var mimeType: String
+        package var fileName: String
+        package var expiresAt: Date
     }
 
-    let directory: FilePath
-    let chunkBytes: Int
-    let ttl: TimeInterval
-    let capBytes: Int
+    package let directory: FilePath
+    package let chunkBytes: Int
+    package let ttl: TimeInterval
+    package let capBytes: Int
     private let logger: Logger
     private var entries: [String: Entry] = [:]
     /// Bytes stored or reserved by uploads in progress.
     private var usedBytes = 0
 
-    init(directory: FilePath, chunkBytes: Int, ttl: TimeInterval, capBytes: Int, logger: Logger) {
+    package init(directory: FilePath, chunkBytes: Int, ttl: TimeInterval, capBytes: Int, logger: Logger) {
         self.directory = directory
         self.chunkBytes = max(chunkBytes, 1)
         self.ttl = ttl
@@ -36,7 +35,7 @@ actor PayloadStore {
     }
 
     /// A fresh store in a new directory under the system's temporary directory (`TMPDIR`, else `/tmp`).
-    static func temporary(config: ServerConfiguration, logger: Logger) async throws -> PayloadStore {
+    package static func temporary(config: CastServiceConfiguration, logger: Logger) async throws -> PayloadStore {
         let temp = try await FileSystem.shared.temporaryDirectory
         let dir = try await FileSystem.shared.createTemporaryDirectory(template: temp.appending("castbridge-payloads-XXXXXX"))
         return PayloadStore(
@@ -45,24 +44,24 @@ actor PayloadStore {
     }
 
     /// Reserves room for an upload; false when it would pass the cap (the batch then goes out as metadata only).
-    func reserve(_ bytes: Int) -> Bool {
+    package func reserve(_ bytes: Int) -> Bool {
         // `bytes` is what a client declared: compared without adding, so that no size can overflow.
         guard bytes >= 0, bytes <= capBytes - usedBytes else { return false }
         usedBytes += bytes
         return true
     }
 
-    func release(_ bytes: Int) { usedBytes = max(0, usedBytes - bytes) }
+    package func release(_ bytes: Int) { usedBytes = max(0, usedBytes - bytes) }
 
-    func register(id: String, entry: Entry) { entries[id] = entry }
+    package func register(id: String, entry: Entry) { entries[id] = entry }
 
-    func lookup(_ id: String) -> Entry? {
+    package func lookup(_ id: String) -> Entry? {
         guard let entry = entries[id], entry.expiresAt > Date() else { return nil }
         return entry
     }
 
     /// Deletes what has expired and gives its room back.
-    func reap() async {
+    package func reap() async {
         let now = Date()
         let expired = entries.filter { $0.value.expiresAt <= now }
         for (id, entry) in expired {
@@ -74,16 +73,16 @@ actor PayloadStore {
     }
 
     /// Removes everything (shutdown).
-    func removeAll() async {
+    package func removeAll() async {
         entries.removeAll()
         usedBytes = 0
         _ = try? await FileSystem.shared.removeItem(at: directory, recursively: true)
     }
 
-    nonisolated func newPath(_ id: String) -> FilePath { directory.appending(id) }
+    package nonisolated func newPath(_ id: String) -> FilePath { directory.appending(id) }
 
     /// A 32-byte url-safe token, as the reference's payload ids.
-    nonisolated static func newID() -> String {
+    package nonisolated static func newID() -> String {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         return Data(bytes).base64EncodedString()
@@ -93,21 +92,21 @@ actor PayloadStore {
 }
 
 /// Writes one uploaded file into chunk files of at most `chunkBytes` as its bytes arrive.
-struct ChunkWriter {
-    let store: PayloadStore
-    let chunkBytes: Int
+package struct ChunkWriter {
+    package let store: PayloadStore
+    package let chunkBytes: Int
     private(set) var chunks: [(id: String, path: FilePath, size: Int)] = []
     private var handle: WriteFileHandle?
     private var written = 0
 
-    init(store: PayloadStore, chunkBytes: Int) {
+    package init(store: PayloadStore, chunkBytes: Int) {
         self.store = store
         self.chunkBytes = chunkBytes
     }
 
-    var totalBytes: Int { chunks.reduce(0) { $0 + $1.size } }
+    package var totalBytes: Int { chunks.reduce(0) { $0 + $1.size } }
 
-    mutating func write(_ buffer: ByteBuffer) async throws {
+    package mutating func write(_ buffer: ByteBuffer) async throws {
         var buffer = buffer
         while buffer.readableBytes > 0 {
             if handle == nil || written == chunkBytes { try await startChunk() }
@@ -132,7 +131,7 @@ struct ChunkWriter {
     }
 
     /// Closes the last chunk; an empty file still gets one (empty) chunk.
-    mutating func finish() async throws {
+    package mutating func finish() async throws {
         if handle == nil { try await startChunk() }
         guard let handle else { return }
         self.handle = nil
@@ -140,7 +139,7 @@ struct ChunkWriter {
     }
 
     /// Closes and deletes everything written (a failed batch leaves nothing behind), also in a cancelled task.
-    mutating func abort() async {
+    package mutating func abort() async {
         let (handle, paths) = (self.handle, chunks.map(\.path))
         self.handle = nil
         chunks.removeAll()
@@ -149,7 +148,7 @@ struct ChunkWriter {
     }
 
     /// Deletes chunk files, also in a cancelled task.
-    static func remove(_ paths: [FilePath]) async {
+    package static func remove(_ paths: [FilePath]) async {
         try? await uncancelled {
             for path in paths { _ = try? await FileSystem.shared.removeItem(at: path) }
         }
