@@ -137,10 +137,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The edges: HTTP routes, WebSocket sessions, webhook delivery, process lifecycle.
+        // The bridge as a service: its upstream Cast hub (embedded or external), the outlet the FHIRcast hub fills,
+        // the loops that move events both ways, and its routes (requests, replies, files for FHIRcast apps).
+        .target(
+            name: "BridgeService",
+            dependencies: [
+                "BridgeCore",
+                "CastCore",
+                "FHIRcastCore",
+                "FHIRcastService",
+                "CastService",
+                "WebSocketTransport",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The application: wires the services into one process on one port and owns the configuration.
         .target(
             name: "CastbridgeServer",
             dependencies: [
+                "BridgeService",
                 "CastService",
                 "WebSocketTransport",
                 "ServiceSupport",
@@ -171,6 +199,7 @@ let package = Package(
             name: "castbridge",
             dependencies: [
                 "CastbridgeServer",
+                "BridgeService",
                 "BridgeCore",
                 "CastCore",
                 "FHIRcastCore",
@@ -213,6 +242,7 @@ let package = Package(
             name: "CastbridgeCommandTests",
             dependencies: [
                 "castbridge",
+                "BridgeService",
                 "BridgeCore",
                 "CastbridgeServer",
                 "CastCore",
@@ -236,6 +266,7 @@ let package = Package(
             name: "CastbridgeServerTests",
             dependencies: [
                 "CastbridgeServer",
+                "BridgeService",
                 "CastService",
                 "FHIRcastService",
                 "ServiceSupport",

@@ -1,3 +1,4 @@
+import BridgeService
 import CastService
 import FHIRcastService
 import ServiceSupport
@@ -56,7 +57,7 @@ public struct Castbridge: Sendable {
         }
         let hub = FHIRcastHub(config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics)
         let bridge = outlet.map { outlet in
-            CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config, logger: self.logger)
+            CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
         }
         let router = Router(context: AppRequestContext.self)
         router.add(
@@ -72,7 +73,7 @@ public struct Castbridge: Sendable {
             return JSONBody.response(.object(health))
         }
         FHIRcastRoutes(hub: hub, config: config.fhircastService).add(to: router)
-        if let bridge { BridgeRoutes(bridge: bridge, config: config).add(to: router) }
+        if let bridge { BridgeRoutes(bridge: bridge, config: config.bridgeService).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.
             let message = "this castbridge is bridged to the external Cast hub \(external): connect Cast apps to that hub"

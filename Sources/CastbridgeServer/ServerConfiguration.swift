@@ -1,3 +1,4 @@
+import BridgeService
 import CastService
 import FHIRcastService
 import ServiceSupport
@@ -87,18 +88,6 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
-/// Credentials for an external Cast hub (cast-protocol.md §6).
-public enum CastUpstreamAuth: Sendable, Hashable {
-    /// No token (the reference hub's default: auth not enforced).
-    case none
-    /// A fixed bearer token.
-    case bearer(String)
-    /// The generation C/D mock OAuth code flow: `/oauth/authorize` then `/oauth/token`.
-    case mockOAuth(user: String?)
-    /// `grant_type=client_credentials` at a token endpoint: a real OIDC provider (Keycloak's
-    /// `/realms/<realm>/protocol/openid-connect/token`) or a generation B hub's `/oauth/token`.
-    case clientCredentials(tokenURL: String, clientID: String, clientSecret: String)
-}
 
 extension ServerConfiguration {
     /// `pingIntervalSeconds` for the sockets; nil when pings are off.
@@ -127,5 +116,15 @@ extension ServerConfiguration {
             castGetTimeoutSeconds: castGetTimeoutSeconds, castRequireAuth: castRequireAuth, castSingleUser: castSingleUser,
             castJWTSecret: castJWTSecret, sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes,
             publicURL: publicURL, host: host, port: port)
+    }
+}
+
+extension ServerConfiguration {
+    /// The bridge's part.
+    package var bridgeService: BridgeServiceConfiguration {
+        BridgeServiceConfiguration(
+            bridgeQueueMaxWaitSeconds: bridgeQueueMaxWaitSeconds, bridgeReconnectBaseSeconds: bridgeReconnectBaseSeconds,
+            bridgeReconnectMaxSeconds: bridgeReconnectMaxSeconds, castPayloadTTLSeconds: castPayloadTTLSeconds, maxBodyBytes: maxBodyBytes,
+            publicURL: publicURL, host: host)
     }
 }

@@ -1,3 +1,4 @@
+import BridgeService
 import Foundation
 import ArgumentParser
 import BridgeCore

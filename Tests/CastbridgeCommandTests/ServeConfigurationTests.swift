@@ -1,3 +1,4 @@
+import BridgeService
 import ArgumentParser
 import BridgeCore
 import Foundation

@@ -2,7 +2,7 @@ import CastCore
 import FHIRcastCore
 import Testing
 
-@testable import CastbridgeServer
+@testable import BridgeService
 
 /// Generation B `cast-get` answers in the collated shape of generation D (cast-protocol.md §3.3).
 @Suite("cast-get answers")

@@ -1,3 +1,4 @@
+import BridgeService
 import Synchronization
 import CastbridgeServer
 import FHIRcastCore

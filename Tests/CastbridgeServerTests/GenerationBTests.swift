@@ -1,3 +1,4 @@
+import BridgeService
 import BridgeCore
 import CastbridgeServer
 import FHIRcastCore

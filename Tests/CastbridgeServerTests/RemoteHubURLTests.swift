@@ -1,3 +1,4 @@
+import BridgeService
 import CastbridgeServer
 import Testing
 

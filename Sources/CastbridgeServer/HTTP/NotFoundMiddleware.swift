@@ -1,3 +1,4 @@
+import BridgeService
 import FHIRcastService
 import ServiceSupport
 import WebSocketTransport

@@ -1,3 +1,4 @@
+import BridgeService
 import CastService
 import FHIRcastService
 import ServiceSupport

@@ -1,3 +1,4 @@
+import BridgeService
 import FHIRcastCore
 import Foundation
 import Hummingbird

@@ -10,11 +10,16 @@ import NIOCore
 /// The bridge's HTTP surface on the FHIRcast side:
 /// - `POST {hub.url}/{topic}/request`: run a Cast request on the topic, answer with the collated Cast body;
 /// - `POST {hub.url}/{topic}/response`: reply to a Cast request that was forwarded to FHIRcast subscribers.
-struct BridgeRoutes: Sendable {
-    let bridge: CastBridge
-    let config: ServerConfiguration
+package struct BridgeRoutes: Sendable {
+    package let bridge: CastBridge
+    package let config: BridgeServiceConfiguration
 
-    func add(to router: Router<AppRequestContext>) {
+    package init(bridge: CastBridge, config: BridgeServiceConfiguration) {
+        self.bridge = bridge
+        self.config = config
+    }
+
+    package func add(to router: Router<AppRequestContext>) {
         router.get("fhircast/payloads/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let file = await bridge.payloadFile(id) else {

@@ -3,14 +3,14 @@ import ServiceSupport
 import Foundation
 
 /// Form encoding of subscribe and token requests.
-enum FormEncoding {
-    static let allowed: CharacterSet = {
+package enum FormEncoding {
+    package static let allowed: CharacterSet = {
         var set = CharacterSet.alphanumerics
         set.insert(charactersIn: "-._~")
         return set
     }()
 
-    static func encode(_ fields: [String: String]) -> String {
+    package static func encode(_ fields: [String: String]) -> String {
         fields.sorted { $0.key < $1.key }.map { key, value in
             "\(key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
         }.joined(separator: "&")

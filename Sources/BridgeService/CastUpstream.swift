@@ -11,17 +11,17 @@ import NIOCore
 import _NIOFileSystem
 
 /// One live subscription of the bridge on a Cast hub: the frames it receives, and a way to answer requests.
-struct CastLink: Sendable {
+package struct CastLink: Sendable {
     /// Frames from the hub, in order; the stream ends when the connection does.
-    let frames: AsyncStream<SessionCommand>
+    package let frames: AsyncStream<SessionCommand>
     /// Sends one text frame (a `*-response`); false when the connection is gone.
-    let send: @Sendable (JSONValue) async -> Bool
+    package let send: @Sendable (JSONValue) async -> Bool
     /// Ends the connection.
-    let close: @Sendable () async -> Void
+    package let close: @Sendable () async -> Void
 }
 
 /// What became of one publish.
-enum PublishOutcome: Sendable, Equatable {
+package enum PublishOutcome: Sendable, Equatable {
     case sent
     /// The hub certainly did not take it (it could not be reached, or said it was unavailable): send it again
     /// once reconnected.
@@ -36,7 +36,7 @@ enum PublishOutcome: Sendable, Equatable {
 
 /// A Cast hub the bridge works through: the embedded hub in process, or an external one over HTTP and WebSocket.
 /// The translation and the bridge's behaviour are the same for both; only this transport differs.
-protocol CastUpstream: Sendable {
+package protocol CastUpstream: Sendable {
     /// For logs and `/health`.
     var label: String { get }
     /// Subscribes to every topic (`*`) for these events and binds the subscription. On a hub that compares topics
@@ -56,15 +56,15 @@ protocol CastUpstream: Sendable {
 }
 
 /// A Cast payload chunk that is unknown or has expired on the Cast hub.
-struct PayloadGone: Error, CustomStringConvertible {
-    var id: String
-    var description: String { "Cast payload \(id) is not found or has expired" }
+package struct PayloadGone: Error, CustomStringConvertible {
+    package var id: String
+    package var description: String { "Cast payload \(id) is not found or has expired" }
 }
 
 /// A binary batch as Cast clients send it: the envelope as `application/dicom+json`, then one part per file with
 /// bytes, in manifest order.
-enum CastBatch {
-    static func make(envelope: JSONValue, files: [OutgoingFile]) -> (body: ByteBuffer, contentType: String) {
+package enum CastBatch {
+    package static func make(envelope: JSONValue, files: [OutgoingFile]) -> (body: ByteBuffer, contentType: String) {
         let boundary = "castbridge-" + UUID().uuidString.lowercased()
         var body = ByteBuffer()
         body.writeString("--\(boundary)\r\nContent-Type: application/dicom+json\r\n\r\n")
@@ -82,7 +82,7 @@ enum CastBatch {
 
 extension CastUpstream {
     /// The subscribe fields every bridge subscription carries.
-    static func subscribeFields(events: [String], identity: BridgeIdentity) -> [String: String] {
+    package static func subscribeFields(events: [String], identity: BridgeIdentity) -> [String: String] {
         let actors = String(buffer: JSONBody.encode(.array(identity.actors.map(JSONValue.string))))
         var fields = [
             "hub.mode": "subscribe",
@@ -102,16 +102,21 @@ extension CastUpstream {
 
 /// The embedded Cast hub as the upstream: the bridge subscribes and binds like any Cast client, through an
 /// in-process queue instead of a socket.
-struct EmbeddedCastUpstream: CastUpstream {
-    let hub: CastHub
-    let capacity: Int
+package struct EmbeddedCastUpstream: CastUpstream {
+    package let hub: CastHub
+    package let capacity: Int
 
-    var label: String { "embedded" }
+    package init(hub: CastHub, capacity: Int) {
+        self.hub = hub
+        self.capacity = capacity
+    }
+
+    package var label: String { "embedded" }
 
     /// The bridge's `*` subscription already matches every topic here.
-    func follow(topics: Set<String>) async {}
+    package func follow(topics: Set<String>) async {}
 
-    func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
+    package func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
         let fields = Self.subscribeFields(events: events, identity: identity).mapValues(JSONValue.string)
         let sub = try await hub.subscribe(CastFields(fields))
         let (sink, commands) = WebSocketSink.queue(capacity: capacity)
@@ -130,7 +135,7 @@ struct EmbeddedCastUpstream: CastUpstream {
             })
     }
 
-    func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
+    package func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
         do {
             try await hub.publish(envelope, host: nil)
             return .sent
@@ -139,12 +144,12 @@ struct EmbeddedCastUpstream: CastUpstream {
         }
     }
 
-    func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
+    package func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
         await hub.request(request)
     }
 
     /// Through the same upload path as any Cast client's batch: checked, stored in chunks, then fanned out.
-    func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
+    package func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
         do throws(CastError) {
             let store = try await hub.payloadStore()
             let envelope = try await CastUpload(
@@ -158,7 +163,7 @@ struct EmbeddedCastUpstream: CastUpstream {
         }
     }
 
-    func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
+    package func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
         let store = try await hub.payloadStore()
         guard let entry = await store.lookup(id) else { throw PayloadGone(id: id) }
         try await FileSystem.shared.withFileHandle(forReadingAt: entry.path) { handle in

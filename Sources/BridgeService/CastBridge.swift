@@ -14,11 +14,11 @@ import ServiceLifecycle
 /// The bridge as a running service: keeps one subscription on the Cast hub (reconnecting with backoff), sends
 /// accepted FHIRcast events to it in order, passes Cast events to the FHIRcast hub, and answers Cast requests.
 /// The translation is `Translator` (pure); this actor only moves frames.
-public actor CastBridge: Service {
-    let outlet: BridgeOutlet
+package actor CastBridge: Service {
+    package let outlet: BridgeOutlet
     private let upstream: any CastUpstream
     private let fhircast: FHIRcastHub
-    private let config: ServerConfiguration
+    private let config: BridgeServiceConfiguration
     private let logger: Logger
     private var link: CastLink?
     private var backoff: Backoff
@@ -28,11 +28,11 @@ public actor CastBridge: Service {
     /// Where castbridge serves those files: `--public-url`, else the bound address (set when the server runs).
     private var payloadBase: String?
 
-    func serverStarted(port: Int) {
+    package func serverStarted(port: Int) {
         payloadBase = config.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "http://\(config.host):\(port)"
     }
 
-    init(outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: ServerConfiguration, logger: Logger) {
+    package init(outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: BridgeServiceConfiguration, logger: Logger) {
         self.outlet = outlet
         self.upstream = upstream
         self.fhircast = fhircast
@@ -69,7 +69,7 @@ public actor CastBridge: Service {
     }
 
     /// For `/health`.
-    func status() -> JSONValue {
+    package func status() -> JSONValue {
         state.status(upstream: upstream.label, connected: link != nil, queued: outlet.count, queuedBytes: outlet.bytes, overflowed: outlet.overflowed)
     }
 
@@ -127,7 +127,7 @@ public actor CastBridge: Service {
         }
     }
 
-    static let busyRetry = Duration.milliseconds(200)
+    package static let busyRetry = Duration.milliseconds(200)
 
     private enum DrainEnd { case done, busy }
 
@@ -253,10 +253,10 @@ public actor CastBridge: Service {
     }
 
     /// A file for `GET /fhircast/payloads/{id}`, or nil when unknown or expired.
-    func payloadFile(_ id: String) -> PayloadRegistry.File? { state.payloads.file(id, now: Date()) }
+    package func payloadFile(_ id: String) -> PayloadRegistry.File? { state.payloads.file(id, now: Date()) }
 
     /// Streams a file's chunks, in order, from the Cast hub (or the embedded store).
-    nonisolated func stream(_ file: PayloadRegistry.File, into body: (ByteBuffer) async throws -> Void) async throws {
+    package nonisolated func stream(_ file: PayloadRegistry.File, into body: (ByteBuffer) async throws -> Void) async throws {
         for id in file.payloadIds { try await upstream.readPayload(id, into: body) }
     }
 
@@ -301,7 +301,7 @@ public actor CastBridge: Service {
 
     /// `POST /fhircast/{edition}/{topic}/response`: a FHIRcast subscriber's reply to a forwarded request.
     /// Body: `{"id": <the request's context id>, "data": <anything>, "actor"?: <string>}`.
-    func respond(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
+    package func respond(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
         guard case .object(let o) = body else { throw .badRequest("the reply must be a JSON object with 'id' and 'data'") }
         guard let id = o["id"]?.stringValue, !id.isEmpty else {
             throw .badRequest("missing 'id': the id in the forwarded request's castbridge extension context")
@@ -320,7 +320,7 @@ public actor CastBridge: Service {
     }
 
     /// `POST /fhircast/{edition}/{topic}/request`: a Cast request on the topic; the collated Cast answer.
-    func request(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
+    package func request(topic: String, body: JSONValue) async throws(HubError) -> JSONValue {
         let request = try translator.castRequest(
             topic: topic, body: body, id: "CASTBRIDGE-" + UUID().uuidString.lowercased(), timestamp: Timestamp.format(Date()))
         return try await upstream.request(request)

@@ -10,23 +10,23 @@ import NIOWebSocket
 
 /// One bound socket on an external Cast hub (cast-protocol.md §1.3): its frames go to a stream the caller owns, the
 /// hub's JSON pings are answered, and `ended` runs once when the socket is gone, whichever side ends it.
-struct CastHubSocket: Sendable {
+package struct CastHubSocket: Sendable {
     /// Queues one text frame; false when the socket is gone or its queue is full.
-    let send: @Sendable (String) -> Bool
+    package let send: @Sendable (String) -> Bool
     /// Closes the socket (normal closure); `ended` still runs.
-    let close: @Sendable () -> Void
+    package let close: @Sendable () -> Void
 
     private enum Opening: Sendable {
         case opened
         case failed(String)
     }
 
-    struct OpenFailed: Error, CustomStringConvertible {
-        var description: String
+    package struct OpenFailed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Connects and returns once the socket is open.
-    static func open(
+    package static func open(
         _ url: String, maxFrameBytes: Int, logger: Logger, frames frameSink: AsyncStream<SessionCommand>.Continuation,
         ended: @escaping @Sendable () -> Void
     ) async throws -> CastHubSocket {

@@ -4,8 +4,8 @@ import CastCore
 import FHIRcastCore
 
 /// A generation B `cast-get` answer in the collated shape of generation D (responses, expected, missing, timedOut).
-enum CastGetAnswer {
-    static func collated(_ answer: JSONValue, request: CastRequest) -> JSONValue {
+package enum CastGetAnswer {
+    package static func collated(_ answer: JSONValue, request: CastRequest) -> JSONValue {
         let subscriber = request.targetSubscriber ?? ""
         // castpw44 answers `"response": null` when the target does not exist, is not connected, or did not answer.
         let response: JSONValue? = answer["response"] == .null ? nil : answer["response"]

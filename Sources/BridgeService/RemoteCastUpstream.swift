@@ -13,20 +13,20 @@ import NIOPosix
 
 /// An external Cast hub (cast-protocol.md §1): subscribe over HTTP, bind the returned socket (rebased onto the
 /// configured hub's scheme and host, §1.1), publish and request over HTTP, with a bearer token when configured.
-actor RemoteCastUpstream: CastUpstream {
+package actor RemoteCastUpstream: CastUpstream {
     /// `http(s)://host:port` with no trailing slash and no `/api/hub`.
-    let root: String
-    let dialect: CastDialect
-    let auth: CastUpstreamAuth
-    let http: HTTPClient
-    let publishTimeout: TimeAmount
-    let maxFrameBytes: Int
-    let logger: Logger
+    package let root: String
+    package let dialect: CastDialect
+    package let auth: CastUpstreamAuth
+    package let http: HTTPClient
+    package let publishTimeout: TimeAmount
+    package let maxFrameBytes: Int
+    package let logger: Logger
     private var token: (value: String, expires: Date)?
 
-    nonisolated var label: String { root }
+    package nonisolated var label: String { root }
 
-    init(url: String, dialect: CastDialect, auth: CastUpstreamAuth, http: HTTPClient, publishTimeout: Double, maxFrameBytes: Int, logger: Logger) {
+    package init(url: String, dialect: CastDialect, auth: CastUpstreamAuth, http: HTTPClient, publishTimeout: Double, maxFrameBytes: Int, logger: Logger) {
         self.root = RemoteHubURL.root(of: url)
         self.dialect = dialect
         self.auth = auth
@@ -108,7 +108,7 @@ actor RemoteCastUpstream: CastUpstream {
 
     /// Generation D: one socket, subscribed to `*`. Generation B compares topics literally, so there the link starts
     /// with no subscription, and `follow(topics:)` holds one per topic that exists for FHIRcast apps.
-    func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
+    package func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
         var fields = Self.subscribeFields(events: events, identity: identity)
         if dialect == .b { return try await connectFollowing(fields) }
         fields["hub.topic"] = "*"
@@ -168,7 +168,7 @@ actor RemoteCastUpstream: CastUpstream {
             close: { await self.end(generation, why: nil) })
     }
 
-    func follow(topics: Set<String>) async {
+    package func follow(topics: Set<String>) async {
         guard dialect == .b else { return }
         follower.want(topics)
         // One loop at a time; a running one picks up the new set at its next step.
@@ -232,7 +232,7 @@ actor RemoteCastUpstream: CastUpstream {
         link.frames.finish()
     }
 
-    func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
+    package func publish(_ envelope: JSONValue, topic: String) async -> PublishOutcome {
         let url: String
         switch dialect {
         case .d: url = "\(root)/api/hub"
@@ -251,7 +251,7 @@ actor RemoteCastUpstream: CastUpstream {
         return outcome
     }
 
-    func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
+    package func publishBatch(_ body: ByteBuffer, contentType: String, topic: String) async -> PublishOutcome {
         let token: String?
         do {
             token = try await bearer()
@@ -288,7 +288,7 @@ actor RemoteCastUpstream: CastUpstream {
     }
 
     /// Failures before a request could reach the hub: sending again cannot duplicate.
-    static func isConnectFailure(_ error: any Error) -> Bool {
+    package static func isConnectFailure(_ error: any Error) -> Bool {
         if error is NIOConnectionError { return true }
         if let e = error as? HTTPClientError, e == .connectTimeout { return true }
         if let e = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(e.errnoCode) { return true }
@@ -296,7 +296,7 @@ actor RemoteCastUpstream: CastUpstream {
         return false
     }
 
-    func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
+    package func request(_ request: CastRequest) async throws(HubError) -> JSONValue {
         do {
             switch dialect {
             case .d:
@@ -327,7 +327,7 @@ actor RemoteCastUpstream: CastUpstream {
     }
 
     /// `GET /api/hub/payloads/{id}` of the hub, streamed.
-    nonisolated func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
+    package nonisolated func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
         let response = try await http.execute(HTTPClientRequest(url: "\(root)/api/hub/payloads/\(RemoteHubURL.segment(id))"), timeout: .seconds(600))
         guard response.status == .ok else { throw PayloadGone(id: id) }
         for try await piece in response.body { try await body(piece) }
