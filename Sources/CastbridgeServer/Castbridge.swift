@@ -18,6 +18,8 @@ import UnixSignals
 public struct Castbridge: Sendable {
     public let config: ServerConfiguration
     public let logger: Logger
+    /// Whether a request may do what it asks (issue #13 brings tokens; until then every request may).
+    package var access: any AccessPolicy = OpenAccess()
 
     public init(config: ServerConfiguration, logger: Logger? = nil) {
         var config = config
@@ -72,7 +74,7 @@ public struct Castbridge: Sendable {
             if let bridge { health["bridge"] = await bridge.status() }
             return JSONBody.response(.object(health))
         }
-        FHIRcastRoutes(hub: hub, config: config.fhircastService).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config.fhircastService, access: access).add(to: router)
         if let bridge { BridgeRoutes(bridge: bridge, config: config.bridgeService).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.

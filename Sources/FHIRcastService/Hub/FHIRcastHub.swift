@@ -291,7 +291,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             switch effect {
             case .deliver(let notification, let targets):
                 var encoded: [Flavor: TextMessage] = [:]
-                var batch = WriteBatch()
+                var round = DeliveryRound()
                 for id in targets {
                     guard let entry = sinks[id] else { continue }
                     let message: TextMessage
@@ -302,7 +302,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                         encoded[entry.flavor] = message
                     }
                     let event = OutboundEvent(message: message, eventID: notification.id, eventName: notification.event.name)
-                    if !entry.sink.enqueue(event, into: &batch) {
+                    if !entry.sink.enqueue(event, into: &round) {
                         logger.warning("dropping a subscriber whose send buffer overflowed", metadata: ["topic": "\(notification.event.topic)"])
                         queue.append(
                             contentsOf: state.unresponsive(
@@ -310,7 +310,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                                 reason: "send buffer overflow: the subscriber does not keep up", now: Date()))
                     }
                 }
-                batch.submit()
+                round.submit()
             case .deny(let sub, let reason):
                 let entry = sinks.removeValue(forKey: sub.id)
                 logger.info("subscription denied", metadata: ["topic": "\(sub.topic)", "reason": "\(reason)"])

@@ -12,9 +12,19 @@ package struct FHIRcastRoutes: Sendable {
     package let hub: FHIRcastHub
     package let config: FHIRcastServiceConfiguration
 
-    package init(hub: FHIRcastHub, config: FHIRcastServiceConfiguration) {
+    /// Whether a request may do what it asks (subscribe, publish, read a context).
+    package let access: any AccessPolicy
+
+    package init(hub: FHIRcastHub, config: FHIRcastServiceConfiguration, access: any AccessPolicy = OpenAccess()) {
         self.hub = hub
         self.config = config
+        self.access = access
+    }
+
+    /// A 401 or 403 with the policy's reason when the request may not do what it asks.
+    private func authorize(_ action: AccessRequest.Action, topic: String, _ request: Request) async throws(HubError) {
+        let asked = AccessRequest(action, topic: topic, authorization: request.headers[.authorization])
+        if case .deny(let status, let reason) = await access.decide(asked) { throw HubError(status, reason) }
     }
 
     package static let webSocketPath = "fhircast/ws"
@@ -33,9 +43,14 @@ package struct FHIRcastRoutes: Sendable {
                 let body = try await self.body(request)
                 return try await self.publish(request, body: body, flavor: flavor, pathTopic: topic)
             }
-            router.get("\(base)/:topic") { _, context in
+            router.get("\(base)/:topic") { request, context in
                 let topic = try Self.topicParameter(context)
-                do throws(HubError) { try await self.hub.requireTopic(topic, status: 404) } catch { throw PlainTextError(error) }
+                do throws(HubError) {
+                    try await self.authorize(.readContext, topic: topic, request)
+                    try await self.hub.requireTopic(topic, status: 404)
+                } catch {
+                    throw PlainTextError(error)
+                }
                 return JSONBody.response(await self.hub.currentContext(topic: topic, flavor: flavor))
             }
         }
@@ -69,6 +84,7 @@ package struct FHIRcastRoutes: Sendable {
         }
         let sub: Subscription
         do {
+            try await authorize(parsed.mode == .subscribe ? .subscribe : .unsubscribe, topic: parsed.topic, request)
             switch parsed.mode {
             case .subscribe: sub = try await hub.subscribe(parsed, flavor: flavor)
             case .unsubscribe: sub = try await hub.unsubscribe(parsed)
@@ -92,6 +108,7 @@ package struct FHIRcastRoutes: Sendable {
                     "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
             }
             let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
+            try await authorize(.publish, topic: notification.event.topic, request)
             // Not FHIRcast, but OHIF-lineage clients send it: it names the publisher for a bridge SyncError.
             try await hub.publishFromApp(notification, publisher: json["subscriber.name"]?.stringValue)
             return JSONBody.response(["success": true, "id": .string(notification.id)])

@@ -25,7 +25,7 @@ package struct WebhookSink: DeliverySink {
     package let continuation: AsyncStream<OutboundEvent>.Continuation
     package let state: WebhookWorkerState
 
-    package func enqueue(_ event: OutboundEvent, into batch: inout WriteBatch) -> Bool {
+    package func enqueue(_ event: OutboundEvent, into round: inout DeliveryRound) -> Bool {
         if case .enqueued = continuation.yield(event) { return true }
         return false
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CastbridgeServer
+import ServiceSupport
 import FHIRcastCore
 import Foundation
 import Logging
@@ -34,11 +35,14 @@ struct TestServer: Sendable {
 
     static func with(
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        access: any AccessPolicy = OpenAccess(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
         let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
+        var castbridge = Castbridge(config: config)
+        castbridge.access = access
+        let group = castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 // A server that fails to start ends the wait for its port.
