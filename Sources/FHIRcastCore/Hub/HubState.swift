@@ -7,35 +7,35 @@ import Foundation
 public struct HubState: Sendable {
     public let config: HubConfiguration
     /// Makes event, version and subscription ids. Injected so that tests can be deterministic.
-    private let makeID: @Sendable () -> String
+    let makeID: @Sendable () -> String
 
-    public private(set) var subscriptions: [SubscriptionID: Subscription] = [:]
-    private var byTopic: [String: Set<SubscriptionID>] = [:]
-    public private(set) var topics: [String: TopicContext] = [:]
+    public internal(set) var subscriptions: [SubscriptionID: Subscription] = [:]
+    var byTopic: [String: Set<SubscriptionID>] = [:]
+    public internal(set) var topics: [String: TopicContext] = [:]
 
-    private struct PendingAck { var eventID: String; var eventName: String; var deadline: Date }
+    struct PendingAck { var eventID: String; var eventName: String; var deadline: Date }
     /// One subscriber's events still waiting for their ACK, in the order they went out: the timeout is constant,
     /// so this is also deadline order, and ACKs usually come in this order too (the oldest is checked first).
-    private struct AckTrack {
+    struct AckTrack {
         var pending: Deque<PendingAck> = []
         /// Whether `ackWatch` holds an entry for this subscriber (at most one: the heap grows with subscribers,
         /// not with deliveries).
         var watched = false
     }
-    private var pendingAcks: [SubscriptionID: AckTrack] = [:]
+    var pendingAcks: [SubscriptionID: AckTrack] = [:]
     /// A subscription to look at when `at` comes; the timer heaps are ordered by it.
-    private struct Due: Comparable {
+    struct Due: Comparable {
         var at: Date
         var id: SubscriptionID
         static func < (a: Due, b: Due) -> Bool { a.at < b.at }
     }
     /// When each subscriber with pending ACKs must next be looked at: the deadline of its oldest pending ACK when
     /// the entry was made (an entry that comes due after that ACK arrived is moved on to the next one).
-    private var ackWatch: Heap<Due> = []
+    var ackWatch: Heap<Due> = []
     /// Lease expiries; a renewal leaves its old entry behind, skipped when it comes due.
-    private var leases: Heap<Due> = []
-    private var connectQueue: Deque<(deadline: Date, id: SubscriptionID)> = []
-    private var lastTopicSweep: Date?
+    var leases: Heap<Due> = []
+    var connectQueue: Deque<(deadline: Date, id: SubscriptionID)> = []
+    var lastTopicSweep: Date?
 
     public init(config: HubConfiguration = .init(), makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {
         self.config = config
@@ -139,7 +139,7 @@ public struct HubState: Sendable {
         return (sub, sub.isWebSocket ? [.deny(sub, reason: "unsubscribed")] : [])
     }
 
-    private func existing(for request: SubscriptionRequest) -> SubscriptionID? {
+    func existing(for request: SubscriptionRequest) -> SubscriptionID? {
         switch request.channelType {
         case .websocket:
             guard let endpoint = request.endpoint else { return nil }
@@ -255,152 +255,6 @@ public struct HubState: Sendable {
         return effects
     }
 
-    // MARK: ACKs
-
-    /// An ACK frame `{id, status}` from a websocket subscriber (C30, C31). Unknown ids are ignored.
-    public mutating func acknowledged(_ id: SubscriptionID, eventID: String, status: Int, now: Date) -> [HubEffect] {
-        let taken: PendingAck? = Self.update(&pendingAcks[id]) { track in
-            guard let i = track?.pending.firstIndex(where: { $0.eventID == eventID }) else { return nil }
-            return track?.pending.remove(at: i)
-        }
-        guard let pending = taken else { return [] }
-        if (200..<300).contains(status) { return [] }
-        return refused(id, eventID: eventID, eventName: pending.eventName, status: status, now: now)
-    }
-
-    private mutating func trackAck(_ id: SubscriptionID, _ n: EventNotification, now: Date) {
-        guard config.ackTimeoutSeconds > 0, n.event.key != "syncerror" else { return }
-        let deadline = now.addingTimeInterval(config.ackTimeoutSeconds)
-        let pending = PendingAck(eventID: n.id, eventName: n.event.name, deadline: deadline)
-        let watch = Self.update(&pendingAcks[id, default: AckTrack()]) { track in
-            track.pending.append(pending)
-            defer { track.watched = true }
-            return !track.watched
-        }
-        if watch { ackWatch.insert(Due(at: deadline, id: id)) }
-    }
-
-    // MARK: Publish
-
-    /// Accepts a context-change request: applies it to the topic's context and broadcasts it to every
-    /// subscriber of the event, including the requester, with the request's id (C26, C27, C38, C45–C51).
-    public mutating func publish(_ notification: EventNotification, now: Date) throws(HubError) -> [HubEffect] {
-        if let problem = config.events.problem(withName: notification.event.name) { throw .badRequest(problem) }
-        let topic = notification.event.topic
-        var ctx: TopicContext
-        if let existing = topics[topic] {
-            ctx = existing
-        } else {
-            if byTopic[topic] == nil, topics.count >= config.maxTopics {
-                throw .unavailable("the hub holds its maximum of \(config.maxTopics) topics; try again later")
-            }
-            ctx = TopicContext(now: now)
-        }
-        let makeID = self.makeID
-        let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
-        if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
-        topics[topic] = ctx
-        return deliverEffects(outgoing, now: now)
-    }
-
-    /// The delivery of an accepted event, plus the implied opens for subscribers that do not take it (C29).
-    private mutating func deliverEffects(_ n: EventNotification, now: Date) -> [HubEffect] {
-        let key = n.event.key
-        let shown = ImpliedOpens.shown(by: n.event)
-        let implied = ImpliedOpens.of(n.event)
-        let closed: (type: String, anchorID: String)? =
-            EventName.split(n.event.name)?.action == .close
-            ? TopicContext.anchor(of: n.event).map { ($0.resourceType.lowercased(), $0.anchorID) } : nil
-        var targets: [SubscriptionID] = []
-        var impliedTargets: [[SubscriptionID]] = Array(repeating: [], count: implied.count)
-        for id in byTopic[n.event.topic] ?? [] {
-            guard let slot = subscriptions.index(forKey: id) else { continue }
-            // Changed in place: a copy would be written back, and its anchors copied, on every delivery.
-            let outcome: (wanted: Bool, ack: Bool)? = Self.update(&subscriptions.values[slot]) { sub in
-                guard sub.state == .active else { return nil }
-                if let closed, sub.shownAnchors[closed.type] == closed.anchorID {
-                    sub.shownAnchors.removeValue(forKey: closed.type)
-                }
-                if sub.wants(key) {
-                    guard key != "syncerror" else { return (true, false) }
-                    sub.lastEvent = (n.id, n.event.name)
-                    if !shown.isEmpty { sub.shownAnchors.merge(shown) { _, new in new } }
-                    return (true, sub.isWebSocket)
-                }
-                for (i, open) in implied.enumerated() {
-                    let type = open.resourceType.lowercased()
-                    guard sub.wants("\(type)-open"), sub.shownAnchors[type] != open.anchorID else { continue }
-                    impliedTargets[i].append(id)
-                    sub.shownAnchors[type] = open.anchorID
-                }
-                return (false, false)
-            }
-            guard let outcome, outcome.wanted else { continue }
-            targets.append(id)
-            if outcome.ack { trackAck(id, n, now: now) }
-        }
-        var effects: [HubEffect] = [.deliver(n, to: targets)]
-        for (i, open) in implied.enumerated() where !impliedTargets[i].isEmpty {
-            let derived = EventNotification(
-                timestamp: n.timestamp, id: makeID(),
-                event: Event(topic: n.event.topic, name: open.eventName, context: open.context))
-            for id in impliedTargets[i] {
-                subscriptions[id]?.lastEvent = (derived.id, derived.event.name)
-                if subscriptions[id]?.isWebSocket == true { trackAck(id, derived, now: now) }
-            }
-            effects.append(.deliver(derived, to: impliedTargets[i]))
-        }
-        return effects
-    }
-
-    /// Runs `body` on a value where it is stored (a dictionary slot), without copying it out and back.
-    private static func update<T, R>(_ value: inout T, _ body: (inout T) -> R) -> R { body(&value) }
-
-    /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
-    private mutating func syncErrorEffects(
-        about sub: Subscription, failedEvent: (id: String, name: String)?, diagnostics: String, now: Date
-    ) -> [HubEffect] {
-        let n = SyncErrorFactory.make(
-            topic: sub.topic, failedEventID: failedEvent?.id ?? "none", failedEventName: failedEvent?.name ?? "none",
-            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
-        let targets = (byTopic[sub.topic] ?? []).filter { id in
-            guard id != sub.id, let s = subscriptions[id] else { return false }
-            return s.state == .active && s.wants("syncerror")
-        }
-        return targets.isEmpty ? [] : [.deliver(n, to: Array(targets))]
-    }
-
-    /// A SyncError for a request the hub accepted and later rejected: to the requester alone (C35).
-    public mutating func rejectAccepted(
-        _ notification: EventNotification, requester: SubscriptionID, diagnostics: String, now: Date
-    ) -> [HubEffect] {
-        guard let sub = subscriptions[requester], sub.state == .active else { return [] }
-        let n = SyncErrorFactory.make(
-            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
-            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
-        return [.deliver(n, to: [requester])]
-    }
-
-    /// A SyncError for a request the hub accepted and later could not pass on (the Cast bridge): to the
-    /// topic's subscribers named like the publisher, or, when no subscription carries that name (or the publisher
-    /// sent none), to every subscriber of the topic that takes SyncError, so that the session learns of it.
-    public mutating func rejectAccepted(
-        _ notification: EventNotification, publisherName: String?, diagnostics: String, now: Date
-    ) -> [HubEffect] {
-        let onTopic = (byTopic[notification.event.topic] ?? []).compactMap { subscriptions[$0] }.filter { $0.state == .active }
-        var targets: [Subscription] = []
-        if let name = publisherName?.lowercased(), !name.isEmpty {
-            targets = onTopic.filter { $0.subscriberName?.lowercased() == name }
-        }
-        if targets.isEmpty { targets = onTopic.filter { $0.wants("syncerror") } }
-        guard !targets.isEmpty else { return [] }
-        let n = SyncErrorFactory.make(
-            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
-            subscriberName: publisherName.flatMap { $0.isEmpty ? nil : $0 } ?? "castbridge", diagnostics: diagnostics,
-            id: makeID(), now: now)
-        return [.deliver(n, to: targets.map(\.id))]
-    }
-
     // MARK: Current context
 
     public func context(of topic: String) -> TopicContext? { topics[topic] }
@@ -414,66 +268,11 @@ public struct HubState: Sendable {
 
     /// Changes each time `knownTopics` gains or loses a topic: a reader compares it with the value it last saw instead
     /// of comparing sets.
-    public private(set) var knownTopicsGeneration = 0
-
-    // MARK: Timers
-
-    /// Fires what is due: ACK timeouts (C33), lease expiries (C20), connections that never came, idle topics.
-    public mutating func expire(now: Date) -> [HubEffect] {
-        var effects: [HubEffect] = []
-        while let due = ackWatch.min, due.at <= now {
-            ackWatch.removeMin()
-            let sid = due.id
-            guard let oldest = pendingAcks[sid]?.pending.first else {
-                pendingAcks[sid]?.watched = false  // everything came in (or the subscriber is gone)
-                continue
-            }
-            guard oldest.deadline <= now else {
-                ackWatch.insert(Due(at: oldest.deadline, id: sid))  // that one came in; watch the next
-                continue
-            }
-            guard subscriptions[sid] != nil else {
-                pendingAcks.removeValue(forKey: sid)
-                continue
-            }
-            let secs = config.ackTimeoutSeconds
-            let shown = secs == secs.rounded() ? String(Int(secs)) : String(secs)
-            effects += unresponsive(
-                sid, eventID: oldest.eventID, eventName: oldest.eventName,
-                reason: "no acknowledgement of \(oldest.eventName) within \(shown) s", now: now)
-        }
-        while let first = leases.min, first.at <= now {
-            leases.removeMin()
-            guard let sub = subscriptions[first.id], sub.expiresAt == first.at else { continue }
-            remove(first.id)
-            if sub.state == .active { effects.append(.deny(sub, reason: "lease expired")) }
-        }
-        while let first = connectQueue.first, first.deadline <= now {
-            connectQueue.removeFirst()
-            if let sub = subscriptions[first.id], sub.state == .awaitingConnection { remove(first.id) }
-        }
-        if lastTopicSweep.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
-            lastTopicSweep = now
-            for (topic, ctx) in topics where (byTopic[topic] ?? []).isEmpty {
-                if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds {
-                    topics.removeValue(forKey: topic)
-                    knownTopicsGeneration &+= 1
-                }
-            }
-        }
-        return effects
-    }
-
-    /// Removes every subscription (shutdown). Returns them so that the edges can close their channels.
-    public mutating func removeAll() -> [Subscription] {
-        let all = Array(subscriptions.values)
-        for s in all { remove(s.id) }
-        return all
-    }
+    public internal(set) var knownTopicsGeneration = 0
 
     // MARK: Helpers
 
-    private mutating func remove(_ id: SubscriptionID) {
+    mutating func remove(_ id: SubscriptionID) {
         guard let sub = subscriptions.removeValue(forKey: id) else { return }
         byTopic[sub.topic]?.remove(id)
         if byTopic[sub.topic]?.isEmpty == true {
@@ -486,7 +285,7 @@ public struct HubState: Sendable {
 
     /// Re-subscribes leave their old lease entries behind until those come due; rebuild the heap when stale
     /// entries outnumber live ones, so that a client renewing in a loop cannot grow it without bound.
-    private mutating func compactLeasesIfNeeded() {
+    mutating func compactLeasesIfNeeded() {
         guard leases.count > 2 * subscriptions.count + 1024 else { return }
         leases = Heap(subscriptions.values.map { Due(at: $0.expiresAt, id: $0.id) })
     }
@@ -494,7 +293,7 @@ public struct HubState: Sendable {
     /// Lease entries held (live and stale); for tests of the bound above.
     var leaseEntryCount: Int { leases.count }
 
-    private mutating func touch(_ topic: String, now: Date) {
+    mutating func touch(_ topic: String, now: Date) {
         topics[topic]?.lastActivity = now
     }
 }

@@ -1,0 +1,152 @@
+import DequeModule
+import HeapModule
+import Foundation
+
+/// Publishing, delivery with its implied opens and SyncErrors, and ACKs (C26–C33, C38, C45–C51).
+extension HubState {
+    // MARK: ACKs
+
+    /// An ACK frame `{id, status}` from a websocket subscriber (C30, C31). Unknown ids are ignored.
+    public mutating func acknowledged(_ id: SubscriptionID, eventID: String, status: Int, now: Date) -> [HubEffect] {
+        let taken: PendingAck? = Self.update(&pendingAcks[id]) { track in
+            guard let i = track?.pending.firstIndex(where: { $0.eventID == eventID }) else { return nil }
+            return track?.pending.remove(at: i)
+        }
+        guard let pending = taken else { return [] }
+        if (200..<300).contains(status) { return [] }
+        return refused(id, eventID: eventID, eventName: pending.eventName, status: status, now: now)
+    }
+
+    mutating func trackAck(_ id: SubscriptionID, _ n: EventNotification, now: Date) {
+        guard config.ackTimeoutSeconds > 0, n.event.key != "syncerror" else { return }
+        let deadline = now.addingTimeInterval(config.ackTimeoutSeconds)
+        let pending = PendingAck(eventID: n.id, eventName: n.event.name, deadline: deadline)
+        let watch = Self.update(&pendingAcks[id, default: AckTrack()]) { track in
+            track.pending.append(pending)
+            defer { track.watched = true }
+            return !track.watched
+        }
+        if watch { ackWatch.insert(Due(at: deadline, id: id)) }
+    }
+
+    // MARK: Publish
+
+    /// Accepts a context-change request: applies it to the topic's context and broadcasts it to every
+    /// subscriber of the event, including the requester, with the request's id (C26, C27, C38, C45–C51).
+    public mutating func publish(_ notification: EventNotification, now: Date) throws(HubError) -> [HubEffect] {
+        if let problem = config.events.problem(withName: notification.event.name) { throw .badRequest(problem) }
+        let topic = notification.event.topic
+        var ctx: TopicContext
+        if let existing = topics[topic] {
+            ctx = existing
+        } else {
+            if byTopic[topic] == nil, topics.count >= config.maxTopics {
+                throw .unavailable("the hub holds its maximum of \(config.maxTopics) topics; try again later")
+            }
+            ctx = TopicContext(now: now)
+        }
+        let makeID = self.makeID
+        let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
+        if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
+        topics[topic] = ctx
+        return deliverEffects(outgoing, now: now)
+    }
+
+    /// The delivery of an accepted event, plus the implied opens for subscribers that do not take it (C29).
+    mutating func deliverEffects(_ n: EventNotification, now: Date) -> [HubEffect] {
+        let key = n.event.key
+        let shown = ImpliedOpens.shown(by: n.event)
+        let implied = ImpliedOpens.of(n.event)
+        let closed: (type: String, anchorID: String)? =
+            EventName.split(n.event.name)?.action == .close
+            ? TopicContext.anchor(of: n.event).map { ($0.resourceType.lowercased(), $0.anchorID) } : nil
+        var targets: [SubscriptionID] = []
+        var impliedTargets: [[SubscriptionID]] = Array(repeating: [], count: implied.count)
+        for id in byTopic[n.event.topic] ?? [] {
+            guard let slot = subscriptions.index(forKey: id) else { continue }
+            // Changed in place: a copy would be written back, and its anchors copied, on every delivery.
+            let outcome: (wanted: Bool, ack: Bool)? = Self.update(&subscriptions.values[slot]) { sub in
+                guard sub.state == .active else { return nil }
+                if let closed, sub.shownAnchors[closed.type] == closed.anchorID {
+                    sub.shownAnchors.removeValue(forKey: closed.type)
+                }
+                if sub.wants(key) {
+                    guard key != "syncerror" else { return (true, false) }
+                    sub.lastEvent = (n.id, n.event.name)
+                    if !shown.isEmpty { sub.shownAnchors.merge(shown) { _, new in new } }
+                    return (true, sub.isWebSocket)
+                }
+                for (i, open) in implied.enumerated() {
+                    let type = open.resourceType.lowercased()
+                    guard sub.wants("\(type)-open"), sub.shownAnchors[type] != open.anchorID else { continue }
+                    impliedTargets[i].append(id)
+                    sub.shownAnchors[type] = open.anchorID
+                }
+                return (false, false)
+            }
+            guard let outcome, outcome.wanted else { continue }
+            targets.append(id)
+            if outcome.ack { trackAck(id, n, now: now) }
+        }
+        var effects: [HubEffect] = [.deliver(n, to: targets)]
+        for (i, open) in implied.enumerated() where !impliedTargets[i].isEmpty {
+            let derived = EventNotification(
+                timestamp: n.timestamp, id: makeID(),
+                event: Event(topic: n.event.topic, name: open.eventName, context: open.context))
+            for id in impliedTargets[i] {
+                subscriptions[id]?.lastEvent = (derived.id, derived.event.name)
+                if subscriptions[id]?.isWebSocket == true { trackAck(id, derived, now: now) }
+            }
+            effects.append(.deliver(derived, to: impliedTargets[i]))
+        }
+        return effects
+    }
+
+    /// Runs `body` on a value where it is stored (a dictionary slot), without copying it out and back.
+    static func update<T, R>(_ value: inout T, _ body: (inout T) -> R) -> R { body(&value) }
+
+    /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
+    mutating func syncErrorEffects(
+        about sub: Subscription, failedEvent: (id: String, name: String)?, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        let n = SyncErrorFactory.make(
+            topic: sub.topic, failedEventID: failedEvent?.id ?? "none", failedEventName: failedEvent?.name ?? "none",
+            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
+        let targets = (byTopic[sub.topic] ?? []).filter { id in
+            guard id != sub.id, let s = subscriptions[id] else { return false }
+            return s.state == .active && s.wants("syncerror")
+        }
+        return targets.isEmpty ? [] : [.deliver(n, to: Array(targets))]
+    }
+
+    /// A SyncError for a request the hub accepted and later rejected: to the requester alone (C35).
+    public mutating func rejectAccepted(
+        _ notification: EventNotification, requester: SubscriptionID, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        guard let sub = subscriptions[requester], sub.state == .active else { return [] }
+        let n = SyncErrorFactory.make(
+            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
+            subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
+        return [.deliver(n, to: [requester])]
+    }
+
+    /// A SyncError for a request the hub accepted and later could not pass on (the Cast bridge): to the
+    /// topic's subscribers named like the publisher, or, when no subscription carries that name (or the publisher
+    /// sent none), to every subscriber of the topic that takes SyncError, so that the session learns of it.
+    public mutating func rejectAccepted(
+        _ notification: EventNotification, publisherName: String?, diagnostics: String, now: Date
+    ) -> [HubEffect] {
+        let onTopic = (byTopic[notification.event.topic] ?? []).compactMap { subscriptions[$0] }.filter { $0.state == .active }
+        var targets: [Subscription] = []
+        if let name = publisherName?.lowercased(), !name.isEmpty {
+            targets = onTopic.filter { $0.subscriberName?.lowercased() == name }
+        }
+        if targets.isEmpty { targets = onTopic.filter { $0.wants("syncerror") } }
+        guard !targets.isEmpty else { return [] }
+        let n = SyncErrorFactory.make(
+            topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
+            subscriberName: publisherName.flatMap { $0.isEmpty ? nil : $0 } ?? "castbridge", diagnostics: diagnostics,
+            id: makeID(), now: now)
+        return [.deliver(n, to: targets.map(\.id))]
+    }
+}
