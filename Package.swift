@@ -6,6 +6,19 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// What every service target uses: the transport, the shared support, and the server-side stack.
+let serviceStack: [Target.Dependency] = [
+    "WebSocketTransport",
+    "ServiceSupport",
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "HTTPTypes", package: "swift-http-types"),
+]
+
 let package = Package(
     name: "castbridge",
     platforms: [.macOS(.v15)],
@@ -100,19 +113,9 @@ let package = Package(
         // The FHIRcast hub of record: its actor over HubState, routes, WebSocket endpoint, webhook delivery.
         .target(
             name: "FHIRcastService",
-            dependencies: [
+            dependencies: serviceStack + [
                 "FHIRcastCore",
-                "WebSocketTransport",
-                "ServiceSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,20 +123,11 @@ let package = Package(
         // OAuth tokens, WebSub.
         .target(
             name: "CastService",
-            dependencies: [
+            dependencies: serviceStack + [
                 "CastCore",
                 "FHIRcastCore",
-                "WebSocketTransport",
-                "ServiceSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,26 +135,17 @@ let package = Package(
         // the loops that move events both ways, and its routes (requests, replies, files for FHIRcast apps).
         .target(
             name: "BridgeService",
-            dependencies: [
+            dependencies: serviceStack + [
                 "BridgeCore",
                 "CastCore",
                 "FHIRcastCore",
                 "FHIRcastService",
                 "CastService",
-                "WebSocketTransport",
-                "ServiceSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

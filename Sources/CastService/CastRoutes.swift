@@ -82,7 +82,7 @@ package struct CastRoutes: Sendable {
         if type.lowercased().hasPrefix("multipart/") {
             do throws(CastError) {
                 let store = try await hub.payloadStore()
-                let upload = CastUpload(store: store, maxManifestBytes: config.maxBodyBytes)
+                let upload = CastUpload(store: store, maxManifestBytes: config.edge.maxBodyBytes)
                 let envelope = try await upload.receive(request.body, contentType: type)
                 try await hub.publish(envelope, host: request.head.authority, pathTopic: pathTopic)
                 return JSONBody.response(["status": "received"])
@@ -96,7 +96,7 @@ package struct CastRoutes: Sendable {
                 switch mode.lowercased() {
                 case "subscribe":
                     let sub = try await hub.subscribe(fields)
-                    let endpoint = AdvertisedURL.webSocket(path: "/bind/\(sub.endpoint)", request: request, config: config)
+                    let endpoint = AdvertisedURL.webSocket(path: "/bind/\(sub.endpoint)", request: request, config: config.edge)
                     if sub.isWebSocket {
                         return JSONBody.response(["hub.channel.endpoint": .string(endpoint)], status: .accepted)
                     }
@@ -221,9 +221,9 @@ package struct CastRoutes: Sendable {
 
     private func collect(_ request: Request) async throws -> ByteBuffer {
         do {
-            return try await request.body.collect(upTo: config.maxBodyBytes)
+            return try await request.body.collect(upTo: config.edge.maxBodyBytes)
         } catch is NIOTooManyBytesError {
-            throw CastHTTPError(error: CastError(413, "request body is larger than the limit of \(config.maxBodyBytes) bytes"))
+            throw CastHTTPError(error: CastError(413, "request body is larger than the limit of \(config.edge.maxBodyBytes) bytes"))
         }
     }
 

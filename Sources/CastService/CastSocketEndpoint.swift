@@ -24,7 +24,7 @@ package struct CastSocketEndpoint: WebSocketEndpoint {
     package func refusal(for id: String) async -> PlainTextError? { nil }
 
     package func options(for id: String) -> SocketOptions {
-        SocketOptions(backlog: config.sendBufferMessages, pingInterval: config.pingInterval, binaryCloses: true)
+        SocketOptions(backlog: config.edge.sendBufferMessages, pingInterval: config.edge.pingInterval, binaryCloses: true)
     }
 
     package func attach(id endpoint: String, sink: WebSocketSink) async -> SocketConsumer? {

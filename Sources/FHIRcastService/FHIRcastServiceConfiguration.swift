@@ -5,7 +5,7 @@ import ServiceSupport
 
 /// What the FHIRcast service is told: its hub's rules, timers, webhook delivery, socket limits and address. The
 /// application makes it from `castbridge serve`'s options (`ServerConfiguration`, which holds the defaults).
-package struct FHIRcastServiceConfiguration: AdvertisedAddress {
+package struct FHIRcastServiceConfiguration: Sendable {
     package var hub: HubConfiguration
     /// How often leases, ACK deadlines and idle topics are checked.
     package var tickIntervalSeconds: Double
@@ -14,19 +14,12 @@ package struct FHIRcastServiceConfiguration: AdvertisedAddress {
     package var webhookTimeoutSeconds: Double
     package var webhookAttempts: Int
     package var webhookBackoffSeconds: Double
-    /// Frames (or webhook events) held for one subscriber before it is dropped as too slow.
-    package var sendBufferMessages: Int
-    /// Socket pings; nil when off.
-    package var pingInterval: TimeAmount?
-    package var maxBodyBytes: Int
-    package var publicURL: String?
-    package var host: String
-    package var port: Int
+    /// Socket and body limits, pings, the address.
+    package var edge: EdgeSettings
 
     package init(
         hub: HubConfiguration, tickIntervalSeconds: Double, shutdownGraceSeconds: Double, webhookTimeoutSeconds: Double,
-        webhookAttempts: Int, webhookBackoffSeconds: Double, sendBufferMessages: Int, pingInterval: TimeAmount?, maxBodyBytes: Int,
-        publicURL: String?, host: String, port: Int
+        webhookAttempts: Int, webhookBackoffSeconds: Double, edge: EdgeSettings
     ) {
         self.hub = hub
         self.tickIntervalSeconds = tickIntervalSeconds
@@ -34,11 +27,6 @@ package struct FHIRcastServiceConfiguration: AdvertisedAddress {
         self.webhookTimeoutSeconds = webhookTimeoutSeconds
         self.webhookAttempts = webhookAttempts
         self.webhookBackoffSeconds = webhookBackoffSeconds
-        self.sendBufferMessages = sendBufferMessages
-        self.pingInterval = pingInterval
-        self.maxBodyBytes = maxBodyBytes
-        self.publicURL = publicURL
-        self.host = host
-        self.port = port
+        self.edge = edge
     }
 }

@@ -255,7 +255,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
 
     private func startWebhookWorker(_ sub: Subscription, callback: String, secret: String) {
         let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream(
-            bufferingPolicy: .bufferingOldest(config.sendBufferMessages))
+            bufferingPolicy: .bufferingOldest(config.edge.sendBufferMessages))
         let workerState = WebhookWorkerState()
         sinks[sub.id] = SinkEntry(sink: WebhookSink(continuation: continuation, state: workerState), flavor: sub.flavor)
         let worker = WebhookWorker(

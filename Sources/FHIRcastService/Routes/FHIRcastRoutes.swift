@@ -120,7 +120,7 @@ package struct FHIRcastRoutes: Sendable {
     // MARK: Helpers
 
     private func body(_ request: Request) async throws -> ByteBuffer {
-        try await Self.collect(request, limit: config.maxBodyBytes)
+        try await Self.collect(request, limit: config.edge.maxBodyBytes)
     }
 
     /// The request body up to `limit` bytes; beyond it, 413 with the limit named.
@@ -152,7 +152,7 @@ package struct FHIRcastRoutes: Sendable {
     }
 
     package func endpointURL(_ id: SubscriptionID, request: Request) -> String {
-        AdvertisedURL.webSocket(path: "/\(Self.webSocketPath)/\(id.raw)", request: request, config: config)
+        AdvertisedURL.webSocket(path: "/\(Self.webSocketPath)/\(id.raw)", request: request, config: config.edge)
     }
 }
 

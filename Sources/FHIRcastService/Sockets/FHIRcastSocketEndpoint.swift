@@ -29,7 +29,7 @@ package struct FHIRcastSocketEndpoint: WebSocketEndpoint {
     package func options(for id: String) -> SocketOptions {
         let (acks, id) = (hub.acks, SubscriptionID(id))
         return SocketOptions(
-            backlog: config.sendBufferMessages, pingInterval: config.pingInterval, binaryCloses: false,
+            backlog: config.edge.sendBufferMessages, pingInterval: config.edge.pingInterval, binaryCloses: false,
             fastText: { acks.offer($0, from: id) })
     }
 

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import ServiceSupport
-import Crypto
 import FHIRcastCore
 import Foundation
 import Logging

@@ -1,0 +1,45 @@
+import BridgeService
+import CastService
+import FHIRcastService
+import NIOCore
+import ServiceSupport
+
+/// The options narrowed into what each service is told.
+extension ServerConfiguration {
+    /// `pingIntervalSeconds` for the sockets; nil when pings are off.
+    var pingInterval: TimeAmount? {
+        pingIntervalSeconds > 0 ? .nanoseconds(Int64(pingIntervalSeconds * 1e9)) : nil
+    }
+
+    /// What every service's edge takes alike.
+    package var edge: EdgeSettings {
+        EdgeSettings(
+            sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes, publicURL: publicURL,
+            host: host, port: port)
+    }
+
+    /// The FHIRcast service's part.
+    package var fhircastService: FHIRcastServiceConfiguration {
+        FHIRcastServiceConfiguration(
+            hub: hub, tickIntervalSeconds: tickIntervalSeconds, shutdownGraceSeconds: shutdownGraceSeconds,
+            webhookTimeoutSeconds: webhookTimeoutSeconds, webhookAttempts: webhookAttempts, webhookBackoffSeconds: webhookBackoffSeconds,
+            edge: edge)
+    }
+
+    /// The embedded Cast hub's part.
+    package var castService: CastServiceConfiguration {
+        CastServiceConfiguration(
+            castEventMatching: castEventMatching, castMockOAuth: castMockOAuth, castPayloadChunkBytes: castPayloadChunkBytes,
+            castPayloadTTLSeconds: castPayloadTTLSeconds, castPayloadMaxTotalBytes: castPayloadMaxTotalBytes,
+            castGetTimeoutSeconds: castGetTimeoutSeconds, castRequireAuth: castRequireAuth, castSingleUser: castSingleUser,
+            castJWTSecret: castJWTSecret, edge: edge)
+    }
+
+    /// The bridge's part.
+    package var bridgeService: BridgeServiceConfiguration {
+        BridgeServiceConfiguration(
+            bridgeQueueMaxWaitSeconds: bridgeQueueMaxWaitSeconds, bridgeReconnectBaseSeconds: bridgeReconnectBaseSeconds,
+            bridgeReconnectMaxSeconds: bridgeReconnectMaxSeconds, castPayloadTTLSeconds: castPayloadTTLSeconds, maxBodyBytes: maxBodyBytes,
+            publicURL: publicURL, host: host)
+    }
+}
