@@ -198,6 +198,7 @@ let package = Package(
         .executableTarget(
             name: "castbridge-bench",
             dependencies: [
+                "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -211,10 +212,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // What the tests share: a seeded random generator and the mutations of the robustness tests.
+        // What the tests and the benchmark share: free loopback ports, castbridge in a child process, form bodies,
+        // a seeded random generator and the mutations of the robustness tests.
         .target(
             name: "TestSupport",
-            dependencies: ["FHIRcastCore"],
+            dependencies: [
+                "FHIRcastCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

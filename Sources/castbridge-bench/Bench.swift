@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import TestSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -66,16 +67,16 @@ struct Bench: AsyncParsableCommand {
     /// The server to measure: started fresh (`--server`, or the one next to this executable), or `--url`.
     func makeTarget(binary: String) async throws -> Target {
         if let peer {
-            return Target(base: peer.hasSuffix("/") ? String(peer.dropLast()) : peer, process: nil)
+            return Target(base: peer.hasSuffix("/") ? String(peer.dropLast()) : peer, child: nil)
         }
         if let url {
             let base = url.hasSuffix("/") ? String(url.dropLast()) : url
             guard (try? await HTTP.request(.GET, "\(base)/health"))?.status == 200 else {
                 throw BenchError("no castbridge answers at \(base)/health")
             }
-            return Target(base: base, process: nil)
+            return Target(base: base, child: nil)
         }
-        return try await Target.spawn(binary: binary, port: try await freePort(), extra: noAck ? ["--ack-timeout", "3600"] : [])
+        return try await Target.spawn(binary: binary, port: try await LoopbackPort.free(), extra: noAck ? ["--ack-timeout", "3600"] : [])
     }
 
     // MARK: Scenarios
@@ -193,16 +194,6 @@ struct Bench: AsyncParsableCommand {
         print("Floor: WebSocket echo round trip over loopback, \(events) messages: \(result.all.summary); \(result.tally)")
         return result.tally.missing + result.tally.duplicated > 0 ? 1 : 0
     }
-}
-
-/// A port nothing listens on right now.
-func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
 }
 
 /// 10,000 subscribers need 10,000 sockets on each side: the soft descriptor limit is raised to the hard one.

@@ -2,64 +2,39 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 
 /// The castbridge under test: a child process this benchmark starts (so its memory and CPU can be read), or a URL.
-actor Target {
+struct Target: Sendable {
     let base: String
-    private let process: Process?
+    private let child: ChildServer?
 
-    init(base: String, process: Process?) {
+    init(base: String, child: ChildServer?) {
         self.base = base
-        self.process = process
+        self.child = child
     }
 
     /// Starts `castbridge serve` (the release build next to this executable) on a free port.
     static func spawn(binary: String, port: Int, extra: [String]) async throws -> Target {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error", "--ping-interval", "0",
-            "--send-buffer", "65536",
-        ] + extra
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let target = Target(base: "http://127.0.0.1:\(port)", process: process)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let r = try? await HTTP.request(.GET, "\(target.base)/health"), r.status == 200 { return target }
-            try await Task.sleep(for: .milliseconds(50))
+        do {
+            let child = try await ChildServer.start(
+                binary: URL(fileURLWithPath: binary), port: port,
+                arguments: ["--log-level", "error", "--ping-interval", "0", "--send-buffer", "65536"] + extra, timeout: .seconds(30))
+            return Target(base: child.base, child: child)
+        } catch {
+            throw BenchError("castbridge did not start at \(binary): \(error)")
         }
-        process.terminate()
-        throw BenchError("castbridge did not start at \(binary)")
     }
 
-    func stop() {
-        process?.terminate()
-        process?.waitUntilExit()
+    func stop() async {
+        await child?.stopAndWait()
     }
 
     /// Resident memory of the server process, bytes (nil for a URL target).
-    func rss() -> Int? {
-        guard let pid = process?.processIdentifier,
-            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return nil }
-        let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
-        return kb.map { $0 * 1024 }
-    }
+    func rss() async -> Int? { await child?.rss() }
 
     /// User + system CPU time of the server process, seconds.
-    func cpuSeconds() -> Double? {
-        guard let pid = process?.processIdentifier,
-            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3; utime and stime are fields 14 and 15 (1-based over the whole line).
-        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
-        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    func cpuSeconds() async -> Double? { await child?.cpuSeconds() }
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -83,11 +58,7 @@ enum HTTP {
         return Result(status: Int(response.status.code), body: String(buffer: bytes))
     }
 
-    static func form(_ fields: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._*")
-        return fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
-    }
+    static func form(_ fields: [(String, String)]) -> String { FormBody.encode(fields) }
 
     /// The `hub.channel.endpoint` of a subscribe answer.
     static func endpoint(in body: String) throws -> String {

@@ -4,6 +4,7 @@ import CastbridgeServer
 import FHIRcastCore
 import Foundation
 import NIOHTTP1
+import TestSupport
 import Testing
 
 /// FHIRcast client ⇄ castbridge ⇄ Cast hub ⇄ Cast client, live (issue #4).

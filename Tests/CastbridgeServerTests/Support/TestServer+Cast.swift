@@ -6,6 +6,7 @@ import Foundation
 import NIOHTTP1
 import AsyncHTTPClient
 import NIOCore
+import TestSupport
 import Testing
 
 /// A Cast app's steps against a castbridge's embedded Cast hub (or any Cast hub at `base`).
@@ -21,7 +22,7 @@ extension TestServer {
         var form = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]
         if let actors { form.append(("subscriber.actors", actors)) }
         if let product { form.append(("subscriber.product.name", product)) }
-        let body = form.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        let body = FormBody.encode(form)
         let result = try await Self.request(.POST, "\(base)/api/hub", body: body, contentType: "application/x-www-form-urlencoded", bearer: bearer)
         guard result.status == 202, let endpoint = result.json?["hub.channel.endpoint"]?.stringValue else {
             throw TestFailure("cast subscribe failed: \(result.status) \(result.body)")

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 /// A real castbridge on an ephemeral loopback port, for the length of `body`.
@@ -118,7 +119,7 @@ struct TestServer: Sendable {
     }
 
     func post(_ path: String, form: [(String, String)], flavor: Flavor = .stu3) async throws -> HTTPResult {
-        let body = form.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        let body = FormBody.encode(form)
         return try await Self.request(.POST, "\(base)/fhircast/\(flavor.rawValue)\(path)", body: body, contentType: "application/x-www-form-urlencoded")
     }
 
@@ -134,11 +135,7 @@ struct TestServer: Sendable {
         try await Self.request(.GET, "\(base)\(path)")
     }
 
-    static func formEncode(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._*")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
-    }
+    static func formEncode(_ s: String) -> String { FormBody.component(s) }
 
     /// Makes a topic exist (C36, C43), as the session's driving app does by subscribing: a websocket subscription to
     /// SyncError alone that never connects, so it receives none of the events a test counts.
