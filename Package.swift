@@ -255,6 +255,17 @@ let package = Package(
             dependencies: ["CastCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // The transport's state machine and socket sessions, on NIO's embedded channels: no server.
+        .testTarget(
+            name: "WebSocketTransportTests",
+            dependencies: [
+                "WebSocketTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CastbridgeServerTests",
             dependencies: [

@@ -4,7 +4,6 @@ import NIOWebSocket
 import Synchronization
 import Testing
 
-@testable import CastbridgeServer
 @testable import WebSocketTransport
 
 /// The events a session handed to its hub, as text.

@@ -1,14 +1,13 @@
 import NIOCore
 import Testing
 
-@testable import CastbridgeServer
 @testable import WebSocketTransport
 
 /// A socket's state without a channel (issue #20): pings, the close handshake both ways, events and read pausing.
 /// (`#expect` cannot hold a mutating call, so each step is taken first and checked after.)
 @Suite("Socket state machine")
 struct SocketStateMachineTests {
-    typealias Event = WebSocketTransport.SocketEvent
+    typealias Event = SocketEvent
 
     @Test("A ping is sent when due; one left unanswered at the next drops the connection; a pong clears it")
     func pings() {
