@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 
 /// A generation B Cast hub for the bridge's tests, with the behaviour of castpw44 `app.py` (d28eaeb) that the bridge
 /// depends on (cast-protocol.md §1.5): subscriptions match topics **literally** (`_subscription_handles_event`: `*` is
@@ -107,6 +108,9 @@ final class GenerationBHub: Sendable {
                 }
                 group.addTask {
                     for await text in frames { try await outbound.write(.text(text)) }
+                    // The hub dropped the subscription (or stops): close the socket, so the client's answer ends the
+                    // reader too (it does not end on cancellation alone).
+                    try await outbound.close(.goingAway, reason: nil)
                 }
                 try await group.next()
                 group.cancelAll()
@@ -134,7 +138,13 @@ final class GenerationBHub: Sendable {
     func stop() async {
         await state.closeAll()
         task.cancel()
-        _ = try? await task.value
+        // A client that never answers the close must not hold the test: the wait is bounded.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await self.task.value }
+            group.addTask { try? await Task.sleep(for: .seconds(5)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// The subscriptions whose subscriber is `name`, by topic.
