@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "CastCore", targets: ["CastCore"]),
         .library(name: "BridgeCore", targets: ["BridgeCore"]),
         .library(name: "CastbridgeServer", targets: ["CastbridgeServer"]),
+        .library(name: "CastClient", targets: ["CastClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -131,11 +132,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A Cast app's client of a Cast hub: tokens, subscribe, sockets, publish, batches, requests, payloads. Used by
+        // the bridge's external upstream; a library for Cast client roles.
+        .target(
+            name: "CastClient",
+            dependencies: [
+                "FHIRcastCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The bridge as a service: its upstream Cast hub (embedded or external), the outlet the FHIRcast hub fills,
         // the loops that move events both ways, and its routes (requests, replies, files for FHIRcast apps).
         .target(
             name: "BridgeService",
             dependencies: serviceStack + [
+                "CastClient",
                 "BridgeCore",
                 "CastCore",
                 "FHIRcastCore",
@@ -153,6 +172,7 @@ let package = Package(
         .target(
             name: "CastbridgeServer",
             dependencies: [
+                "CastClient",
                 "BridgeService",
                 "CastService",
                 "WebSocketTransport",
@@ -183,6 +203,7 @@ let package = Package(
         .executableTarget(
             name: "castbridge",
             dependencies: [
+                "CastClient",
                 "CastbridgeServer",
                 "BridgeService",
                 "BridgeCore",
@@ -198,6 +219,7 @@ let package = Package(
         .executableTarget(
             name: "castbridge-bench",
             dependencies: [
+                "CastClient",
                 "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -234,6 +256,7 @@ let package = Package(
         .testTarget(
             name: "CastbridgeCommandTests",
             dependencies: [
+                "CastClient",
                 "castbridge",
                 "BridgeService",
                 "BridgeCore",
@@ -269,6 +292,7 @@ let package = Package(
         .testTarget(
             name: "CastbridgeServerTests",
             dependencies: [
+                "CastClient",
                 "CastbridgeServer",
                 "BridgeService",
                 "CastService",

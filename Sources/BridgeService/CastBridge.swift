@@ -1,3 +1,4 @@
+import CastClient
 import CastService
 import FHIRcastService
 import ServiceSupport

@@ -1,6 +1,3 @@
-import FHIRcastService
-import ServiceSupport
-import WebSocketTransport
 import FHIRcastCore
 import Foundation
 import HummingbirdWSClient
@@ -8,26 +5,26 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One bound socket on an external Cast hub (cast-protocol.md §1.3): its frames go to a stream the caller owns, the
-/// hub's JSON pings are answered, and `ended` runs once when the socket is gone, whichever side ends it.
-package struct CastHubSocket: Sendable {
+/// One bound socket on a Cast hub (cast-protocol.md §1.3): its text frames go to the caller's `frames`, the hub's
+/// JSON pings are answered, and `ended` runs once when the socket is gone, whichever side ends it.
+public struct CastHubSocket: Sendable {
     /// Queues one text frame; false when the socket is gone or its queue is full.
-    package let send: @Sendable (String) -> Bool
+    public let send: @Sendable (String) -> Bool
     /// Closes the socket (normal closure); `ended` still runs.
-    package let close: @Sendable () -> Void
+    public let close: @Sendable () -> Void
 
     private enum Opening: Sendable {
         case opened
         case failed(String)
     }
 
-    package struct OpenFailed: Error, CustomStringConvertible {
-        package var description: String
+    public struct OpenFailed: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Connects and returns once the socket is open.
-    package static func open(
-        _ url: String, maxFrameBytes: Int, logger: Logger, frames frameSink: AsyncStream<SessionCommand>.Continuation,
+    public static func open(
+        _ url: String, maxFrameBytes: Int, logger: Logger, frames take: @escaping @Sendable (ByteBuffer) -> Bool,
         ended: @escaping @Sendable () -> Void
     ) async throws -> CastHubSocket {
         let (outgoing, outgoingSink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(10_000))
@@ -46,14 +43,14 @@ package struct CastHubSocket: Sendable {
                         group.addTask {
                             for try await message in inbound.messages(maxSize: maxFrameBytes) {
                                 guard case .text(let text) = message else { continue }  // gen B binary frames: unused
-                                if text.contains(#""type""#), let value = try? JSONBody.decode(ByteBuffer(string: text)),
+                                if text.contains(#""type""#), let value = try? JSONValue.parse(Data(text.utf8)),
                                     value["type"]?.stringValue == "ping"
                                 {
                                     outgoingSink.yield(#"{"type":"pong","timestamp":"\#(Timestamp.format(Date()))"}"#)
                                     continue
                                 }
-                                if case .dropped = frameSink.yield(.frame(ByteBuffer(string: text))) {
-                                    throw OpenFailed(description: "the bridge fell behind the Cast hub")
+                                guard take(ByteBuffer(string: text)) else {
+                                    throw OpenFailed(description: "the client fell behind the Cast hub")
                                 }
                             }
                         }

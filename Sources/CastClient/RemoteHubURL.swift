@@ -1,5 +1,3 @@
-import FHIRcastService
-import ServiceSupport
 import Foundation
 
 /// The URLs of an external Cast hub.

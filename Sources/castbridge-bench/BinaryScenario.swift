@@ -1,3 +1,4 @@
+import CastClient
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -104,14 +105,11 @@ extension Bench {
             while case .dropped = continuation.yield(tail) { try? await Task.sleep(for: .microseconds(200)) }
             continuation.finish()
         }
-        var request = HTTPClientRequest(url: "\(base)/api/hub")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "multipart/related; boundary=\(boundary); type=\"application/dicom\"")
-        request.body = .stream(stream, length: .known(Int64(length)))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
-        let answer = try await response.body.collect(upTo: 1 << 20)
+        let outcome = await CastHubClient(url: base, auth: .none).publishBatch(
+            .stream(stream, length: .known(Int64(length))), contentType: "multipart/related; boundary=\(boundary); type=\"application/dicom\"",
+            timeout: .seconds(600))
         producer.cancel()
-        guard response.status == .ok else { throw BenchError("upload: \(response.status.code) \(String(buffer: answer))") }
+        guard outcome == .sent else { throw BenchError("upload: \(outcome)") }
     }
 
     /// Downloads and counts the bytes without keeping them.

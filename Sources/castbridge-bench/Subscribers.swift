@@ -1,3 +1,4 @@
+import CastClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -22,16 +23,15 @@ struct Subscriber: Sendable {
         kind: Kind, base: String, topic: String, events: String, name: String, maxEvents: Int, ack: Bool,
         onFrame: (@Sendable (String) -> Void)? = nil
     ) async throws -> Subscriber {
-        let path = kind == .fhircast ? "/fhircast/STU3" : "/api/hub"
-        let r = try await HTTP.request(
-            .POST, base + path,
-            body: HTTP.form([("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]),
-            contentType: "application/x-www-form-urlencoded")
-        var endpoint = try HTTP.endpoint(in: r.body)
-        // As every Cast client does: the socket's path on the scheme and host the client was configured with. The
-        // reference hub builds the URL from the Host header and says wss for anything but "localhost".
-        if kind == .cast, let path = URLComponents(string: endpoint)?.percentEncodedPath, let configured = URLComponents(string: base) {
-            endpoint = "ws://\(configured.host ?? "127.0.0.1"):\(configured.port ?? 80)\(path)"
+        let fields = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]
+        let endpoint: String
+        switch kind {
+        case .fhircast:
+            let r = try await HTTP.request(.POST, base + "/fhircast/STU3", body: HTTP.form(fields), contentType: "application/x-www-form-urlencoded")
+            endpoint = try HTTP.endpoint(in: r.body)
+        case .cast:
+            // As a Cast app does, through the Cast client: the socket URL rebased onto the configured host.
+            endpoint = try await CastHubClient(url: base, auth: .none).subscribe(Dictionary(uniqueKeysWithValues: fields))
         }
         return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame)
     }

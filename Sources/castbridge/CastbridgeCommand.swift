@@ -1,3 +1,4 @@
+import CastClient
 import BridgeService
 import Foundation
 import ArgumentParser

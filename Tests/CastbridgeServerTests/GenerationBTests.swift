@@ -1,3 +1,4 @@
+import CastClient
 import BridgeService
 import BridgeCore
 import CastbridgeServer
@@ -84,6 +85,7 @@ struct GenerationBTests {
             // A publish alone makes a topic exist: the bridge follows it.
             _ = try await server.publish(Events.notification("ImagingStudy-open", topic: "USER-3", context: [BridgeTests.study]))
             try await Self.waitForTopics(hub, ["USER-1", "USER-3"])
+            viewer.close()
         }
         await hub.stop()
     }
