@@ -13,8 +13,14 @@ extension Bench {
         var failures = 0
         for plan in plans {
             let target = try await makeTarget(binary: binary)
-            defer { Task { await target.stop() } }
-            failures += try await transfer(target: target, files: plan.files, bytes: plan.bytes)
+            do {
+                failures += try await transfer(target: target, files: plan.files, bytes: plan.bytes)
+            } catch {
+                await target.stop()
+                throw error
+            }
+            // Stopped before the next plan (and before the benchmark exits): a task started in a defer may never run.
+            await target.stop()
         }
         return failures
     }
