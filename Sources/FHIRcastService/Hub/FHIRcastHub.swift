@@ -28,6 +28,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     private var shuttingDown = false
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
     private let outlet: (any EventOutlet)?
+    /// Whether the outlet wants the topics that exist (read once: `perform` checks it on every publish).
+    private let reportsTopics: Bool
     /// The `knownTopicsGeneration` last reported to the bridge.
     private var reportedTopics = 0
     /// ACK frames taken on the sockets' event loops.
@@ -42,6 +44,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     ) {
         self.castTopics = castTopics
         self.outlet = outlet
+        self.reportsTopics = outlet?.followsTopics ?? false
         self.config = config
         self.logger = logger
         self.state = HubState(config: config.hub)
@@ -279,7 +282,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
 
     /// Tells a bridge that follows topics (generation B) the topics that exist for FHIRcast apps, when that set changed.
     private func reportTopics() {
-        guard let outlet, outlet.followsTopics, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
+        guard reportsTopics, let outlet, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
         reportedTopics = state.knownTopicsGeneration
         outlet.setTopics(state.knownTopics)
     }

@@ -24,7 +24,7 @@ package struct WebhookClient: Sendable {
     /// own query; success only on 2xx with the challenge as body; 404 means the subscriber declines.
     package func verify(_ sub: Subscription, callback: String) async -> Verification {
         let challenge = SubscriptionID.random().raw
-        let url = Self.appendQuery(
+        let url = SignedCallback.appendQuery(
             callback,
             [
                 ("hub.mode", "subscribe"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString),
@@ -51,7 +51,7 @@ package struct WebhookClient: Sendable {
 
     /// Tells a webhook subscriber it has been denied: GET with hub.mode=denied (STU2).
     package func sendDenial(_ sub: Subscription, callback: String, reason: String) async {
-        let url = Self.appendQuery(
+        let url = SignedCallback.appendQuery(
             callback,
             [("hub.mode", "denied"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString), ("hub.reason", reason)])
         do {
@@ -62,5 +62,4 @@ package struct WebhookClient: Sendable {
         }
     }
 
-    package static func appendQuery(_ url: String, _ items: [(String, String)]) -> String { SignedCallback.appendQuery(url, items) }
 }

@@ -81,12 +81,13 @@ final class GenerationBHub: Sendable {
         router.post("api/hub") { request, context in
             let body = String(buffer: try await request.body.collect(upTo: 1 << 20))
             if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
-                let form = Self.form(body)
-                guard form["hub.mode"] == "subscribe" else { return Response(status: .badRequest) }
+                guard let form = try? FormFields.parse(body), form.value("hub.mode") == "subscribe" else { return Response(status: .badRequest) }
                 let endpoint = UUID().uuidString.lowercased()
                 await state.add(
                     endpoint,
-                    Subscription(topic: form["hub.topic"] ?? "", events: form["hub.events"] ?? "", subscriber: form["subscriber.name"] ?? "unknown"))
+                    Subscription(
+                        topic: form.value("hub.topic") ?? "", events: form.value("hub.events") ?? "",
+                        subscriber: form.value("subscriber.name") ?? "unknown"))
                 let host = request.head.authority ?? "localhost"
                 let scheme = host.lowercased().contains("localhost") ? "ws" : "wss"
                 return Self.json(["hub.channel.endpoint": .string("\(scheme)://\(host)/bind/\(endpoint)")], status: .accepted)
@@ -172,14 +173,5 @@ final class GenerationBHub: Sendable {
     private static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONEncoder().encode(value)) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    private static func form(_ body: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in body.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-            if let key = parts.first { fields[key] = parts.count > 1 ? parts[1] : "" }
-        }
-        return fields
     }
 }
