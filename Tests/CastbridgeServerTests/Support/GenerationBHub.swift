@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 import NIOWebSocket
 
 /// A generation B Cast hub for the bridge's tests, with the behaviour of castpw44 `app.py` (d28eaeb) that the bridge
@@ -56,11 +57,13 @@ final class GenerationBHub: Sendable {
     let state: State
     let port: Int
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
-    private init(port: Int, state: State, task: Task<Void, any Error>) {
+    private init(port: Int, state: State, task: Task<Void, any Error>, group: ServiceGroup) {
         self.port = port
         self.state = state
         self.task = task
+        self.group = group
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -125,20 +128,22 @@ final class GenerationBHub: Sendable {
             router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
             onServerRunning: { portSink.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        // Run as the castbridge test servers are: a service group with no signal handlers, stopped gracefully.
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
             // A port that cannot be bound ends the service at once: the wait below then ends too.
             defer { portSink.finish() }
-            try await app.runService()
+            try await group.run()
         }
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next() else { throw TestFailure("the generation B hub did not start") }
-        return GenerationBHub(port: bound, state: state, task: task)
+        return GenerationBHub(port: bound, state: state, task: task, group: group)
     }
 
     /// Stops serving: every socket ends, and with it its subscription.
     func stop() async {
         await state.closeAll()
-        task.cancel()
+        await group.triggerGracefulShutdown()
         // A client that never answers the close must not hold the test: the wait is bounded.
         await withTaskGroup(of: Void.self) { group in
             group.addTask { _ = try? await self.task.value }
