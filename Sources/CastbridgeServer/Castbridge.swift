@@ -20,6 +20,11 @@ public struct Castbridge: Sendable {
     public let logger: Logger
     /// Whether a request may do what it asks (issue #13 brings tokens; until then every request may).
     package var access: any AccessPolicy = OpenAccess()
+    /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions (issue #19 brings SQLite and PostgreSQL;
+    /// until then nothing is kept).
+    package var store: any HubStore = VolatileHubStore()
+    /// The other nodes of a cluster (issue #19; until then one node).
+    package var fanOut: any TopicFanOut = SingleNode()
 
     public init(config: ServerConfiguration, logger: Logger? = nil) {
         var config = config
@@ -57,7 +62,8 @@ public struct Castbridge: Sendable {
                 castTopics = { @Sendable topic in await castHub.hasListeners(onTopic: topic) }
             }
         }
-        let hub = FHIRcastHub(config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics)
+        let hub = FHIRcastHub(
+            config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics, store: store, fanOut: fanOut)
         let bridge = outlet.map { outlet in
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
         }

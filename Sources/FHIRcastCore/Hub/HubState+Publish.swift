@@ -49,7 +49,26 @@ extension HubState {
         let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
         if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
         topics[topic] = ctx
+        noteTopic(topic)
         return deliverEffects(outgoing, now: now)
+    }
+
+    /// An event another node of a cluster accepted (`TopicFanOut`): it was checked there, so it is not refused here.
+    /// This node's copy of the topic's context takes it with the versions that node gave it, and this node's
+    /// subscribers get it. A copy that cannot take it (it missed an earlier event) is left as it was; the store, not
+    /// this copy, is the record a cluster answers from (issue #19).
+    public mutating func replicate(_ n: EventNotification, now: Date) -> [HubEffect] {
+        let topic = n.event.topic
+        var ctx = topics[topic] ?? TopicContext(now: now)
+        var incoming = n
+        if let prior = n.event.priorVersionId { incoming.event.versionId = prior }
+        let version = n.event.versionId
+        let makeID = self.makeID
+        if (try? ctx.apply(incoming, now: now, config: config, newVersion: { version ?? makeID() })) != nil {
+            if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
+            topics[topic] = ctx
+        }
+        return deliverEffects(n, now: now)
     }
 
     /// The delivery of an accepted event, plus the implied opens for subscribers that do not take it (C29).

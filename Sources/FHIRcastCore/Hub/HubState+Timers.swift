@@ -45,6 +45,7 @@ extension HubState {
             for (topic, ctx) in topics where (byTopic[topic] ?? []).isEmpty {
                 if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds {
                     topics.removeValue(forKey: topic)
+                    noteTopic(topic)
                     knownTopicsGeneration &+= 1
                 }
             }
@@ -53,7 +54,9 @@ extension HubState {
     }
 
     /// Removes every subscription (shutdown). Returns them so that the edges can close their channels.
+    /// What a store keeps is left as it is: a shutdown ends no subscription there.
     public mutating func removeAll() -> [Subscription] {
+        tracksChanges = false
         let all = Array(subscriptions.values)
         for s in all { remove(s.id) }
         return all

@@ -37,6 +37,12 @@ public struct HubState: Sendable {
     var connectQueue: Deque<(deadline: Date, id: SubscriptionID)> = []
     var lastTopicSweep: Date?
 
+    /// Whether the hub records what a store must write (`takeChanges()`); off when nothing is kept, so that
+    /// publishing costs nothing more.
+    public var tracksChanges = false
+    var changedTopics: Set<String> = []
+    var changedSubscriptions: Set<SubscriptionID> = []
+
     public init(config: HubConfiguration = .init(), makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {
         self.config = config
         self.makeID = makeID
@@ -87,6 +93,7 @@ public struct HubState: Sendable {
                 effects.append(.verify(sub))
             }
             subscriptions[existingID] = sub
+            noteSubscription(sub)
             leases.insert(Due(at: expiresAt, id: existingID))
             compactLeasesIfNeeded()
             return SubscribeResult(subscription: sub, created: false, effects: effects)
@@ -116,6 +123,7 @@ public struct HubState: Sendable {
             eventKeys: Set(request.events.map { $0.lowercased() }), subscriberName: request.subscriberName,
             leaseSeconds: lease, expiresAt: expiresAt, state: state)
         subscriptions[newID] = sub
+        noteSubscription(sub)
         if !knows(topic: request.topic) { knownTopicsGeneration &+= 1 }
         byTopic[request.topic, default: []].insert(newID)
         leases.insert(Due(at: expiresAt, id: newID))
@@ -228,6 +236,7 @@ public struct HubState: Sendable {
         if success {
             sub.state = .active
             subscriptions[id] = sub
+            noteSubscription(sub)
         } else if sub.state == .awaitingVerification {
             remove(id)
         }
@@ -274,6 +283,7 @@ public struct HubState: Sendable {
 
     mutating func remove(_ id: SubscriptionID) {
         guard let sub = subscriptions.removeValue(forKey: id) else { return }
+        noteSubscription(sub)
         byTopic[sub.topic]?.remove(id)
         if byTopic[sub.topic]?.isEmpty == true {
             byTopic.removeValue(forKey: sub.topic)

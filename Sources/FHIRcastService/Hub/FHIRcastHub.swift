@@ -13,19 +13,19 @@ import ServiceLifecycle
 package actor FHIRcastHub: Service, WebhookOutcomes {
     package typealias Job = @Sendable () async -> Void
 
-    private var state: HubState
+    var state: HubState
     private struct SinkEntry {
         var sink: any DeliverySink
         var flavor: Flavor
     }
     private var sinks: [SubscriptionID: SinkEntry] = [:]
     private let config: FHIRcastServiceConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let webhooks: WebhookClient
     private let jobs: AsyncStream<Job>
     private let jobContinuation: AsyncStream<Job>.Continuation
     private let shutdownDeadline = ShutdownDeadline()
-    private var shuttingDown = false
+    var shuttingDown = false
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
     private let outlet: (any EventOutlet)?
     /// Whether the outlet wants the topics that exist (read once: `perform` checks it on every publish).
@@ -38,16 +38,36 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Topics of the Cast side (with the bridge on): whether Cast apps listen on a topic. Nil: none are known.
     private let castTopics: (@Sendable (String) async -> Bool)?
 
+    /// Where topic contexts and webhook subscriptions are kept; `keepsState` is read once.
+    let store: any HubStore
+    let keepsState: Bool
+    /// The last batch of changes handed to the store: each batch waits for the one before, so they are written in
+    /// order; a request is answered once the batch its change is in has been written.
+    var commitTail: Task<Void, any Error>?
+    /// Whether the store's records have been taken back (requests wait for it; at once without a store).
+    var restored: Bool
+    var restoreWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The other nodes of a cluster; `spansNodes` is read once.
+    let fanOut: any TopicFanOut
+    let sharesEvents: Bool
+
     package init(
         config: FHIRcastServiceConfiguration, logger: Logger, http: HTTPClient = .shared, outlet: (any EventOutlet)? = nil,
-        castTopics: (@Sendable (String) async -> Bool)? = nil
+        castTopics: (@Sendable (String) async -> Bool)? = nil, store: any HubStore = VolatileHubStore(),
+        fanOut: any TopicFanOut = SingleNode()
     ) {
+        self.store = store
+        self.keepsState = store.keepsState
+        self.restored = !store.keepsState
+        self.fanOut = fanOut
+        self.sharesEvents = fanOut.spansNodes
         self.castTopics = castTopics
         self.outlet = outlet
         self.reportsTopics = outlet?.followsTopics ?? false
         self.config = config
         self.logger = logger
         self.state = HubState(config: config.hub)
+        self.state.tracksChanges = store.keepsState
         self.webhooks = WebhookClient(http: http, timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)), logger: logger)
         (self.jobs, self.jobContinuation) = AsyncStream<Job>.makeStream()
     }
@@ -57,7 +77,14 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Runs the timers and the background work (webhook workers, verifications) as child tasks, until shutdown.
     package func run() async throws {
         let jobs = self.jobs
+        if keepsState { try await restore() }
         await withDiscardingTaskGroup { group in
+            if sharesEvents {
+                let fanOut = self.fanOut
+                group.addTask {
+                    for await event in fanOut.received() { await self.replicated(event) }
+                }
+            }
             group.addTask { await self.tickLoop() }
             group.addTask {
                 for await _ in self.acks.wakes {
@@ -102,6 +129,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         let closes = sinks.values.compactMap { $0.sink.shutdown() }
         sinks.removeAll()
         _ = state.removeAll()
+        endRestoreWait()
         jobContinuation.finish()
         acks.finish()
         return closes
@@ -113,19 +141,23 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
 
     // MARK: Requests from the HTTP routes
 
-    package func subscribe(_ request: SubscriptionRequest, flavor: Flavor) throws(HubError) -> Subscription {
+    package func subscribe(_ request: SubscriptionRequest, flavor: Flavor) async throws(HubError) -> Subscription {
+        await untilRestored()
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let result = try state.subscribe(request, flavor: flavor, now: Date())
         logger.debug(
             "subscribed",
             metadata: ["topic": "\(request.topic)", "events": "\(result.subscription.eventsString)", "new": "\(result.created)"])
         perform(result.effects)
+        try await written()
         return result.subscription
     }
 
-    package func unsubscribe(_ request: SubscriptionRequest) throws(HubError) -> Subscription {
+    package func unsubscribe(_ request: SubscriptionRequest) async throws(HubError) -> Subscription {
+        await untilRestored()
         let (sub, effects) = try state.unsubscribe(request)
         perform(effects)
+        try await written()
         return sub
     }
 
@@ -136,7 +168,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let now = Date()
         guard !fromBridge, let outlet else {
-            perform(try state.publish(notification, now: now))
+            let effects = try state.publish(notification, now: now)
+            perform(effects)
+            share(effects)
             return
         }
         // The outlet checks first (a bad file bound for Cast refuses the whole event: nothing published), then the
@@ -144,6 +178,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         let outcome = try outlet.pass(notification, publisher: publisher) { () throws(HubError) -> EventNotification? in
             let effects = try state.publish(notification, now: now)
             perform(effects)
+            share(effects)
             guard case .deliver(let accepted, _)? = effects.first else { return nil }
             return accepted
         }
@@ -170,6 +205,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Whether a topic exists for FHIRcast apps: the FHIRcast side knows it, or, with the bridge on, Cast apps listen
     /// on it (so that an EHR's event still reaches a Cast viewer that is the topic's only listener).
     package func topicExists(_ topic: String) async -> Bool {
+        await untilRestored()
         if state.knows(topic: topic) { return true }
         guard let castTopics else { return false }
         return await castTopics(topic)
@@ -178,8 +214,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// A FHIRcast app's event: refused with a 400 when its topic does not exist (C36), else `publish`. One call on the
     /// hub for the route; the Cast side is asked only about a topic the FHIRcast side does not know.
     package func publishFromApp(_ notification: EventNotification, publisher: String?) async throws(HubError) {
+        await untilRestored()
         if !state.knows(topic: notification.event.topic) { try await requireTopic(notification.event.topic, status: 400) }
         try publish(notification, publisher: publisher)
+        try await written()
     }
 
     /// A 400 for a publish, or a 404 for a context read, of a topic that does not exist (C36, C43, IHE IRA).
@@ -256,7 +294,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         }
     }
 
-    private func startWebhookWorker(_ sub: Subscription, callback: String, secret: String) {
+    func startWebhookWorker(_ sub: Subscription, callback: String, secret: String) {
         let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream(
             bufferingPolicy: .bufferingOldest(config.edge.sendBufferMessages))
         let workerState = WebhookWorkerState()
@@ -287,8 +325,11 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         outlet.setTopics(state.knownTopics)
     }
 
-    private func perform(_ effects: [HubEffect]) {
-        defer { reportTopics() }
+    func perform(_ effects: [HubEffect]) {
+        defer {
+            reportTopics()
+            if keepsState { commitChanges() }
+        }
         var queue = effects[...]
         while let effect = queue.popFirst() {
             switch effect {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CastbridgeServer
+import FHIRcastService
 import ServiceSupport
 import FHIRcastCore
 import Foundation
@@ -37,12 +38,16 @@ struct TestServer: Sendable {
     static func with(
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
         access: any AccessPolicy = OpenAccess(),
+        store: any HubStore = VolatileHubStore(),
+        fanOut: any TopicFanOut = SingleNode(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
         let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         var castbridge = Castbridge(config: config)
         castbridge.access = access
+        castbridge.store = store
+        castbridge.fanOut = fanOut
         let group = castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {

@@ -1,0 +1,39 @@
+/// What changed in the part of the hub's state that outlives a process, since the edge last took it
+/// (`HubState.takeChanges()`): topic contexts, and webhook subscriptions. A store writes it; nothing here knows how.
+///
+/// WebSocket subscriptions are not in it: a socket does not survive a restart, and its subscriber subscribes again.
+public struct HubChanges: Sendable {
+    /// Topics whose context was created or changed, as they are now.
+    public var savedTopics: [String: TopicContext] = [:]
+    /// Topics the hub forgot (idle, without subscribers).
+    public var forgottenTopics: Set<String> = []
+    /// Webhook subscriptions created, renewed or verified, as they are now.
+    public var savedSubscriptions: [SubscriptionID: Subscription] = [:]
+    /// Webhook subscriptions that ended: unsubscribed, lease over, refused, unresponsive.
+    public var endedSubscriptions: Set<SubscriptionID> = []
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        savedTopics.isEmpty && forgottenTopics.isEmpty && savedSubscriptions.isEmpty && endedSubscriptions.isEmpty
+    }
+}
+
+/// What a store holds for the hub, and gives back at start (`HubState.restore`).
+public struct HubRecords: Sendable {
+    public var topics: [String: TopicContext]
+    public var subscriptions: [SubscriptionID: Subscription]
+
+    public init(topics: [String: TopicContext] = [:], subscriptions: [SubscriptionID: Subscription] = [:]) {
+        self.topics = topics
+        self.subscriptions = subscriptions
+    }
+
+    /// The records once `changes` are written.
+    public mutating func apply(_ changes: HubChanges) {
+        for topic in changes.forgottenTopics { topics.removeValue(forKey: topic) }
+        topics.merge(changes.savedTopics) { _, new in new }
+        for id in changes.endedSubscriptions { subscriptions.removeValue(forKey: id) }
+        subscriptions.merge(changes.savedSubscriptions) { _, new in new }
+    }
+}

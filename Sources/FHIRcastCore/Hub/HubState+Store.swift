@@ -1,0 +1,68 @@
+import HeapModule
+import Foundation
+
+/// The hub's durable part: which changes a store must write, and taking back what it kept.
+extension HubState {
+    /// A topic's context changed or was forgotten (recorded only while `tracksChanges`).
+    mutating func noteTopic(_ topic: String) {
+        guard tracksChanges else { return }
+        changedTopics.insert(topic)
+    }
+
+    /// A webhook subscription was created, changed or ended (recorded only while `tracksChanges`).
+    mutating func noteSubscription(_ sub: Subscription) {
+        guard tracksChanges, !sub.isWebSocket else { return }
+        changedSubscriptions.insert(sub.id)
+    }
+
+    /// What changed since the last call, read from the state as it is now: a topic changed twice is written once.
+    public mutating func takeChanges() -> HubChanges {
+        var changes = HubChanges()
+        for topic in changedTopics {
+            if let ctx = topics[topic] { changes.savedTopics[topic] = ctx } else { changes.forgottenTopics.insert(topic) }
+        }
+        for id in changedSubscriptions {
+            if let sub = subscriptions[id] { changes.savedSubscriptions[id] = sub } else { changes.endedSubscriptions.insert(id) }
+        }
+        changedTopics.removeAll(keepingCapacity: true)
+        changedSubscriptions.removeAll(keepingCapacity: true)
+        return changes
+    }
+
+    public struct RestoreResult: Sendable {
+        /// Verifications to send again: subscriptions whose intent was not yet confirmed when the state was kept.
+        public var effects: [HubEffect]
+        /// Verified webhook subscriptions: the edge resumes their delivery.
+        public var activeWebhooks: [Subscription]
+    }
+
+    /// Takes back what a store kept, at start, before any request. Topics count as active now (they are forgotten
+    /// `topicIdleSeconds` after the restart at the earliest); a subscription whose lease ended meanwhile stays ended
+    /// (and is recorded as ended, so that the store drops it).
+    public mutating func restore(_ records: HubRecords, now: Date) -> RestoreResult {
+        var result = RestoreResult(effects: [], activeWebhooks: [])
+        // A topic that already changed here (an event that came before the records) keeps the newer context.
+        for (topic, var ctx) in records.topics where topics[topic] == nil {
+            ctx.lastActivity = now
+            topics[topic] = ctx
+        }
+        for sub in records.subscriptions.values.sorted(by: { $0.expiresAt < $1.expiresAt }) {
+            guard !sub.isWebSocket, subscriptions[sub.id] == nil else { continue }
+            guard sub.expiresAt > now else {
+                noteSubscription(sub)
+                continue
+            }
+            var restored = sub
+            restored.shownAnchors = [:]
+            subscriptions[sub.id] = restored
+            byTopic[sub.topic, default: []].insert(sub.id)
+            leases.insert(Due(at: sub.expiresAt, id: sub.id))
+            switch sub.state {
+            case .active: result.activeWebhooks.append(restored)
+            case .awaitingVerification, .awaitingConnection: result.effects.append(.verify(restored))
+            }
+        }
+        knownTopicsGeneration &+= 1
+        return result
+    }
+}

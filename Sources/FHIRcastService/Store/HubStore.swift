@@ -1,0 +1,22 @@
+import FHIRcastCore
+
+/// Where the hub keeps what must outlive the process: topic contexts with their versions, and webhook subscriptions
+/// (`HubChanges`, `HubRecords`). Issue #19 fills it with SQLite and PostgreSQL; until then the hub keeps nothing.
+package protocol HubStore: Sendable {
+    /// False for a store that keeps nothing: the hub then neither records nor writes changes, so publishing costs
+    /// nothing more.
+    var keepsState: Bool { get }
+    /// What the store holds, read once at start.
+    func load() async throws -> HubRecords
+    /// Writes one batch of changes. The hub calls it one batch at a time, in the order the changes were made, and
+    /// answers a publish or a subscription only once its batch is written.
+    func commit(_ changes: HubChanges) async throws
+}
+
+/// Keeps nothing: every restart begins empty (the behaviour before issue #19, and `--store memory`'s).
+package struct VolatileHubStore: HubStore {
+    package init() {}
+    package var keepsState: Bool { false }
+    package func load() async throws -> HubRecords { HubRecords() }
+    package func commit(_ changes: HubChanges) async throws {}
+}

@@ -1,0 +1,24 @@
+import FHIRcastCore
+
+/// Keeps the hub's records in this process's memory: a hub started again over the same store takes them back, as
+/// it would from a database. The reference implementation of `HubStore`, and the one the seam's tests use.
+package actor MemoryHubStore: HubStore {
+    private var records = HubRecords()
+    /// When set, commits fail with it (a store that cannot be reached).
+    private var failure: (any Error)?
+
+    package init() {}
+
+    package nonisolated var keepsState: Bool { true }
+    package func load() async throws -> HubRecords { records }
+
+    package func commit(_ changes: HubChanges) async throws {
+        if let failure { throw failure }
+        records.apply(changes)
+    }
+
+    /// Makes the following commits fail (nil: succeed again).
+    package func failCommits(with error: (any Error)?) { failure = error }
+
+    package var snapshot: HubRecords { records }
+}

@@ -1,0 +1,25 @@
+import FHIRcastCore
+import FHIRcastService
+
+/// Two nodes in one process, for the fan-out seam's tests: what one node shares, the other receives (issue #19
+/// puts PostgreSQL between real nodes).
+struct PairedFanOut: Sendable {
+    struct Node: TopicFanOut {
+        let outgoing: AsyncStream<EventNotification>.Continuation
+        let incoming: AsyncStream<EventNotification>
+
+        var spansNodes: Bool { true }
+        func share(_ event: EventNotification) { outgoing.yield(event) }
+        func received() -> AsyncStream<EventNotification> { incoming }
+    }
+
+    let a: Node
+    let b: Node
+
+    init() {
+        let (toB, toBSink) = AsyncStream<EventNotification>.makeStream()
+        let (toA, toASink) = AsyncStream<EventNotification>.makeStream()
+        a = Node(outgoing: toBSink, incoming: toA)
+        b = Node(outgoing: toASink, incoming: toB)
+    }
+}

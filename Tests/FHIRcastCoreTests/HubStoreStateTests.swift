@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+@testable import FHIRcastCore
+
+/// What the hub hands a store (`takeChanges`), what it takes back (`restore`), and an event from another node
+/// (`replicate`): the pure side of the store and fan-out seams.
+@Suite("Hub state: store and fan-out seams")
+struct HubStoreStateTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let base = HubStateTests()
+
+    func webhook(topic: String = "t", callback: String = "http://127.0.0.1:9/hook", lease: Int? = nil) -> SubscriptionRequest {
+        SubscriptionRequest(
+            mode: .subscribe, topic: topic, events: ["DiagnosticReport-open", "DiagnosticReport-update"], channelType: .webhook,
+            leaseSeconds: lease, callback: callback, secret: "s3cret")
+    }
+
+    func reportOpen(_ id: String = "o") -> EventNotification {
+        EventNotification(
+            timestamp: "2026-01-01T00:00:00Z", id: id,
+            event: Event(
+                topic: "t", name: "DiagnosticReport-open",
+                context: [
+                    ["key": "report", "resource": ["resourceType": "DiagnosticReport", "id": "r"]],
+                    ["key": "patient", "resource": ["resourceType": "Patient", "id": "p"]],
+                ]))
+    }
+
+    func update(_ version: String, observation: String) -> EventNotification {
+        EventNotification(
+            timestamp: "2026-01-01T00:00:01Z", id: "u-\(observation)",
+            event: Event(
+                topic: "t", name: "DiagnosticReport-update",
+                context: [
+                    ["key": "report", "reference": ["reference": "DiagnosticReport/r"]],
+                    [
+                        "key": "updates",
+                        "resource": [
+                            "resourceType": "Bundle", "id": "b", "type": "transaction",
+                            "entry": [["request": ["method": "PUT"], "resource": ["resourceType": "Observation", "id": .string(observation)]]],
+                        ],
+                    ],
+                ], versionId: version))
+    }
+
+    func accepted(_ effects: [HubEffect]) throws -> EventNotification {
+        guard case .deliver(let n, _)? = effects.first else { throw TestFailure("nothing delivered") }
+        return n
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    @Test("Without a store nothing is recorded")
+    func untracked() throws {
+        var state = HubStateTests.makeState()
+        _ = try state.subscribe(webhook(), flavor: .stu2, now: t0, newID: SubscriptionID("w"))
+        _ = try state.publish(reportOpen(), now: t0)
+        #expect(state.takeChanges().isEmpty)
+    }
+
+    @Test("Recorded: a topic's context when it changes or is forgotten; webhook subscriptions as they begin, are verified and end; no WebSocket subscription, and nothing at shutdown")
+    func recorded() throws {
+        var state = HubStateTests.makeState { $0.topicIdleSeconds = 100 }
+        state.tracksChanges = true
+        let w = SubscriptionID("w")
+        _ = try state.subscribe(webhook(lease: 60), flavor: .stu2, now: t0, newID: w)
+        _ = try state.subscribe(base.request(topic: "other", events: ["Patient-open"]), flavor: .stu3, now: t0, newID: SubscriptionID("ws"))
+        var changes = state.takeChanges()
+        #expect(Array(changes.savedSubscriptions.keys) == [w])
+        #expect(changes.savedSubscriptions[w]?.state == .awaitingVerification)
+        #expect(state.takeChanges().isEmpty)
+
+        state.verified(w, success: true)
+        _ = try state.publish(reportOpen(), now: t0)
+        changes = state.takeChanges()
+        #expect(changes.savedSubscriptions[w]?.state == .active)
+        #expect(changes.savedTopics["t"]?.current?.anchorID == "DiagnosticReport/r")
+
+        _ = state.expire(now: t0.addingTimeInterval(60))
+        changes = state.takeChanges()
+        #expect(changes.endedSubscriptions == [w])
+        _ = state.expire(now: t0.addingTimeInterval(200))
+        #expect(state.takeChanges().forgottenTopics == ["t"])
+
+        _ = try state.subscribe(webhook(), flavor: .stu2, now: t0, newID: SubscriptionID("w2"))
+        _ = state.takeChanges()
+        _ = state.removeAll()
+        #expect(state.takeChanges().isEmpty)
+    }
+
+    @Test("C46 C47 across a restart: the restored context keeps its versionId and content, so an update made with it is taken; webhook subscriptions come back, verified ones to deliver, the others to verify again, expired ones not at all")
+    func restoreRoundTrip() throws {
+        var first = HubStateTests.makeState()
+        first.tracksChanges = true
+        let active = SubscriptionID("active"), pending = SubscriptionID("pending"), short = SubscriptionID("short")
+        _ = try first.subscribe(webhook(callback: "http://127.0.0.1:9/a"), flavor: .stu2, now: t0, newID: active)
+        first.verified(active, success: true)
+        _ = try first.subscribe(webhook(callback: "http://127.0.0.1:9/p"), flavor: .stu2, now: t0, newID: pending)
+        _ = try first.subscribe(webhook(callback: "http://127.0.0.1:9/s", lease: 10), flavor: .stu2, now: t0, newID: short)
+        let v1 = try #require(try accepted(first.publish(reportOpen(), now: t0)).event.versionId)
+        let v2 = try #require(try accepted(first.publish(update(v1, observation: "o1"), now: t0)).event.versionId)
+        var records = HubRecords()
+        records.apply(first.takeChanges())
+
+        var second = HubStateTests.makeState()
+        second.tracksChanges = true
+        let later = t0.addingTimeInterval(30)
+        let result = second.restore(records, now: later)
+        #expect(result.activeWebhooks.map(\.id) == [active])
+        let verifications = result.effects.compactMap { if case .verify(let s) = $0 { return s.id } else { return nil } }
+        #expect(verifications == [pending])
+        #expect(second.subscriptions[short] == nil)
+        #expect(second.takeChanges().endedSubscriptions == [short])
+        #expect(second.context(of: "t")?.current?.versionId == v2)
+        #expect(second.context(of: "t")?.current?.contentKeys == ["Observation/o1"])
+        #expect(second.knows(topic: "t"))
+        // The restored version is the one to update against; the older one is stale.
+        #expect(throws: HubError.self) { try second.publish(update(v1, observation: "o2"), now: later) }
+        let effects = try second.publish(update(v2, observation: "o2"), now: later)
+        guard case .deliver(let n, let to)? = effects.first else { throw TestFailure("the update was not delivered") }
+        #expect(n.event.priorVersionId == v2)
+        #expect(to == [active])
+    }
+
+    @Test("A topic changed before the records came back keeps its newer context")
+    func restoreKeepsNewer() throws {
+        var first = HubStateTests.makeState()
+        first.tracksChanges = true
+        _ = try first.publish(reportOpen("old"), now: t0)
+        var records = HubRecords()
+        records.apply(first.takeChanges())
+        var second = HubStateTests.makeState()
+        _ = try second.publish(base.open(patient: "newer", id: "n"), now: t0)
+        _ = second.restore(records, now: t0)
+        #expect(second.context(of: "t")?.current?.anchorID == "Patient/newer")
+    }
+
+    @Test("C26 across nodes: an event accepted by one node reaches the other's subscribers with the same id and versions, and the other's context follows it")
+    func replicate() throws {
+        var a = HubStateTests.makeState()
+        var b = HubStateTests.makeState()
+        let sub = try base.connected(&b, events: ["DiagnosticReport-open", "DiagnosticReport-update"], id: "b1")
+        let open = try accepted(a.publish(reportOpen(), now: t0))
+        let upd = try accepted(a.publish(update(try #require(open.event.versionId), observation: "o1"), now: t0))
+        for event in [open, upd] {
+            let effects = b.replicate(event, now: t0)
+            guard case .deliver(let n, let to)? = effects.first else { throw TestFailure("not delivered on b") }
+            #expect(n.id == event.id)
+            #expect(n.event.versionId == event.event.versionId)
+            #expect(to == [sub])
+        }
+        #expect(b.context(of: "t")?.current?.versionId == upd.event.versionId)
+        #expect(b.context(of: "t")?.current?.contentKeys == ["Observation/o1"])
+        // A node that missed an event still delivers what another accepted; its copy stays as it was.
+        var c = HubStateTests.makeState()
+        let late = try base.connected(&c, events: ["DiagnosticReport-update"], id: "c1")
+        guard case .deliver(_, let to)? = c.replicate(upd, now: t0).first else { throw TestFailure("not delivered on c") }
+        #expect(to == [late])
+        #expect(c.context(of: "t")?.current == nil)
+    }
+}
