@@ -1,0 +1,67 @@
+import CastClient
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import NIOCore
+import Testing
+
+/// CastClient's `CastHubSession` against castbridge's embedded Cast hub, live: it stays subscribed through a restart
+/// of the hub.
+@Suite("CastClient session (live)")
+struct CastHubSessionTests {
+    static func envelope(_ id: String, topic: String) -> JSONValue {
+        [
+            "timestamp": "2026-01-01T00:00:00Z", "id": .string(id),
+            "event": ["hub.topic": .string(topic), "hub.event": "imagingstudy-open", "context": []],
+        ]
+    }
+
+    /// The next event that is not the hub's first frame, within a bound.
+    static func next(
+        _ iterator: inout AsyncStream<CastHubSession.Event>.Iterator, timeout: Duration = .seconds(10)
+    ) async throws -> CastHubSession.Event {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let event = await iterator.next() else { break }
+            if case .frame(let text) = event, String(buffer: text).contains("connection.established") { continue }
+            return event
+        }
+        throw TestFailure("no event from the session")
+    }
+
+    @Test("A session subscribes, binds and gets events; when the hub restarts on the same port it subscribes and binds again, and events flow")
+    func staysSubscribed() async throws {
+        let first = try await TestServer.start()
+        let port = first.server.port
+        let client = CastHubClient(url: first.server.base, auth: .none)
+        let session = CastHubSession(
+            client: client, fields: ["hub.mode": "subscribe", "hub.channel.type": "websocket", "hub.topic": "USER-9", "hub.events": "imagingstudy-open", "subscriber.name": "viewer"],
+            reconnectBaseSeconds: 0.05, reconnectMaxSeconds: 0.2)
+        let (events, sink) = AsyncStream<CastHubSession.Event>.makeStream()
+        let running = Task { await session.run { sink.yield($0) } }
+        defer { running.cancel() }
+        var iterator = events.makeAsyncIterator()
+
+        guard case .connected = try await Self.next(&iterator) else { throw TestFailure("not connected first") }
+        _ = await client.publish(Self.envelope("s-1", topic: "USER-9"))
+        guard case .frame(let one) = try await Self.next(&iterator) else { throw TestFailure("no frame") }
+        #expect(try JSONValue.parse(Data(String(buffer: one).utf8))["id"] == "s-1")
+
+        try await first.stop()
+        guard case .disconnected = try await Self.next(&iterator) else { throw TestFailure("the end of the socket was not reported") }
+        let second = try await TestServer.start { $0.port = port }
+        var connected = false
+        while !connected {
+            switch try await Self.next(&iterator) {
+            case .connected: connected = true
+            case .disconnected: continue  // attempts before the second hub listened
+            case .frame: throw TestFailure("a frame before the session connected again")
+            }
+        }
+        _ = await client.publish(Self.envelope("s-2", topic: "USER-9"))
+        guard case .frame(let two) = try await Self.next(&iterator) else { throw TestFailure("no frame after the restart") }
+        #expect(try JSONValue.parse(Data(String(buffer: two).utf8))["id"] == "s-2")
+        running.cancel()
+        try await second.stop()
+    }
+}
