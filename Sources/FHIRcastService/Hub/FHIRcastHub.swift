@@ -142,22 +142,22 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     // MARK: Requests from the HTTP routes
 
     package func subscribe(_ request: SubscriptionRequest, flavor: Flavor) async throws(HubError) -> Subscription {
-        await untilRestored()
+        if !restored { await untilRestored() }
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let result = try state.subscribe(request, flavor: flavor, now: Date())
         logger.debug(
             "subscribed",
             metadata: ["topic": "\(request.topic)", "events": "\(result.subscription.eventsString)", "new": "\(result.created)"])
         perform(result.effects)
-        try await written()
+        if keepsState { try await written() }
         return result.subscription
     }
 
     package func unsubscribe(_ request: SubscriptionRequest) async throws(HubError) -> Subscription {
-        await untilRestored()
+        if !restored { await untilRestored() }
         let (sub, effects) = try state.unsubscribe(request)
         perform(effects)
-        try await written()
+        if keepsState { try await written() }
         return sub
     }
 
@@ -205,7 +205,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Whether a topic exists for FHIRcast apps: the FHIRcast side knows it, or, with the bridge on, Cast apps listen
     /// on it (so that an EHR's event still reaches a Cast viewer that is the topic's only listener).
     package func topicExists(_ topic: String) async -> Bool {
-        await untilRestored()
+        if !restored { await untilRestored() }
         if state.knows(topic: topic) { return true }
         guard let castTopics else { return false }
         return await castTopics(topic)
@@ -214,10 +214,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// A FHIRcast app's event: refused with a 400 when its topic does not exist (C36), else `publish`. One call on the
     /// hub for the route; the Cast side is asked only about a topic the FHIRcast side does not know.
     package func publishFromApp(_ notification: EventNotification, publisher: String?) async throws(HubError) {
-        await untilRestored()
+        if !restored { await untilRestored() }
         if !state.knows(topic: notification.event.topic) { try await requireTopic(notification.event.topic, status: 400) }
         try publish(notification, publisher: publisher)
-        try await written()
+        if keepsState { try await written() }
     }
 
     /// A 400 for a publish, or a 404 for a context read, of a topic that does not exist (C36, C43, IHE IRA).
