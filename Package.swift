@@ -8,6 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 /// What every service target uses: the transport, the shared support, and the server-side stack.
 let serviceStack: [Target.Dependency] = [
+    "AccessCore",
     "WebSocketTransport",
     "ServiceSupport",
     .product(name: "Hummingbird", package: "hummingbird"),
@@ -78,6 +79,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Pure authorization: who may do what, from a verified token's claims (topics, SMART FHIRcast scopes, roles),
+        // and the checks every token's claims pass. No keys, no I/O.
+        .target(
+            name: "AccessCore",
+            swiftSettings: swiftSettings
+        ),
         // The transport: HTTP/1.1 with WebSocket upgrade, socket sessions, the first-byte guard. NIO only; it knows
         // no FHIRcast and no Cast.
         .target(
@@ -99,6 +106,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
+                "AccessCore",
                 "FHIRcastCore",
                 "WebSocketTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -172,6 +180,7 @@ let package = Package(
         .target(
             name: "CastbridgeServer",
             dependencies: [
+                "AccessCore",
                 "CastClient",
                 "BridgeService",
                 "CastService",
@@ -249,6 +258,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AccessCoreTests",
+            dependencies: ["AccessCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FHIRcastCoreTests",
             dependencies: ["FHIRcastCore"],
             swiftSettings: swiftSettings
@@ -292,6 +306,7 @@ let package = Package(
         .testTarget(
             name: "CastbridgeServerTests",
             dependencies: [
+                "AccessCore",
                 "CastClient",
                 "CastbridgeServer",
                 "BridgeService",

@@ -9,11 +9,14 @@ public struct PlainTextError: HTTPResponseError, Sendable {
     public let message: String
     /// `Retry-After` in seconds, for a temporary refusal.
     public let retryAfter: Int?
+    /// `WWW-Authenticate`, for a refused token (RFC 6750 §3).
+    public let wwwAuthenticate: String?
 
-    public init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
+    public init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil, wwwAuthenticate: String? = nil) {
         self.status = status
         self.message = message
         self.retryAfter = retryAfter
+        self.wwwAuthenticate = wwwAuthenticate
     }
 
     /// The body: the message on one line.
@@ -31,6 +34,7 @@ public struct PlainTextError: HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let wwwAuthenticate { headers[.wwwAuthenticate] = wwwAuthenticate }
         return Response(status: status, headers: headers, body: .init(byteBuffer: bodyLine))
     }
 }

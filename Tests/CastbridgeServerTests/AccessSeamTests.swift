@@ -1,3 +1,4 @@
+import AccessCore
 import CastbridgeServer
 import FHIRcastCore
 import ServiceSupport
@@ -9,7 +10,7 @@ struct AccessSeamTests {
     /// Denies everything on topic `secret`: reading 401, anything else 403.
     struct DenySecret: AccessPolicy {
         func decide(_ request: AccessRequest) async -> AccessDecision {
-            guard request.topic == "secret" else { return .allow }
+            guard request.topic == "secret" else { return .allow(.unrestricted) }
             if request.action == .readContext { return .deny(status: 401, reason: "no token for secret") }
             return .deny(status: 403, reason: "\(request.action) on secret is not allowed")
         }

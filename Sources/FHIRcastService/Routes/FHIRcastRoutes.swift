@@ -1,3 +1,4 @@
+import AccessCore
 import ServiceSupport
 import WebSocketTransport
 import FHIRcastCore
@@ -21,10 +22,15 @@ package struct FHIRcastRoutes: Sendable {
         self.access = access
     }
 
-    /// A 401 or 403 with the policy's reason when the request may not do what it asks.
-    private func authorize(_ action: AccessRequest.Action, topic: String, _ request: Request) async throws(HubError) {
-        let asked = AccessRequest(action, topic: topic, authorization: request.headers[.authorization])
-        if case .deny(let status, let reason) = await access.decide(asked) { throw HubError(status, reason) }
+    /// What the request's token lets it do; a 401 or 403 with the policy's reason when it may not.
+    private func authorize(
+        _ action: AccessRequest.Action, topic: String, events: [String] = [], _ request: Request
+    ) async throws(PlainTextError) -> AccessGrant {
+        let asked = AccessRequest(action, side: .fhircast, topic: topic, events: events, authorization: request.headers[.authorization])
+        switch await access.decide(asked) {
+        case .allow(let grant): return grant
+        case .deny(let status, let reason): throw PlainTextError(denied: status, reason)
+        }
     }
 
     package static let webSocketPath = "fhircast/ws"
@@ -45,8 +51,8 @@ package struct FHIRcastRoutes: Sendable {
             }
             router.get("\(base)/:topic") { request, context in
                 let topic = try Self.topicParameter(context)
+                _ = try await self.authorize(.readContext, topic: topic, request)
                 do throws(HubError) {
-                    try await self.authorize(.readContext, topic: topic, request)
                     try await self.hub.requireTopic(topic, status: 404)
                 } catch {
                     throw PlainTextError(error)
@@ -82,11 +88,14 @@ package struct FHIRcastRoutes: Sendable {
         } catch {
             throw PlainTextError(error)
         }
+        let grant = try await authorize(
+            parsed.mode == .subscribe ? .subscribe : .unsubscribe, topic: parsed.topic, events: parsed.events, request)
         let sub: Subscription
         do {
-            try await authorize(parsed.mode == .subscribe ? .subscribe : .unsubscribe, topic: parsed.topic, request)
             switch parsed.mode {
-            case .subscribe: sub = try await hub.subscribe(parsed, flavor: flavor)
+            case .subscribe:
+                let allowed = Self.narrowed(parsed, by: grant, defaultLease: config.hub.defaultLeaseSeconds)
+                sub = try await hub.subscribe(allowed, flavor: flavor)
             case .unsubscribe: sub = try await hub.unsubscribe(parsed)
             }
         } catch {
@@ -101,14 +110,20 @@ package struct FHIRcastRoutes: Sendable {
         if case .unsupported(let type) = Self.kind(of: request, body: body), !type.isEmpty {
             throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': events are application/json or application/fhir+json")
         }
+        let json: JSONValue
+        let notification: EventNotification
         do throws(HubError) {
-            let json = try JSONBody.decode(body)
+            json = try JSONBody.decode(body)
             if json["hub.mode"] != nil {
                 throw HubError.unsupportedMediaType(
                     "subscription requests must be sent as application/x-www-form-urlencoded, not JSON")
             }
-            let notification = try NotificationParser.parse(json, pathTopic: pathTopic)
-            try await authorize(.publish, topic: notification.event.topic, request)
+            notification = try NotificationParser.parse(json, pathTopic: pathTopic)
+        } catch {
+            throw PlainTextError(error)
+        }
+        _ = try await authorize(.publish, topic: notification.event.topic, events: [notification.event.name], request)
+        do throws(HubError) {
             // Not FHIRcast, but OHIF-lineage clients send it: it names the publisher for a bridge SyncError.
             try await hub.publishFromApp(notification, publisher: json["subscriber.name"]?.stringValue)
             return JSONBody.response(["success": true, "id": .string(notification.id)])
@@ -118,6 +133,20 @@ package struct FHIRcastRoutes: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A subscription as the token allows it (C7): only the events it may read, and a lease that ends by the time the
+    /// token does.
+    static func narrowed(
+        _ request: SubscriptionRequest, by grant: AccessGrant, defaultLease: Int, now: Date = Date()
+    ) -> SubscriptionRequest {
+        var request = request
+        if let events = grant.events { request.events = events }
+        if let expiresAt = grant.expiresAt {
+            let left = max(1, Int(expiresAt.timeIntervalSince(now).rounded(.down)))
+            request.leaseSeconds = min(request.leaseSeconds ?? defaultLease, left)
+        }
+        return request
+    }
 
     private func body(_ request: Request) async throws -> ByteBuffer {
         try await Self.collect(request, limit: config.edge.maxBodyBytes)
