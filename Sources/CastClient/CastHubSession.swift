@@ -16,7 +16,9 @@ import NIOCore
 /// ```
 public struct CastHubSession: Sendable {
     public enum Event: Sendable {
-        /// Subscribed and bound: frames follow. `endpoint` is the socket URL the hub gave.
+        /// Subscribed and bound: the hub's first frame (`connection.established`, sent once it has bound the socket)
+        /// came, and is passed on next. Events published from now on reach this subscriber. `endpoint` is the socket
+        /// URL the hub gave.
         case connected(endpoint: String)
         /// One text frame from the hub (the hub's pings are answered, not passed on).
         case frame(ByteBuffer)
@@ -62,10 +64,16 @@ public struct CastHubSession: Sendable {
                         return false
                     },
                     ended: { sink.finish() })
-                backoff.reset()
-                await handle(.connected(endpoint: endpoint))
                 await withTaskCancellationHandler {
-                    for await frame in frames { await handle(.frame(frame)) }
+                    var bound = false
+                    for await frame in frames {
+                        if !bound {
+                            bound = true
+                            backoff.reset()
+                            await handle(.connected(endpoint: endpoint))
+                        }
+                        await handle(.frame(frame))
+                    }
                 } onCancel: {
                     socket.close()
                 }

@@ -59,7 +59,8 @@ struct CastHubSessionTests {
             }
         }
         _ = await client.publish(Self.envelope("s-2", topic: "USER-9"))
-        guard case .frame(let two) = try await Self.next(&iterator) else { throw TestFailure("no frame after the restart") }
+        let after = try await Self.next(&iterator)
+        guard case .frame(let two) = after else { throw TestFailure("no frame after the restart: \(after)") }
         #expect(try JSONValue.parse(Data(String(buffer: two).utf8))["id"] == "s-2")
         running.cancel()
         try await second.stop()
