@@ -119,6 +119,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tokens: their verification (a shared secret for the development server, an OpenID Connect provider's
+        // published keys) and the access policy over AccessCore's rules.
+        .target(
+            name: "AccessControl",
+            dependencies: [
+                "AccessCore",
+                "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The FHIRcast hub of record: its actor over HubState, routes, WebSocket endpoint, webhook delivery.
         .target(
             name: "FHIRcastService",
@@ -181,6 +196,7 @@ let package = Package(
             name: "CastbridgeServer",
             dependencies: [
                 "AccessCore",
+                "AccessControl",
                 "CastClient",
                 "BridgeService",
                 "CastService",
@@ -307,6 +323,9 @@ let package = Package(
             name: "CastbridgeServerTests",
             dependencies: [
                 "AccessCore",
+                "AccessControl",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 "CastClient",
                 "CastbridgeServer",
                 "BridgeService",

@@ -91,8 +91,13 @@ package actor CastHub: Service {
             bodyTopic: body["topic"]?.stringValue, code: code, now: Date())
     }
 
-    /// POST /oauth/token: redeems a code for an access token and an id token (HS256).
-    package func token(_ body: [String: JSONValue]) async throws(CastError) -> JSONValue {
+    /// What the development server grants when a client asks for no scope: everything FHIRcast (Docs/security.md).
+    package static let defaultMockScope = "openid fhircast/*.read fhircast/*.write"
+
+    /// POST /oauth/token: redeems a code for an access token and an id token (HS256). The answer carries the scopes
+    /// asked for (all of FHIRcast when none were) and, as SMART's launch does for FHIRcast apps, `hub.url` and
+    /// `hub.topic` (C7).
+    package func token(_ body: [String: JSONValue], hubURL: String? = nil) async throws(CastError) -> JSONValue {
         try requireMockOAuth()
         let grantType = body["grant_type"]?.stringValue
         // Generation B's client_credentials (the PW44-era OHIF client), answered with its extra fields.
@@ -109,13 +114,17 @@ package actor CastHub: Service {
         }
         let service = await tokenService()
         let now = Date()
+        let asked = body["scope"]?.stringValue?.split(separator: " ").joined(separator: " ") ?? ""
+        let scope = asked.isEmpty ? Self.defaultMockScope : asked
         do {
-            let access = try await service.issue(identity, type: "access", now: now)
-            let id = try await service.issue(identity, type: "id", now: now)
+            let access = try await service.issue(identity, type: "access", scope: scope, now: now)
+            let id = try await service.issue(identity, type: "id", scope: scope, now: now)
             var answer: [String: JSONValue] = [
-                "token_type": "Bearer", "expires_in": .int(Int64(CastTokens.lifetime)), "scope": "openid",
+                "token_type": "Bearer", "expires_in": .int(Int64(CastTokens.lifetime)), "scope": .string(scope),
                 "topic": .string(identity.topic), "id_token": .string(id), "access_token": .string(access),
+                "hub.topic": .string(identity.topic),
             ]
+            if let hubURL { answer["hub.url"] = .string(hubURL) }
             if let legacySubscriberName {
                 answer["user_name"] = .string(identity.userName)
                 answer["subscriber_name"] = .string(legacySubscriberName)

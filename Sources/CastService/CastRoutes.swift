@@ -1,3 +1,4 @@
+import AccessCore
 import ServiceSupport
 import CastCore
 import FHIRcastCore
@@ -22,10 +23,21 @@ package struct CastHTTPError: HTTPResponseError, Sendable {
 package struct CastRoutes: Sendable {
     package let hub: CastHub
     package let config: CastServiceConfiguration
+    /// Whether a request may use a topic (the token's topic, or the any-topic role for `*`), or clear the hub.
+    package let access: any AccessPolicy
 
-    package init(hub: CastHub, config: CastServiceConfiguration) {
+    package init(hub: CastHub, config: CastServiceConfiguration, access: any AccessPolicy = OpenAccess()) {
         self.hub = hub
         self.config = config
+        self.access = access
+    }
+
+    /// A 401 or 403 in the reference's `{"detail": {"error", "error_description"}}` shape when the request may not.
+    private func authorize(_ action: AccessRequest.Action, topic: String?, _ request: Request) async throws(CastError) {
+        let asked = AccessRequest(action, side: .cast, topic: topic, authorization: request.headers[.authorization])
+        if case .deny(let status, let reason) = await access.decide(asked) {
+            throw CastError(status, detail: ["error": status == 401 ? "invalid_token" : "insufficient_scope", "error_description": .string(reason)])
+        }
     }
 
     package func add(to router: Router<AppRequestContext>) {
@@ -57,7 +69,8 @@ package struct CastRoutes: Sendable {
             try await self.answer(request) { body throws(CastError) in try await hub.authorize(body) }
         }
         router.post("oauth/token") { request, _ in
-            try await self.answer(request) { body throws(CastError) in try await hub.token(body) }
+            let hubURL = AdvertisedURL.http(path: "/fhircast/STU3", request: request, config: self.config.edge)
+            return try await self.answer(request) { body throws(CastError) in try await hub.token(body, hubURL: hubURL) }
         }
         router.post("api/admin/reset") { request, _ in
             let body = (try? await self.readObject(request)) ?? [:]
@@ -84,6 +97,7 @@ package struct CastRoutes: Sendable {
                 let store = try await hub.payloadStore()
                 let upload = CastUpload(store: store, maxManifestBytes: config.edge.maxBodyBytes)
                 let envelope = try await upload.receive(request.body, contentType: type)
+                try await authorize(.publish, topic: Self.eventTopic(envelope, pathTopic: pathTopic), request)
                 try await hub.publish(envelope, host: request.head.authority, pathTopic: pathTopic)
                 return JSONBody.response(["status": "received"])
             } catch {
@@ -95,6 +109,7 @@ package struct CastRoutes: Sendable {
             if let mode = fields.string("hub.mode") {
                 switch mode.lowercased() {
                 case "subscribe":
+                    try await authorize(.subscribe, topic: fields.string("hub.topic") ?? "", request)
                     let sub = try await hub.subscribe(fields)
                     let endpoint = AdvertisedURL.webSocket(path: "/bind/\(sub.endpoint)", request: request, config: config.edge)
                     if sub.isWebSocket {
@@ -112,6 +127,7 @@ package struct CastRoutes: Sendable {
                             ],
                         ], status: .accepted)
                 case "unsubscribe":
+                    try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
                     return try await unsubscribe(fields)
                 default:
                     throw CastError(400, "Unsupported hub.mode '\(mode)'")
@@ -120,6 +136,7 @@ package struct CastRoutes: Sendable {
             guard let json, json["event"] != nil else {
                 throw CastError(400, "Request must contain hub.mode (subscribe/unsubscribe) or an event to publish")
             }
+            try await authorize(.publish, topic: Self.eventTopic(json, pathTopic: pathTopic), request)
             try await hub.publish(json, host: request.head.authority, pathTopic: pathTopic)
             return JSONBody.response(["status": "received"])
         } catch {
@@ -130,11 +147,13 @@ package struct CastRoutes: Sendable {
     /// DELETE /api/hub: unsubscribe by endpoint or callback+topic; an empty body clears everything.
     package func delete(_ request: Request) async throws -> Response {
         let (fields, _) = try await readFields(request)
-        if fields.values.isEmpty {
-            await hub.clear()
-            return JSONBody.response(["status": "cleared"])
-        }
         do throws(CastError) {
+            if fields.values.isEmpty {
+                try await authorize(.admin, topic: nil, request)
+                await hub.clear()
+                return JSONBody.response(["status": "cleared"])
+            }
+            try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
             return try await unsubscribe(fields)
         } catch {
             throw CastHTTPError(error: error)
@@ -160,10 +179,17 @@ package struct CastRoutes: Sendable {
             let json: JSONValue
             do { json = try JSONBody.decode(body) } catch { throw CastError(400, "Invalid JSON body") }
             let parsed = try CastRequest.parse(json)
+            try await authorize(.request, topic: parsed.topic, request)
             return JSONBody.response(await hub.request(parsed))
         } catch {
             throw CastHTTPError(error: error)
         }
+    }
+
+    /// The topic an event is published on: its `hub.topic`, else the path's (generation B).
+    static func eventTopic(_ envelope: JSONValue, pathTopic: String?) -> String? {
+        if let topic = envelope["event"]?["hub.topic"]?.stringValue, !topic.isEmpty { return topic }
+        return pathTopic
     }
 
     package static func topic(_ context: AppRequestContext) throws -> String {
@@ -184,6 +210,11 @@ package struct CastRoutes: Sendable {
         var actor: JSONValue?
         if let raw = query["actor"].map(String.init), !raw.isEmpty {
             actor = (try? JSONValue.parse(Data(raw.utf8))) ?? .string(raw)
+        }
+        do throws(CastError) {
+            try await authorize(.request, topic: topic, request)
+        } catch {
+            throw CastHTTPError(error: error)
         }
         let reply = await hub.castGet(subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, timeout: .seconds(config.castGetTimeoutSeconds))
         return JSONBody.response(reply)

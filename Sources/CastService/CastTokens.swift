@@ -32,11 +32,11 @@ package struct CastTokens: Sendable {
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
     }
 
-    package func issue(_ identity: MockOAuthState.Identity, type: String, now: Date) async throws -> String {
+    package func issue(_ identity: MockOAuthState.Identity, type: String, scope: String = "openid", now: Date) async throws -> String {
         let claims = CastTokenClaims(
             iss: "cast-hub", aud: "cast-clients", iat: .init(value: now), nbf: .init(value: now),
             exp: .init(value: now.addingTimeInterval(Self.lifetime)), jti: .init(value: UUID().uuidString.lowercased()),
-            typ: type, token_counter: identity.count, topic: identity.topic, user_name: identity.userName, scope: "openid")
+            typ: type, token_counter: identity.count, topic: identity.topic, user_name: identity.userName, scope: scope)
         return try await keys.sign(claims)
     }
 

@@ -18,8 +18,9 @@ import UnixSignals
 public struct Castbridge: Sendable {
     public let config: ServerConfiguration
     public let logger: Logger
-    /// Whether a request may do what it asks (issue #13 brings tokens; until then every request may).
-    package var access: any AccessPolicy = OpenAccess()
+    /// Whether a request may do what it asks. Nil: the policy of `config.auth` (`Castbridge+Access`); tests set
+    /// their own.
+    package var access: (any AccessPolicy)?
     /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions (issue #19 brings SQLite and PostgreSQL;
     /// until then nothing is kept).
     package var store: any HubStore = VolatileHubStore()
@@ -67,6 +68,11 @@ public struct Castbridge: Sendable {
         let bridge = outlet.map { outlet in
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
         }
+        let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger)
+        if config.auth == .off, !ServerConfiguration.isLoopback(config.host) {
+            logger.warning(
+                "serving without tokens on an address other machines can reach (--allow-anonymous): anyone who reaches \(config.host):\(config.port) can read and change every patient context")
+        }
         let router = Router(context: AppRequestContext.self)
         router.add(
             middleware: CORSMiddleware(
@@ -75,6 +81,7 @@ public struct Castbridge: Sendable {
                 allowMethods: [.get, .post, .delete, .patch, .options], allowCredentials: true, maxAge: .seconds(3600)))
         router.add(middleware: NotFoundMiddleware())
         router.add(middleware: ProtocolErrorMiddleware())
+        if let tokens { router.add(middleware: AuthenticationMiddleware(tokens: tokens)) }
         router.get("health") { _, _ in
             var health: [String: JSONValue] = ["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))]
             if let bridge { health["bridge"] = await bridge.status() }
@@ -89,7 +96,7 @@ public struct Castbridge: Sendable {
                 router.post(RouterPath(path)) { _, _ -> Response in throw PlainTextError(.notFound, message) }
             }
         } else {
-            CastRoutes(hub: castHub, config: config.castService).add(to: router)
+            CastRoutes(hub: castHub, config: config.castService, access: access).add(to: router)
         }
 
         var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService, logger: logger)]

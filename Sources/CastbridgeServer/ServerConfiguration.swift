@@ -18,6 +18,23 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: String?
     public var logLevel: Logger.Level = .info
 
+    // MARK: Security (Docs/security.md)
+
+    /// Who may call: `off` (no tokens; loopback only unless `allowAnonymous`), `mock` or `oidc`.
+    public var auth: AuthMode = .off
+    /// Serve without tokens on an address other machines can reach (warned at every start).
+    public var allowAnonymous = false
+    /// `--auth oidc`: the provider's issuer URL (discovery at `{issuer}/.well-known/openid-configuration`).
+    public var oidcIssuer: String?
+    /// `--auth oidc`: an audience tokens must name, when set.
+    public var oidcAudience: String?
+    /// Least time between two fetches of the provider's keys for an unknown key id.
+    public var oidcRefetchSeconds: Double = 10
+    /// The role (or scope) that allows the administration routes.
+    public var adminRole = "castbridge-admin"
+    /// The role (or scope) that allows a token without a topic to use any topic, and Cast's `*`.
+    public var anyTopicRole = "castbridge-any-topic"
+
     public var hub = HubConfiguration()
     /// Take every well-formed FHIRcast event name (C39), not only the catalog and the mapping files' names. Off by
     /// default: discovery's `eventsSupported` then no longer lists everything the hub takes (C5).

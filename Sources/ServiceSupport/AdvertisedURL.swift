@@ -9,22 +9,31 @@ package protocol AdvertisedAddress: Sendable {
     var port: Int { get }
 }
 
-/// The websocket URLs the hubs hand out (FHIRcast `hub.channel.endpoint`, Cast `/bind/…`).
+/// The URLs the hubs hand out: WebSocket endpoints (FHIRcast `hub.channel.endpoint`, Cast `/bind/…`) and the
+/// FHIRcast `hub.url` a token response names.
 package enum AdvertisedURL {
     /// The public URL when configured (http→ws, https→wss), else the request's Host; never derived from a topic (C8).
     package static func webSocket(path: String, request: Request, config: some AdvertisedAddress) -> String {
+        url(path, request: request, config: config, plain: "ws", secure: "wss")
+    }
+
+    /// The public URL when configured (ws→http, wss→https), else the request's Host.
+    package static func http(path: String, request: Request, config: some AdvertisedAddress) -> String {
+        url(path, request: request, config: config, plain: "http", secure: "https")
+    }
+
+    private static func url(_ path: String, request: Request, config: some AdvertisedAddress, plain: String, secure: String) -> String {
         var base: String
         if let publicURL = config.publicURL {
             base = publicURL
-            if base.hasPrefix("https://") {
-                base = "wss://" + base.dropFirst("https://".count)
-            } else if base.hasPrefix("http://") {
-                base = "ws://" + base.dropFirst("http://".count)
+            for (from, to) in [("https://", secure), ("wss://", secure), ("http://", plain), ("ws://", plain)] where base.hasPrefix(from) {
+                base = to + "://" + base.dropFirst(from.count)
+                break
             }
         } else if let host = request.head.authority {
-            base = "ws://\(host)"
+            base = "\(plain)://\(host)"
         } else {
-            base = "ws://\(config.host):\(config.port)"
+            base = "\(plain)://\(config.host):\(config.port)"
         }
         while base.hasSuffix("/") { base.removeLast() }
         return base + path

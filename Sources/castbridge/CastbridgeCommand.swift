@@ -64,6 +64,18 @@ struct Serve: AsyncParsableCommand {
     var publicURL: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: CASTBRIDGE_LOG_LEVEL] (default: info)")
     var logLevel: String?
+    @Option(help: "Who may call: off (no tokens; only on a loopback address unless --allow-anonymous), mock (castbridge's development authorization server, /oauth/token) or oidc (--oidc-issuer). [env: CASTBRIDGE_AUTH] (default: off)")
+    var auth: String?
+    @Flag(help: "With --auth off, serve on an address other machines can reach anyway (something in front does the authorization); warned at every start. [env: CASTBRIDGE_ALLOW_ANONYMOUS=true]")
+    var allowAnonymous = false
+    @Option(help: "--auth oidc: the OpenID Connect issuer URL (discovery at {issuer}/.well-known/openid-configuration). [env: CASTBRIDGE_OIDC_ISSUER]")
+    var oidcIssuer: String?
+    @Option(help: "--auth oidc: an audience every token must name. [env: CASTBRIDGE_OIDC_AUDIENCE] (default: not checked)")
+    var oidcAudience: String?
+    @Option(help: "The role or scope that allows the administration routes. [env: CASTBRIDGE_ADMIN_ROLE] (default: castbridge-admin)")
+    var adminRole: String?
+    @Option(help: "The role or scope that lets a token without a topic use any topic, and Cast's '*' (service providers, bridges). [env: CASTBRIDGE_ANY_TOPIC_ROLE] (default: castbridge-any-topic)")
+    var anyTopicRole: String?
     @Option(help: "Longest lease granted, seconds. [env: CASTBRIDGE_MAX_LEASE] (default: 7200)")
     var maxLease: Int?
     @Option(help: "Seconds a subscriber has to ACK an event; 0 disables ACK timeouts. [env: CASTBRIDGE_ACK_TIMEOUT] (default: 10)")
@@ -184,6 +196,7 @@ struct Serve: AsyncParsableCommand {
             c.castJWTSecret = v
         }
         try bridgeOptions(&c, value: value, envFlag: envFlag)
+        try securityOptions(&c, value: value, envFlag: envFlag)
         guard (0...65535).contains(c.port) else { throw ValidationError("port \(c.port) is out of range") }
         if let url = c.publicURL, !(url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("ws://") || url.hasPrefix("wss://")) {
             throw ValidationError("--public-url must start with http://, https://, ws:// or wss://")

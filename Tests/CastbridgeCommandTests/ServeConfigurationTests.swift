@@ -34,6 +34,7 @@ struct ServeConfigurationTests {
             "CASTBRIDGE_PING_INTERVAL": "5", "CASTBRIDGE_MAX_BODY": "4096", "CASTBRIDGE_SEND_BUFFER": "16",
             "CASTBRIDGE_CAST_EVENT_MATCHING": "substring", "CASTBRIDGE_CAST_REQUIRE_AUTH": "true",
             "CASTBRIDGE_CAST_SINGLE_USER": "1", "CASTBRIDGE_CAST_JWT_SECRET": String(repeating: "k", count: 32),
+            "CASTBRIDGE_ALLOW_ANONYMOUS": "true", "CASTBRIDGE_ADMIN_ROLE": "ops", "CASTBRIDGE_ANY_TOPIC_ROLE": "provider",
         ]
         let c = try configuration([], env)
         #expect(c.host == "0.0.0.0" && c.port == 9000 && c.publicURL == "https://hub.example.org" && c.logLevel == .debug)
@@ -41,8 +42,31 @@ struct ServeConfigurationTests {
         #expect(c.pingIntervalSeconds == 5 && c.maxBodyBytes == 4096 && c.sendBufferMessages == 16)
         #expect(c.castEventMatching == .substring && c.castRequireAuth && c.castSingleUser)
         #expect(c.castJWTSecret == String(repeating: "k", count: 32))
+        #expect(c.allowAnonymous && c.auth == .off && c.adminRole == "ops" && c.anyTopicRole == "provider")
         #expect(try configuration(["--port", "7000", "--host", "::1"], env).port == 7000)
         #expect(try configuration(["--port", "7000", "--host", "::1"], env).host == "::1")
+    }
+
+    @Test("Security: off is refused on an address other machines can reach unless --allow-anonymous; mock and oidc may bind anywhere")
+    func anonymousExposure() throws {
+        for host in ["0.0.0.0", "10.1.2.3", "::", "hub.example.org"] {
+            #expect(throws: ValidationError.self, "\(host)") { try configuration(["--host", host]) }
+            let refusal = (try? configuration(["--host", host])) == nil
+            #expect(refusal)
+            #expect(try configuration(["--host", host, "--allow-anonymous"]).allowAnonymous)
+            #expect(try configuration(["--host", host, "--auth", "mock"]).auth == .mock)
+            let oidc = try configuration(["--host", host, "--auth", "oidc", "--oidc-issuer", "https://idp.example/realms/r", "--oidc-audience", "castbridge"])
+            #expect(oidc.auth == .oidc && oidc.oidcIssuer == "https://idp.example/realms/r" && oidc.oidcAudience == "castbridge")
+        }
+        for host in ["127.0.0.1", "127.0.0.2", "localhost", "::1"] {
+            #expect(try configuration(["--host", host]).auth == .off)
+        }
+        do {
+            _ = try configuration(["--host", "0.0.0.0"])
+        } catch {
+            #expect("\(error)".contains("--auth mock") && "\(error)".contains("--allow-anonymous") && "\(error)".contains("0.0.0.0"))
+        }
+        #expect(try configuration([], ["CASTBRIDGE_AUTH": "MOCK", "CASTBRIDGE_HOST": "0.0.0.0"]).auth == .mock)
     }
 
     @Test("Bad values are refused with a ValidationError")
@@ -51,7 +75,9 @@ struct ServeConfigurationTests {
             ([String](), ["CASTBRIDGE_PORT": "abc"]), (["--port", "70000"], [:]), (["--log-level", "loud"], [:]),
             (["--public-url", "hub.example.org"], [:]), (["--max-lease", "0"], [:]), (["--ack-timeout=-1"], [:]),
             (["--max-body", "10"], [:]), (["--send-buffer", "1"], [:]), (["--cast-event-matching", "fuzzy"], [:]),
-            (["--cast-jwt-secret", "short"], [:]),
+            (["--cast-jwt-secret", "short"], [:]), (["--auth", "maybe"], [:]), (["--auth", "oidc"], [:]),
+            (["--auth", "oidc", "--oidc-issuer", "ftp://idp"], [:]), (["--oidc-issuer", "https://idp.example"], [:]),
+            (["--admin-role", ""], [:]),
         ] {
             #expect(throws: ValidationError.self, "\(arguments) \(env)") { try configuration(arguments, env) }
         }

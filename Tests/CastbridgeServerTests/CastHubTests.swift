@@ -222,11 +222,13 @@ struct CastHubTests {
             let token = try await Self.form(server, "/oauth/token", "grant_type=authorization_code&code=\(code)&client_id=x&client_secret=y")
             #expect(token.status == 200)
             let body = try #require(token.json)
-            #expect(body["token_type"] == "Bearer" && body["expires_in"] == 3600 && body["scope"] == "openid")
-            #expect(body["topic"] == "reading-room-1")
+            // No scope asked: the development server grants all of FHIRcast; SMART's hub.url and hub.topic come along (C7).
+            #expect(body["token_type"] == "Bearer" && body["expires_in"] == 3600 && body["scope"] == "openid fhircast/*.read fhircast/*.write")
+            #expect(body["topic"] == "reading-room-1" && body["hub.topic"] == "reading-room-1")
+            #expect(body["hub.url"]?.stringValue == "\(server.base)/fhircast/STU3")
             let access = try #require(Self.claims(body["access_token"]?.stringValue ?? ""))
             #expect(access["iss"] == "cast-hub" && access["aud"] == "cast-clients" && access["typ"] == "access")
-            #expect(access["topic"] == "reading-room-1" && access["user_name"] == "alice" && access["scope"] == "openid")
+            #expect(access["topic"] == "reading-room-1" && access["user_name"] == "alice" && access["scope"] == "openid fhircast/*.read fhircast/*.write")
             #expect(access["jti"] != nil && access["iat"] != nil && access["nbf"] != nil && access["exp"] != nil && access["token_counter"] != nil)
             #expect(Self.claims(body["id_token"]?.stringValue ?? "")?["typ"] == "id")
             // One-time code.

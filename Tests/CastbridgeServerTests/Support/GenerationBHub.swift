@@ -55,15 +55,12 @@ final class GenerationBHub: Sendable {
     }
 
     let state: State
-    let port: Int
-    private let task: Task<Void, any Error>
-    private let group: ServiceGroup
+    private let service: LoopbackService
+    var port: Int { service.port }
 
-    private init(port: Int, state: State, task: Task<Void, any Error>, group: ServiceGroup) {
-        self.port = port
+    private init(state: State, service: LoopbackService) {
         self.state = state
-        self.task = task
-        self.group = group
+        self.service = service
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -123,47 +120,18 @@ final class GenerationBHub: Sendable {
         }
         var logger = Logger(label: "generation-b-hub")
         logger.logLevel = .critical
-        let (ports, portSink) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
-            configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { portSink.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        // Run as the castbridge test servers are: a service group with no signal handlers, stopped gracefully.
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        let task = Task {
-            // A port that cannot be bound ends the service at once: the wait below then ends too.
-            defer { portSink.finish() }
-            try await group.run()
+        let service = try await LoopbackService.start(logger: logger) { listening in
+            Application(
+                router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+                configuration: .init(address: .hostname("127.0.0.1", port: port)), onServerRunning: listening, logger: logger)
         }
-        var iterator = ports.makeAsyncIterator()
-        guard let bound = await iterator.next() else { throw TestFailure("the generation B hub did not start") }
-        return GenerationBHub(port: bound, state: state, task: task, group: group)
+        return GenerationBHub(state: state, service: service)
     }
 
     /// Stops serving: every socket ends, and with it its subscription.
-    ///
-    /// The wait is bounded. About one run in ten, Hummingbird's stock HTTP/1 + WebSocket server kept its service
-    /// group running after graceful shutdown, and after cancellation too, with no WebSocket handler left: awaiting
-    /// `task.value` (which no cancellation ends) then held the test, and `swift test`, forever. Past the bound the
-    /// group is cancelled and the test goes on; the listening socket is closed by then, so the port can be reused.
     func stop() async {
         await state.closeAll()
-        await group.triggerGracefulShutdown()
-        let task = self.task
-        let (stopped, stoppedSink) = AsyncStream<Void>.makeStream()
-        let waiter = Task {
-            _ = try? await task.value
-            stoppedSink.yield()
-        }
-        let bound = Task {
-            try await Task.sleep(for: .seconds(3))
-            task.cancel()
-            try await Task.sleep(for: .seconds(1))
-            stoppedSink.yield()
-        }
-        for await _ in stopped { break }
-        bound.cancel()
-        waiter.cancel()
+        await service.stop()
     }
 
     /// The subscriptions whose subscriber is `name`, by topic.

@@ -37,7 +37,7 @@ struct TestServer: Sendable {
 
     static func with(
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
-        access: any AccessPolicy = OpenAccess(),
+        access: (any AccessPolicy)? = nil,
         store: any HubStore = VolatileHubStore(),
         fanOut: any TopicFanOut = SingleNode(),
         _ body: (TestServer) async throws -> Void
@@ -109,11 +109,13 @@ struct TestServer: Sendable {
     }
 
     static func request(
-        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil, bearer: String? = nil
+        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil, bearer: String? = nil,
+        authorization: String? = nil
     ) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))

@@ -1,0 +1,40 @@
+import ArgumentParser
+import CastbridgeServer
+import FHIRcastCore
+
+extension Serve {
+    /// `--auth` and what goes with it (Docs/security.md). Refuses to serve without tokens on an address other machines
+    /// can reach, unless `--allow-anonymous`.
+    func securityOptions(
+        _ c: inout ServerConfiguration, value: (String?, String, (String) -> String?) throws -> String?, envFlag: (String) -> Bool
+    ) throws {
+        if let v = try value(auth, "AUTH", { $0 }) {
+            guard let mode = AuthMode(rawValue: v.lowercased()) else { throw ValidationError("unknown --auth '\(v)': use off, mock or oidc") }
+            c.auth = mode
+        }
+        c.allowAnonymous = allowAnonymous || envFlag("ALLOW_ANONYMOUS")
+        c.oidcIssuer = try value(oidcIssuer, "OIDC_ISSUER", { $0 })
+        c.oidcAudience = try value(oidcAudience, "OIDC_AUDIENCE", { $0 })
+        if let v = try value(adminRole, "ADMIN_ROLE", { $0 }) {
+            guard !v.isEmpty else { throw ValidationError("the admin role must not be empty") }
+            c.adminRole = v
+        }
+        if let v = try value(anyTopicRole, "ANY_TOPIC_ROLE", { $0 }) {
+            guard !v.isEmpty else { throw ValidationError("the any-topic role must not be empty") }
+            c.anyTopicRole = v
+        }
+        switch c.auth {
+        case .oidc:
+            guard let issuer = c.oidcIssuer else {
+                throw ValidationError("--auth oidc needs --oidc-issuer, e.g. https://keycloak.example/realms/castbridge")
+            }
+            if let problem = OutboundURL.problem(issuer) { throw ValidationError("--oidc-issuer \(problem) (\(issuer))") }
+        case .off, .mock:
+            if c.oidcIssuer != nil { throw ValidationError("--oidc-issuer goes with --auth oidc") }
+        }
+        if c.auth == .mock, !c.castMockOAuth {
+            throw ValidationError("--auth mock needs the development server's /oauth endpoints")
+        }
+        if let problem = c.exposureProblem { throw ValidationError(problem) }
+    }
+}

@@ -1,0 +1,216 @@
+import AccessCore
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import NIOHTTP1
+import TestSupport
+import Testing
+
+/// Issue #13, live: castbridge with `--auth oidc` against a real OpenID Connect issuer on loopback (`TestIssuer`:
+/// discovery and JWKS over HTTP), and with `--auth mock`.
+@Suite("Security: tokens, SMART scopes, topics (live)")
+struct SecurityTests {
+    static func oidc(_ issuer: TestIssuer, refetchSeconds: Double = 0.05) -> (inout ServerConfiguration) -> Void {
+        let url = issuer.issuer
+        return {
+            $0.auth = .oidc
+            $0.oidcIssuer = url
+            $0.oidcAudience = "castbridge"
+            $0.oidcRefetchSeconds = refetchSeconds
+        }
+    }
+
+    static func subscribeForm(topic: String, events: String) -> String {
+        FormBody.encode([("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events)])
+    }
+
+    static func subscribe(_ server: TestServer, topic: String, events: String, bearer: String?) async throws -> TestServer.HTTPResult {
+        try await TestServer.request(
+            .POST, server.stu3, body: subscribeForm(topic: topic, events: events), contentType: "application/x-www-form-urlencoded", bearer: bearer)
+    }
+
+    static func publish(_ server: TestServer, _ event: JSONValue, bearer: String?) async throws -> TestServer.HTTPResult {
+        try await TestServer.request(
+            .POST, server.stu3, body: String(decoding: try JSONEncoder().encode(event), as: UTF8.self), contentType: "application/json", bearer: bearer)
+    }
+
+    @Test("A missing, malformed, expired, not-yet-valid, wrongly signed, wrong-issuer, wrong-audience, alg none or HS256 token gets 401 with WWW-Authenticate invalid_token, and nothing is subscribed")
+    func badTokens() async throws {
+        let issuer = try await TestIssuer.start()
+        try await issuer.addES256("unpublished", publish: false)
+        let good = try await issuer.token(hubTopic: "T1")
+        let forged = try await issuer.token(kid: "unpublished", hubTopic: "T1")
+        let cases: [(String, String?)] = [
+            ("missing", nil), ("not bearer", "Basic dXNlcjpwYXNz"), ("malformed", "Bearer not-a-jwt"),
+            ("expired", "Bearer " + (try await issuer.token(hubTopic: "T1", expiresIn: -120))),
+            ("not yet valid", "Bearer " + (try await issuer.token(hubTopic: "T1", notBefore: 600))),
+            ("wrong key", "Bearer " + forged),
+            ("wrong issuer", "Bearer " + (try await issuer.token(hubTopic: "T1", issuer: "https://evil.example/realms/castbridge"))),
+            ("wrong audience", "Bearer " + (try await issuer.token(hubTopic: "T1", audience: ["someone-else"]))),
+            ("alg none", "Bearer " + Self.unsigned(good, alg: "none")),
+            ("HS256", "Bearer " + Self.unsigned(good, alg: "HS256") + "AAAA"),
+        ]
+        try await TestServer.with(Self.oidc(issuer)) { server in
+            for (name, header) in cases {
+                let result = try await TestServer.request(
+                    .POST, server.stu3, body: Self.subscribeForm(topic: "T1", events: "Patient-open"),
+                    contentType: "application/x-www-form-urlencoded", authorization: header)
+                #expect(result.status == 401, "\(name)")
+                #expect(result.headers["WWW-Authenticate"].first?.contains(#"error="invalid_token""#) == true, "\(name)")
+                let published = try await TestServer.request(
+                    .POST, server.stu3, body: #"{"timestamp":"2026-01-01T00:00:00Z","id":"x","event":{"hub.topic":"T1","hub.event":"Patient-open","context":[]}}"#,
+                    contentType: "application/json", authorization: header)
+                #expect(published.status == 401, "\(name)")
+            }
+            #expect(try await server.get("/health").json?["subscriptions"] == 0)
+            // Discovery and health need no token; the good token works.
+            #expect(try await server.get("/fhircast/STU3/.well-known/fhircast-configuration").status == 200)
+            let accepted = try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: good)
+            #expect(accepted.status == 202, "\(accepted.body)")
+        }
+        await issuer.stop()
+    }
+
+    /// The token's header and payload with another `alg` and no signature.
+    static func unsigned(_ token: String, alg: String) -> String {
+        let parts = token.split(separator: ".")
+        let header = TestIssuer.base64URL(Data(#"{"alg":"\#(alg)","kid":"k1","typ":"JWT"}"#.utf8))
+        return "\(header).\(parts[1])."
+    }
+
+    @Test("C7 (a) (b): a token that may read only Patient-open, subscribing to Patient-open and Encounter-open, is granted Patient-open alone, never receives Encounter-open, and cannot publish")
+    func smartScopes() async throws {
+        let issuer = try await TestIssuer.start()
+        let reader = try await issuer.token(scope: "openid fhircast/Patient-open.read", hubTopic: "T1")
+        let writer = try await issuer.token(scope: "fhircast/*.write fhircast/*.read", hubTopic: "T1")
+        try await TestServer.with(Self.oidc(issuer)) { server in
+            let subscribed = try await Self.subscribe(server, topic: "T1", events: "Patient-open,Encounter-open", bearer: reader)
+            #expect(subscribed.status == 202)
+            let endpoint = try #require(subscribed.json?["hub.channel.endpoint"]?.stringValue)
+            let socket = try await TestSocket.connect(endpoint)
+            let confirmation = try #require(try await socket.nextJSON())
+            #expect(confirmation["hub.events"] == "Patient-open")
+            let encounter = Events.notification(
+                "Encounter-open", topic: "T1", id: "enc-1",
+                context: [["key": "encounter", "resource": ["resourceType": "Encounter", "id": "e1"]], Events.patient("p9")])
+            #expect(try await Self.publish(server, encounter, bearer: writer).status == 200)
+            // The Encounter-open implies a Patient-open, which the reader may receive; the Encounter-open itself never comes.
+            let got = try #require(try await socket.nextJSON(timeout: .seconds(5)))
+            #expect(got["event"]?["hub.event"] == "Patient-open")
+            _ = try await socket.nextJSON(timeout: .milliseconds(300))
+            let refused = try await Self.publish(server, Events.patientOpen(topic: "T1", id: "p-by-reader"), bearer: reader)
+            #expect(refused.status == 403)
+            #expect(refused.headers["WWW-Authenticate"].first?.contains("insufficient_scope") == true)
+            #expect(refused.body.contains("fhircast/Patient-open.write"))
+            #expect(try await Self.publish(server, Events.patientOpen(topic: "T1", id: "p-by-writer"), bearer: writer).status == 200)
+            #expect(try await socket.nextJSON(timeout: .seconds(5))?["id"] == "p-by-writer")
+            // A subscription to nothing the token may read is refused.
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Encounter-open", bearer: reader).status == 403)
+            socket.close()
+        }
+        await issuer.stop()
+    }
+
+    @Test("C7 (c): hub.lease_seconds is capped at the token's remaining lifetime")
+    func leaseCap() async throws {
+        let issuer = try await TestIssuer.start()
+        let shortLived = try await issuer.token(hubTopic: "T1", expiresIn: 90)
+        try await TestServer.with(Self.oidc(issuer)) { server in
+            let subscribed = try await TestServer.request(
+                .POST, server.stu3,
+                body: FormBody.encode([
+                    ("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "T1"), ("hub.events", "Patient-open"),
+                    ("hub.lease_seconds", "3600"),
+                ]), contentType: "application/x-www-form-urlencoded", bearer: shortLived)
+            let endpoint = try #require(subscribed.json?["hub.channel.endpoint"]?.stringValue)
+            let socket = try await TestSocket.connect(endpoint)
+            guard case .int(let lease)? = try await socket.nextJSON()?["hub.lease_seconds"] else { throw TestFailure("no lease") }
+            #expect(lease <= 90 && lease >= 80)
+            socket.close()
+        }
+        await issuer.stop()
+    }
+
+    @Test("Topic ownership both sides: a token for T1 gets 403 on T2 (FHIRcast and Cast); '*' needs the any-topic role; the admin snapshot needs the admin role")
+    func topicsAndRoles() async throws {
+        let issuer = try await TestIssuer.start()
+        let user = try await issuer.token(hubTopic: "T1")
+        let castUser = try await issuer.token(scope: "openid", topic: "USER-1")
+        let provider = try await issuer.token(scope: "openid", roles: ["castbridge-any-topic"])
+        let admin = try await issuer.token(scope: "openid", roles: ["castbridge-admin"])
+        try await TestServer.with(Self.oidc(issuer)) { server in
+            let other = try await Self.subscribe(server, topic: "T2", events: "Patient-open", bearer: user)
+            #expect(other.status == 403)
+            #expect(other.body.contains("T1") && other.body.contains("T2"))
+            #expect(try await Self.publish(server, Events.patientOpen(topic: "T2"), bearer: user).status == 403)
+            #expect(try await TestServer.request(.GET, "\(server.stu3)/T2", bearer: user).status == 403)
+
+            func castSubscribe(_ topic: String, _ token: String?) async throws -> TestServer.HTTPResult {
+                try await TestServer.request(
+                    .POST, "\(server.base)/api/hub",
+                    body: FormBody.encode([("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", "imagingstudy-open"), ("subscriber.name", "viewer")]),
+                    contentType: "application/x-www-form-urlencoded", bearer: token)
+            }
+            #expect(try await castSubscribe("USER-1", castUser).status == 202)
+            let foreign = try await castSubscribe("USER-2", castUser)
+            #expect(foreign.status == 403)
+            #expect(foreign.json?["detail"]?["error"] == "insufficient_scope")
+            #expect(try await castSubscribe("*", castUser).status == 403)
+            #expect(try await castSubscribe("*", provider).status == 202)
+            let unauthenticated = try await castSubscribe("USER-1", nil)
+            #expect(unauthenticated.status == 401)
+            #expect(unauthenticated.json?["detail"]?["error"] == "invalid_token")
+
+            #expect(try await TestServer.request(.GET, "\(server.base)/api/hub/admin/snapshot", bearer: user).status == 403)
+            #expect(try await TestServer.request(.GET, "\(server.base)/api/hub/admin/snapshot", bearer: admin).status == 200)
+            #expect(try await TestServer.request(.DELETE, "\(server.base)/api/hub", bearer: provider).status == 403)
+        }
+        await issuer.stop()
+    }
+
+    @Test("Key rotation: a token signed with a key the issuer published after castbridge started is accepted without a restart; a key it never published is not")
+    func keyRotation() async throws {
+        let issuer = try await TestIssuer.start()
+        try await TestServer.with(Self.oidc(issuer, refetchSeconds: 1)) { server in
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: try await issuer.token(hubTopic: "T1")).status == 202)
+            let before = await issuer.keys.fetches
+            try await issuer.addRS256("k2")
+            try await Task.sleep(for: .milliseconds(1100))
+            let rotated = try await issuer.token(kid: "k2", hubTopic: "T1")
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: rotated).status == 202)
+            #expect(await issuer.keys.fetches == before + 1)
+            try await issuer.addES256("k3", publish: false)
+            let unpublished = try await issuer.token(kid: "k3", hubTopic: "T1")
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: unpublished).status == 401)
+            // Unknown key ids do not make castbridge fetch the key set on every call: at most once a second here.
+            let start = ContinuousClock.now
+            for _ in 0..<5 { _ = try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: unpublished) }
+            let seconds = Int((ContinuousClock.now - start).components.seconds)
+            #expect(await issuer.keys.fetches <= before + 2 + seconds)
+        }
+        await issuer.stop()
+    }
+
+    @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")
+    func mockMode() async throws {
+        try await TestServer.with({ $0.auth = .mock }) { server in
+            let code = try #require(
+                try await TestServer.request(.POST, "\(server.base)/oauth/authorize", body: "user_name=alice&topic=ROOM-1", contentType: "application/x-www-form-urlencoded").json?["code"]?.stringValue)
+            let answer = try #require(
+                try await TestServer.request(.POST, "\(server.base)/oauth/token", body: "grant_type=authorization_code&code=\(code)", contentType: "application/x-www-form-urlencoded").json)
+            #expect(answer["hub.topic"] == "ROOM-1")
+            #expect(answer["hub.url"]?.stringValue == server.stu3)
+            let token = try #require(answer["access_token"]?.stringValue)
+            #expect(try await Self.subscribe(server, topic: "ROOM-1", events: "Patient-open", bearer: token).status == 202)
+            #expect(try await Self.subscribe(server, topic: "ROOM-2", events: "Patient-open", bearer: token).status == 403)
+            #expect(try await Self.subscribe(server, topic: "ROOM-1", events: "Patient-open", bearer: nil).status == 401)
+            let service = try #require(
+                try await TestServer.request(.POST, "\(server.base)/oauth/token", body: "grant_type=client_credentials&client_id=ai&scope=castbridge-any-topic", contentType: "application/x-www-form-urlencoded").json?["access_token"]?.stringValue)
+            let star = try await TestServer.request(
+                .POST, "\(server.base)/api/hub",
+                body: FormBody.encode([("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "*"), ("hub.events", "dicom-send"), ("subscriber.name", "ai")]),
+                contentType: "application/x-www-form-urlencoded", bearer: service)
+            #expect(star.status == 202)
+        }
+    }
+}
