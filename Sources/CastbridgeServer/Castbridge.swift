@@ -74,11 +74,7 @@ public struct Castbridge: Sendable {
                 "serving without tokens on an address other machines can reach (--allow-anonymous): anyone who reaches \(config.host):\(config.port) can read and change every patient context")
         }
         let router = Router(context: AppRequestContext.self)
-        router.add(
-            middleware: CORSMiddleware(
-                allowOrigin: .originBased,
-                allowHeaders: [.accept, .authorization, .contentType, .origin, .cacheControl, .init("X-Requested-With")!],
-                allowMethods: [.get, .post, .delete, .patch, .options], allowCredentials: true, maxAge: .seconds(3600)))
+        router.add(middleware: AllowedOriginsMiddleware(origins: config.corsOrigins))
         router.add(middleware: NotFoundMiddleware())
         router.add(middleware: ProtocolErrorMiddleware())
         if let tokens { router.add(middleware: AuthenticationMiddleware(tokens: tokens)) }

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var adminRole = "castbridge-admin"
     /// The role (or scope) that allows a token without a topic to use any topic, and Cast's `*`.
     public var anyTopicRole = "castbridge-any-topic"
+    /// Origins whose pages may call castbridge from a browser (`https://viewer.example`); `*` lets every origin read
+    /// without credentials. Empty: no cross-origin access.
+    public var corsOrigins: [String] = []
 
     public var hub = HubConfiguration()
     /// Take every well-formed FHIRcast event name (C39), not only the catalog and the mapping files' names. Off by

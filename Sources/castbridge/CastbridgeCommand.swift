@@ -76,6 +76,8 @@ struct Serve: AsyncParsableCommand {
     var adminRole: String?
     @Option(help: "The role or scope that lets a token without a topic use any topic, and Cast's '*' (service providers, bridges). [env: CASTBRIDGE_ANY_TOPIC_ROLE] (default: castbridge-any-topic)")
     var anyTopicRole: String?
+    @Option(help: "Origins whose browser pages may call castbridge, comma-separated (https://viewer.example); * lets every origin read without credentials. [env: CASTBRIDGE_CORS_ORIGINS] (default: none)")
+    var corsOrigins: String?
     @Option(help: "Longest lease granted, seconds. [env: CASTBRIDGE_MAX_LEASE] (default: 7200)")
     var maxLease: Int?
     @Option(help: "Seconds a subscriber has to ACK an event; 0 disables ACK timeouts. [env: CASTBRIDGE_ACK_TIMEOUT] (default: 10)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CastbridgeServer
 import FHIRcastCore
+import Foundation
 
 extension Serve {
     /// `--auth` and what goes with it (Docs/security.md). Refuses to serve without tokens on an address other machines
@@ -22,6 +23,12 @@ extension Serve {
         if let v = try value(anyTopicRole, "ANY_TOPIC_ROLE", { $0 }) {
             guard !v.isEmpty else { throw ValidationError("the any-topic role must not be empty") }
             c.anyTopicRole = v
+        }
+        if let v = try value(corsOrigins, "CORS_ORIGINS", { $0 }) {
+            c.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for origin in c.corsOrigins where origin != "*" && !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) {
+                throw ValidationError("--cors-origins takes origins such as https://viewer.example, or *; '\(origin)' is neither")
+            }
         }
         switch c.auth {
         case .oidc:

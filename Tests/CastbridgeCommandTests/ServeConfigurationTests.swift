@@ -77,7 +77,7 @@ struct ServeConfigurationTests {
             (["--max-body", "10"], [:]), (["--send-buffer", "1"], [:]), (["--cast-event-matching", "fuzzy"], [:]),
             (["--cast-jwt-secret", "short"], [:]), (["--auth", "maybe"], [:]), (["--auth", "oidc"], [:]),
             (["--auth", "oidc", "--oidc-issuer", "ftp://idp"], [:]), (["--oidc-issuer", "https://idp.example"], [:]),
-            (["--admin-role", ""], [:]),
+            (["--admin-role", ""], [:]), (["--cors-origins", "viewer.example"], [:]),
         ] {
             #expect(throws: ValidationError.self, "\(arguments) \(env)") { try configuration(arguments, env) }
         }

@@ -191,6 +191,34 @@ struct SecurityTests {
         await issuer.stop()
     }
 
+    @Test("CORS: by default no origin may read (no Access-Control-Allow-Origin, above all none with credentials); a configured origin may, with credentials; '*' lets any read without")
+    func cors() async throws {
+        func origin(_ server: TestServer, _ origin: String, preflight: Bool = false) async throws -> TestServer.HTTPResult {
+            var headers = [("Origin", origin)]
+            if preflight { headers += [("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization,content-type")] }
+            return try await TestServer.request(preflight ? .OPTIONS : .GET, "\(server.stu3)/.well-known/fhircast-configuration", headers: headers)
+        }
+        try await TestServer.with { server in
+            for preflight in [false, true] {
+                let answer = try await origin(server, "https://evil.example", preflight: preflight)
+                #expect(answer.headers["Access-Control-Allow-Origin"].isEmpty && answer.headers["Access-Control-Allow-Credentials"].isEmpty)
+            }
+        }
+        try await TestServer.with({ $0.corsOrigins = ["https://viewer.example"] }) { server in
+            let allowed = try await origin(server, "https://viewer.example")
+            #expect(allowed.headers["Access-Control-Allow-Origin"] == ["https://viewer.example"])
+            #expect(allowed.headers["Access-Control-Allow-Credentials"] == ["true"])
+            let preflight = try await origin(server, "https://viewer.example", preflight: true)
+            #expect(preflight.headers["Access-Control-Allow-Origin"] == ["https://viewer.example"])
+            #expect(try await origin(server, "https://evil.example").headers["Access-Control-Allow-Origin"].isEmpty)
+        }
+        try await TestServer.with({ $0.corsOrigins = ["*"] }) { server in
+            let any = try await origin(server, "https://anywhere.example")
+            #expect(any.headers["Access-Control-Allow-Origin"] == ["*"])
+            #expect(any.headers["Access-Control-Allow-Credentials"].isEmpty)
+        }
+    }
+
     @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")
     func mockMode() async throws {
         try await TestServer.with({ $0.auth = .mock }) { server in

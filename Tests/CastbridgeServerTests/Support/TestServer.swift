@@ -110,10 +110,11 @@ struct TestServer: Sendable {
 
     static func request(
         _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil, bearer: String? = nil,
-        authorization: String? = nil
+        authorization: String? = nil, headers: [(String, String)] = []
     ) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
