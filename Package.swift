@@ -228,6 +228,7 @@ let package = Package(
         .executableTarget(
             name: "castbridge",
             dependencies: [
+                "AccessCore",
                 "CastClient",
                 "CastbridgeServer",
                 "BridgeService",

@@ -1,3 +1,4 @@
+import AccessCore
 import BridgeService
 import CastService
 import FHIRcastService
@@ -20,10 +21,13 @@ extension ServerConfiguration {
 
     /// The FHIRcast service's part.
     package var fhircastService: FHIRcastServiceConfiguration {
-        FHIRcastServiceConfiguration(
+        var service = FHIRcastServiceConfiguration(
             hub: hub, tickIntervalSeconds: tickIntervalSeconds, shutdownGraceSeconds: shutdownGraceSeconds,
             webhookTimeoutSeconds: webhookTimeoutSeconds, webhookAttempts: webhookAttempts, webhookBackoffSeconds: webhookBackoffSeconds,
             edge: edge)
+        // Loopback callbacks by default only while castbridge itself is on loopback (a developer's machine).
+        service.callbackPolicy = CallbackAddressPolicy(allowed: webhookAllow, allowsLoopback: Self.isLoopback(host))
+        return service
     }
 
     /// The embedded Cast hub's part.

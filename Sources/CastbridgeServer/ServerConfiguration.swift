@@ -1,3 +1,4 @@
+import AccessCore
 import CastClient
 import BridgeService
 import CastService
@@ -37,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     /// Origins whose pages may call castbridge from a browser (`https://viewer.example`); `*` lets every origin read
     /// without credentials. Empty: no cross-origin access.
     public var corsOrigins: [String] = []
+    /// Private or loopback ranges webhook callbacks may reach (link-local and metadata addresses never).
+    public var webhookAllow: [CIDR] = []
 
     public var hub = HubConfiguration()
     /// Take every well-formed FHIRcast event name (C39), not only the catalog and the mapping files' names. Off by

@@ -1,3 +1,4 @@
+import AccessCore
 import FHIRcastCore
 import Foundation
 import NIOCore
@@ -16,6 +17,8 @@ package struct FHIRcastServiceConfiguration: Sendable {
     package var webhookBackoffSeconds: Double
     /// Socket and body limits, pings, the address.
     package var edge: EdgeSettings
+    /// Where webhook callbacks may point (Docs/security.md).
+    package var callbackPolicy = CallbackAddressPolicy()
 
     package init(
         hub: HubConfiguration, tickIntervalSeconds: Double, shutdownGraceSeconds: Double, webhookTimeoutSeconds: Double,

@@ -78,6 +78,8 @@ struct Serve: AsyncParsableCommand {
     var anyTopicRole: String?
     @Option(help: "Origins whose browser pages may call castbridge, comma-separated (https://viewer.example); * lets every origin read without credentials. [env: CASTBRIDGE_CORS_ORIGINS] (default: none)")
     var corsOrigins: String?
+    @Option(help: "Private or loopback ranges STU2 webhook callbacks may reach, comma-separated CIDRs (10.0.0.0/8,fd00::/8); link-local and cloud metadata addresses never. [env: CASTBRIDGE_WEBHOOK_ALLOW] (default: none; loopback while castbridge binds loopback)")
+    var webhookAllow: String?
     @Option(help: "Longest lease granted, seconds. [env: CASTBRIDGE_MAX_LEASE] (default: 7200)")
     var maxLease: Int?
     @Option(help: "Seconds a subscriber has to ACK an event; 0 disables ACK timeouts. [env: CASTBRIDGE_ACK_TIMEOUT] (default: 10)")

@@ -1,3 +1,4 @@
+import AccessCore
 import ArgumentParser
 import CastbridgeServer
 import FHIRcastCore
@@ -28,6 +29,12 @@ extension Serve {
             c.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for origin in c.corsOrigins where origin != "*" && !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) {
                 throw ValidationError("--cors-origins takes origins such as https://viewer.example, or *; '\(origin)' is neither")
+            }
+        }
+        if let v = try value(webhookAllow, "WEBHOOK_ALLOW", { $0 }) {
+            c.webhookAllow = try v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
+                guard let range = CIDR($0) else { throw ValidationError("--webhook-allow takes CIDRs such as 10.0.0.0/8 or fd00::/8; '\($0)' is not one") }
+                return range
             }
         }
         switch c.auth {

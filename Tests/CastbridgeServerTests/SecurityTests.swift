@@ -219,6 +219,36 @@ struct SecurityTests {
         }
     }
 
+    @Test("STU2 webhook callbacks: loopback refused when castbridge binds an address others reach, unless allowed; a name resolving to loopback too; metadata and link-local never")
+    func webhookAddresses() async throws {
+        try await CallbackServer.with { cb in
+            let callbackPort = cb.url.split(separator: ":").last.map { String($0.prefix { $0.isNumber }) } ?? "9"
+            let exposed: (inout ServerConfiguration) -> Void = {
+                $0.host = "0.0.0.0"
+                $0.allowAnonymous = true
+            }
+            let allowing: (inout ServerConfiguration) -> Void = {
+                exposed(&$0)
+                $0.webhookAllow = ["127.0.0.0/8", "169.254.0.0/16"].compactMap(CIDR.init)
+            }
+            try await TestServer.with(exposed) { server in
+                for callback in [cb.url, "http://localhost:\(callbackPort)/hook", "http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x"] {
+                    let refused = try await WebhookTests.subscribeWebhook(server, callback: callback, topic: "wh")
+                    #expect(refused.status == 400, "\(callback)")
+                    #expect(refused.body.contains("hub.callback"), "\(callback): \(refused.body)")
+                }
+                #expect(cb.snapshot().verifications.isEmpty)
+            }
+            try await TestServer.with(allowing) { server in
+                let allowed = try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "wh")
+                #expect(allowed.status == 202)
+                #expect(await cb.wait { !$0.verifications.isEmpty })
+                let metadata = try await WebhookTests.subscribeWebhook(server, callback: "http://169.254.169.254/latest", topic: "wh")
+                #expect(metadata.status == 400)
+            }
+        }
+    }
+
     @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")
     func mockMode() async throws {
         try await TestServer.with({ $0.auth = .mock }) { server in

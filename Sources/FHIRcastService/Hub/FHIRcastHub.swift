@@ -22,6 +22,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     private let config: FHIRcastServiceConfiguration
     let logger: Logger
     private let webhooks: WebhookClient
+    /// Where webhook callbacks may point, checked on the address resolved once (the routes check a new subscription).
+    package nonisolated var callbackPins: CallbackPins { webhooks.pins }
     private let jobs: AsyncStream<Job>
     private let jobContinuation: AsyncStream<Job>.Continuation
     private let shutdownDeadline = ShutdownDeadline()
@@ -68,7 +70,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         self.logger = logger
         self.state = HubState(config: config.hub)
         self.state.tracksChanges = store.keepsState
-        self.webhooks = WebhookClient(http: http, timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)), logger: logger)
+        self.webhooks = WebhookClient(
+            pins: CallbackPins(policy: config.callbackPolicy, shared: http), timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)),
+            logger: logger)
         (self.jobs, self.jobContinuation) = AsyncStream<Job>.makeStream()
     }
 
@@ -107,6 +111,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             }
             group.cancelAll()
         }
+        await webhooks.pins.shutdown()
     }
 
     private func tickLoop() async {

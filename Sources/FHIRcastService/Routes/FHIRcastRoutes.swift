@@ -90,6 +90,11 @@ package struct FHIRcastRoutes: Sendable {
         }
         let grant = try await authorize(
             parsed.mode == .subscribe ? .subscribe : .unsubscribe, topic: parsed.topic, events: parsed.events, request)
+        if parsed.mode == .subscribe, let callback = parsed.callback,
+            case .failure(let refusal) = await hub.callbackPins.client(for: callback)
+        {
+            throw PlainTextError(.badRequest, refusal.description)
+        }
         let sub: Subscription
         do {
             switch parsed.mode {

@@ -8,13 +8,14 @@ import NIOHTTP1
 
 /// Outbound HTTP for STU2 webhook subscribers: intent verification, signed deliveries, denials.
 package struct WebhookClient: Sendable {
-    package init(http: HTTPClient, timeout: TimeAmount, logger: Logger) {
-        self.http = http
+    package init(pins: CallbackPins, timeout: TimeAmount, logger: Logger) {
+        self.pins = pins
         self.timeout = timeout
         self.logger = logger
     }
 
-    package let http: HTTPClient
+    /// Where callbacks may go, and the clients pinned to their addresses.
+    package let pins: CallbackPins
     package let timeout: TimeAmount
     package let logger: Logger
 
@@ -30,6 +31,11 @@ package struct WebhookClient: Sendable {
                 ("hub.mode", "subscribe"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString),
                 ("hub.challenge", challenge), ("hub.lease_seconds", String(sub.leaseSeconds)),
             ])
+        let http: HTTPClient
+        switch await pins.client(for: callback) {
+        case .success(let client): http = client
+        case .failure(let refusal): return .failed(refusal.description)
+        }
         do {
             let response = try await http.execute(HTTPClientRequest(url: url), timeout: timeout)
             let body = try await response.body.collect(upTo: 64 * 1024)
@@ -46,7 +52,10 @@ package struct WebhookClient: Sendable {
 
     /// POSTs one event with `X-Hub-Signature: sha256=<hex HMAC of the body>`.
     package func deliver(_ body: ByteBuffer, callback: String, secret: String, timeout: TimeAmount? = nil) async -> SignedCallback.Result {
-        await SignedCallback(http: http, timeout: timeout ?? self.timeout).post(body, to: callback, secret: secret)
+        switch await pins.client(for: callback) {
+        case .success(let http): return await SignedCallback(http: http, timeout: timeout ?? self.timeout).post(body, to: callback, secret: secret)
+        case .failure(let refusal): return .failed(refusal.description)
+        }
     }
 
     /// Tells a webhook subscriber it has been denied: GET with hub.mode=denied (STU2).
@@ -54,6 +63,7 @@ package struct WebhookClient: Sendable {
         let url = SignedCallback.appendQuery(
             callback,
             [("hub.mode", "denied"), ("hub.topic", sub.topic), ("hub.events", sub.eventsString), ("hub.reason", reason)])
+        guard case .success(let http) = await pins.client(for: callback) else { return }
         do {
             let response = try await http.execute(HTTPClientRequest(url: url), timeout: timeout)
             _ = try? await response.body.collect(upTo: 64 * 1024)
