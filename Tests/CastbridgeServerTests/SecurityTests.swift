@@ -249,6 +249,32 @@ struct SecurityTests {
         }
     }
 
+    @Test("Caps: beyond its subscriptions per token, or a topic's, a subscribe is refused with 429, a reason and Retry-After")
+    func caps() async throws {
+        let limited: (inout ServerConfiguration) -> Void = {
+            $0.auth = .mock
+            $0.hub.maxSubscriptionsPerOwner = 2
+            $0.hub.maxSubscriptionsPerTopic = 3
+        }
+        try await TestServer.with(limited) { server in
+            func token(_ user: String) async throws -> String {
+                let code = try #require(
+                    try await TestServer.request(.POST, "\(server.base)/oauth/authorize", body: "user_name=\(user)&topic=ROOM", contentType: "application/x-www-form-urlencoded").json?["code"]?.stringValue)
+                return try #require(
+                    try await TestServer.request(.POST, "\(server.base)/oauth/token", body: "code=\(code)", contentType: "application/x-www-form-urlencoded").json?["access_token"]?.stringValue)
+            }
+            let alice = try await token("alice"), bob = try await token("bob")
+            for _ in 0..<2 { #expect(try await Self.subscribe(server, topic: "ROOM", events: "Patient-open", bearer: alice).status == 202) }
+            let third = try await Self.subscribe(server, topic: "ROOM", events: "Patient-open", bearer: alice)
+            #expect(third.status == 429)
+            #expect(third.body.contains("alice") && !third.headers["Retry-After"].isEmpty)
+            #expect(try await Self.subscribe(server, topic: "ROOM", events: "Patient-open", bearer: bob).status == 202)
+            let full = try await Self.subscribe(server, topic: "ROOM", events: "Patient-open", bearer: bob)
+            #expect(full.status == 429)
+            #expect(full.body.contains("topic 'ROOM'"))
+        }
+    }
+
     @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")
     func mockMode() async throws {
         try await TestServer.with({ $0.auth = .mock }) { server in

@@ -13,6 +13,9 @@ public struct HubConfiguration: Sendable {
     /// Caps that keep memory bounded whatever clients do.
     public var maxSubscriptions: Int = 100_000
     public var maxTopics: Int = 100_000
+    /// Subscriptions one topic may hold, and one owner (a token's subject) may hold; beyond, 429.
+    public var maxSubscriptionsPerTopic: Int = 1_000
+    public var maxSubscriptionsPerOwner: Int = 100
     /// Open (unclosed) contexts kept per topic; the oldest non-current one is forgotten beyond this.
     public var maxOpenContextsPerTopic: Int = 64
     /// Content-sharing updates to an anchor that is open but not current (C50). Off: they get a 400.

@@ -56,6 +56,7 @@ extension HubState {
             restored.shownAnchors = [:]
             subscriptions[sub.id] = restored
             byTopic[sub.topic, default: []].insert(sub.id)
+            if let owner = sub.owner { byOwner[owner, default: 0] += 1 }
             leases.insert(Due(at: sub.expiresAt, id: sub.id))
             switch sub.state {
             case .active: result.activeWebhooks.append(restored)

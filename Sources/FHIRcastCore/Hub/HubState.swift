@@ -11,6 +11,8 @@ public struct HubState: Sendable {
 
     public internal(set) var subscriptions: [SubscriptionID: Subscription] = [:]
     var byTopic: [String: Set<SubscriptionID>] = [:]
+    /// Subscriptions held per owner (the per-owner cap).
+    var byOwner: [String: Int] = [:]
     public internal(set) var topics: [String: TopicContext] = [:]
 
     struct PendingAck { var eventID: String; var eventName: String; var deadline: Date }
@@ -106,6 +108,16 @@ public struct HubState: Sendable {
             throw .unavailable("the hub holds its maximum of \(config.maxTopics) topics; try again later")
         }
         guard subscriptions[newID] == nil else { throw .unavailable("subscription id collision; retry") }
+        if (byTopic[request.topic]?.count ?? 0) >= config.maxSubscriptionsPerTopic {
+            throw HubError(
+                429, "topic '\(request.topic)' holds its maximum of \(config.maxSubscriptionsPerTopic) subscriptions; unsubscribe one first",
+                retryAfter: 60)
+        }
+        if let owner = request.owner, byOwner[owner, default: 0] >= config.maxSubscriptionsPerOwner {
+            throw HubError(
+                429, "'\(owner)' holds its maximum of \(config.maxSubscriptionsPerOwner) subscriptions; unsubscribe one, or let one lapse, first",
+                retryAfter: 60)
+        }
 
         let channel: DeliveryChannel
         let state: Subscription.State
@@ -121,8 +133,9 @@ public struct HubState: Sendable {
         let sub = Subscription(
             id: newID, topic: request.topic, flavor: flavor, channel: channel, events: request.events,
             eventKeys: Set(request.events.map { $0.lowercased() }), subscriberName: request.subscriberName,
-            leaseSeconds: lease, expiresAt: expiresAt, state: state)
+            leaseSeconds: lease, expiresAt: expiresAt, state: state, owner: request.owner)
         subscriptions[newID] = sub
+        if let owner = request.owner { byOwner[owner, default: 0] += 1 }
         noteSubscription(sub)
         if !knows(topic: request.topic) { knownTopicsGeneration &+= 1 }
         byTopic[request.topic, default: []].insert(newID)
@@ -284,6 +297,10 @@ public struct HubState: Sendable {
     mutating func remove(_ id: SubscriptionID) {
         guard let sub = subscriptions.removeValue(forKey: id) else { return }
         noteSubscription(sub)
+        if let owner = sub.owner {
+            byOwner[owner, default: 1] -= 1
+            if byOwner[owner] == 0 { byOwner.removeValue(forKey: owner) }
+        }
         byTopic[sub.topic]?.remove(id)
         if byTopic[sub.topic]?.isEmpty == true {
             byTopic.removeValue(forKey: sub.topic)

@@ -47,6 +47,8 @@ public struct Subscription: Sendable, Hashable {
     public var leaseSeconds: Int
     public var expiresAt: Date
     public var state: State
+    /// Who made it (the token's subject), for the per-owner cap.
+    public var owner: String? = nil
     /// The anchor last shown to this subscriber per resource type (lower-cased type → `Type/id`), directly or by
     /// an implied open; an implied open of the same, still open anchor is not sent again (C29: no duplicates).
     public var shownAnchors: [String: String] = [:]

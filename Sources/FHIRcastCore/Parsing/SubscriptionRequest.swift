@@ -18,6 +18,8 @@ public struct SubscriptionRequest: Sendable, Hashable {
     public var callback: String?
     public var secret: String?
     public var subscriberName: String?
+    /// Who asks (the token's subject, when there is a token): subscriptions are capped per owner.
+    public var owner: String? = nil
 
     /// Events that are accepted in a request but never granted.
     public static let droppedEvents: Set<String> = ["heartbeat"]

@@ -146,6 +146,7 @@ package struct FHIRcastRoutes: Sendable {
     ) -> SubscriptionRequest {
         var request = request
         if let events = grant.events { request.events = events }
+        request.owner = grant.subject
         if let expiresAt = grant.expiresAt {
             let left = max(1, Int(expiresAt.timeIntervalSince(now).rounded(.down)))
             request.leaseSeconds = min(request.leaseSeconds ?? defaultLease, left)
