@@ -11,18 +11,33 @@ package actor TokenAccess: AccessPolicy {
     private let rules: AccessRules
     private var remembered: [String: TokenClaims] = [:]
     private let capacity = 4096
+    /// Where every refusal is recorded (who, when known; the topic, the events, the reason).
+    package nonisolated let audit: any AuditSink
 
-    package init(verifier: any TokenVerifier, checks: TokenChecks, rules: AccessRules) {
+    package init(verifier: any TokenVerifier, checks: TokenChecks, rules: AccessRules, audit: any AuditSink = NoAudit()) {
         self.verifier = verifier
         self.checks = checks
         self.rules = rules
+        self.audit = audit
     }
 
     package func decide(_ request: AccessRequest) async -> AccessDecision {
+        let decision: AccessDecision
+        var subject: String?
         switch await authenticate(request.authorization) {
-        case .success(let claims): return rules.decide(request, claims: claims)
-        case .failure(let refusal): return .deny(status: refusal.status, reason: refusal.description)
+        case .success(let claims):
+            subject = claims.subject
+            decision = rules.decide(request, claims: claims)
+        case .failure(let refusal):
+            decision = .deny(status: refusal.status, reason: refusal.description)
         }
+        if case .deny(let status, let reason) = decision {
+            audit.record(
+                AuditRecord(
+                    action: request.action.auditName, side: request.side, status: status, subject: subject, topic: request.topic,
+                    events: request.events, reason: reason))
+        }
+        return decision
     }
 
     /// Who presents the `Authorization` header: the claims of its token when it verifies and passes the checks.

@@ -25,19 +25,36 @@ package struct CastRoutes: Sendable {
     package let config: CastServiceConfiguration
     /// Whether a request may use a topic (the token's topic, or the any-topic role for `*`), or clear the hub.
     package let access: any AccessPolicy
+    /// Where subscribes and unsubscribes are recorded, with their outcome.
+    package let audit: any AuditSink
 
-    package init(hub: CastHub, config: CastServiceConfiguration, access: any AccessPolicy = OpenAccess()) {
+    package init(hub: CastHub, config: CastServiceConfiguration, access: any AccessPolicy = OpenAccess(), audit: any AuditSink = NoAudit()) {
         self.hub = hub
         self.config = config
         self.access = access
+        self.audit = audit
     }
 
-    /// A 401 or 403 in the reference's `{"detail": {"error", "error_description"}}` shape when the request may not.
-    private func authorize(_ action: AccessRequest.Action, topic: String?, _ request: Request) async throws(CastError) {
+    /// What the request's token allows; a 401 or 403 in the reference's `{"detail": {"error", "error_description"}}`
+    /// shape when it may not.
+    @discardableResult
+    private func authorize(_ action: AccessRequest.Action, topic: String?, _ request: Request) async throws(CastError) -> AccessGrant {
         let asked = AccessRequest(action, side: .cast, topic: topic, authorization: request.headers[.authorization])
-        if case .deny(let status, let reason) = await access.decide(asked) {
+        switch await access.decide(asked) {
+        case .allow(let grant):
+            return grant
+        case .deny(let status, let reason):
             throw CastError(status, detail: ["error": status == 401 ? "invalid_token" : "insufficient_scope", "error_description": .string(reason)])
         }
+    }
+
+    /// A subscribe or unsubscribe and its outcome, for the audit.
+    private func record(_ action: String, grant: AccessGrant, fields: CastFields, status: Int, reason: String? = nil) {
+        let events = (fields.string("hub.events") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        audit.record(
+            AuditRecord(
+                action: action, side: .cast, status: status, subject: grant.subject, topic: fields.string("hub.topic"), events: events,
+                reason: reason))
     }
 
     package func add(to router: Router<AppRequestContext>) {
@@ -109,8 +126,15 @@ package struct CastRoutes: Sendable {
             if let mode = fields.string("hub.mode") {
                 switch mode.lowercased() {
                 case "subscribe":
-                    try await authorize(.subscribe, topic: fields.string("hub.topic") ?? "", request)
-                    let sub = try await hub.subscribe(fields)
+                    let grant = try await authorize(.subscribe, topic: fields.string("hub.topic") ?? "", request)
+                    let sub: CastSubscription
+                    do {
+                        sub = try await hub.subscribe(fields)
+                    } catch {
+                        record("subscribe", grant: grant, fields: fields, status: error.status, reason: error.detail.stringValue ?? error.detail["error_description"]?.stringValue)
+                        throw error
+                    }
+                    record("subscribe", grant: grant, fields: fields, status: 202)
                     let endpoint = AdvertisedURL.webSocket(path: "/bind/\(sub.endpoint)", request: request, config: config.edge)
                     if sub.isWebSocket {
                         return JSONBody.response(["hub.channel.endpoint": .string(endpoint)], status: .accepted)
@@ -127,7 +151,8 @@ package struct CastRoutes: Sendable {
                             ],
                         ], status: .accepted)
                 case "unsubscribe":
-                    try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
+                    let grant = try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
+                    record("unsubscribe", grant: grant, fields: fields, status: 200)
                     return try await unsubscribe(fields)
                 default:
                     throw CastError(400, "Unsupported hub.mode '\(mode)'")
@@ -153,7 +178,8 @@ package struct CastRoutes: Sendable {
                 await hub.clear()
                 return JSONBody.response(["status": "cleared"])
             }
-            try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
+            let grant = try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
+            record("unsubscribe", grant: grant, fields: fields, status: 200)
             return try await unsubscribe(fields)
         } catch {
             throw CastHTTPError(error: error)

@@ -21,6 +21,8 @@ public struct Castbridge: Sendable {
     /// Whether a request may do what it asks. Nil: the policy of `config.auth` (`Castbridge+Access`); tests set
     /// their own.
     package var access: (any AccessPolicy)?
+    /// Where audit records go: their own log lines by default (`castbridge.audit`, at the configured level).
+    package var audit: any AuditSink
     /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions (issue #19 brings SQLite and PostgreSQL;
     /// until then nothing is kept).
     package var store: any HubStore = VolatileHubStore()
@@ -35,6 +37,9 @@ public struct Castbridge: Sendable {
         var l = logger ?? Logger(label: "castbridge")
         l.logLevel = config.logLevel
         self.logger = l
+        var auditLogger = Logger(label: "castbridge.audit")
+        auditLogger.logLevel = config.logLevel
+        self.audit = LogAuditSink(logger: auditLogger)
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).
@@ -68,7 +73,7 @@ public struct Castbridge: Sendable {
         let bridge = outlet.map { outlet in
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
         }
-        let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger)
+        let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger, audit: audit)
         if config.auth == .off, !ServerConfiguration.isLoopback(config.host) {
             logger.warning(
                 "serving without tokens on an address other machines can reach (--allow-anonymous): anyone who reaches \(config.host):\(config.port) can read and change every patient context")
@@ -83,7 +88,7 @@ public struct Castbridge: Sendable {
             if let bridge { health["bridge"] = await bridge.status() }
             return JSONBody.response(.object(health))
         }
-        FHIRcastRoutes(hub: hub, config: config.fhircastService, access: access).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config.fhircastService, access: access, audit: audit).add(to: router)
         if let bridge { BridgeRoutes(bridge: bridge, config: config.bridgeService).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.
@@ -92,7 +97,7 @@ public struct Castbridge: Sendable {
                 router.post(RouterPath(path)) { _, _ -> Response in throw PlainTextError(.notFound, message) }
             }
         } else {
-            CastRoutes(hub: castHub, config: config.castService, access: access).add(to: router)
+            CastRoutes(hub: castHub, config: config.castService, access: access, audit: audit).add(to: router)
         }
 
         var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService, logger: logger)]

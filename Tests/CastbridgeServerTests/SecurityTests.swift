@@ -275,6 +275,32 @@ struct SecurityTests {
         }
     }
 
+    @Test("Audit: every authentication and authorization failure, subscribe and unsubscribe is a record with who, the topic, the events and the outcome, and never the token")
+    func audit() async throws {
+        let audit = CollectingAudit()
+        try await TestServer.with({ $0.auth = .mock }, audit: audit) { server in
+            let code = try #require(
+                try await TestServer.request(.POST, "\(server.base)/oauth/authorize", body: "user_name=alice&topic=ROOM-1", contentType: "application/x-www-form-urlencoded").json?["code"]?.stringValue)
+            let token = try #require(
+                try await TestServer.request(.POST, "\(server.base)/oauth/token", body: "code=\(code)", contentType: "application/x-www-form-urlencoded").json?["access_token"]?.stringValue)
+            _ = try await Self.subscribe(server, topic: "ROOM-1", events: "Patient-open", bearer: nil)
+            let endpoint = try #require(try await Self.subscribe(server, topic: "ROOM-1", events: "Patient-open,Encounter-open", bearer: token).json?["hub.channel.endpoint"]?.stringValue)
+            _ = try await Self.subscribe(server, topic: "ROOM-2", events: "Patient-open", bearer: token)
+            _ = try await Self.publish(server, Events.patientOpen(topic: "ROOM-2", patient: "secret-mrn-42"), bearer: token)
+            let leave = FormBody.encode([("hub.mode", "unsubscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "ROOM-1"), ("hub.channel.endpoint", endpoint)])
+            #expect(try await TestServer.request(.POST, server.stu3, body: leave, contentType: "application/x-www-form-urlencoded", bearer: token).status == 202)
+        }
+        let records = audit.all
+        #expect(records.map { "\($0.action) \($0.status)" } == ["authenticate 401", "subscribe 202", "subscribe 403", "publish 403", "unsubscribe 202"])
+        #expect(records[0].subject == nil && records[0].reason?.contains("Bearer") == true)
+        #expect(records[1].subject == "alice" && records[1].topic == "ROOM-1" && records[1].events == ["Patient-open", "Encounter-open"])
+        #expect(records[1].outcome == "allowed" && records[2].outcome == "denied" && records[2].topic == "ROOM-2")
+        for record in records {
+            #expect(!record.jsonLine.contains("eyJ"), "a token in \(record.jsonLine)")
+            #expect(!record.jsonLine.contains("secret-mrn-42"))
+        }
+    }
+
     @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")
     func mockMode() async throws {
         try await TestServer.with({ $0.auth = .mock }) { server in

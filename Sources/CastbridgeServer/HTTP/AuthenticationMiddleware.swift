@@ -22,6 +22,10 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
                 throw AuthenticationRefusal(status: status, reason: reason, cast: true)
             }
         } else if case .failure(let refusal) = await tokens.authenticate(authorization) {
+            tokens.audit.record(
+                AuditRecord(
+                    action: "authenticate", side: path.hasPrefix("/api/") ? .cast : .fhircast, status: refusal.status, subject: nil,
+                    topic: nil, reason: "\(request.method) \(path): \(refusal.description)"))
             throw AuthenticationRefusal(status: refusal.status, reason: refusal.description, cast: path.hasPrefix("/api/"))
         }
         return try await next(request, context)

@@ -16,10 +16,16 @@ package struct FHIRcastRoutes: Sendable {
     /// Whether a request may do what it asks (subscribe, publish, read a context).
     package let access: any AccessPolicy
 
-    package init(hub: FHIRcastHub, config: FHIRcastServiceConfiguration, access: any AccessPolicy = OpenAccess()) {
+    /// Where subscribes and unsubscribes are recorded, with their outcome.
+    package let audit: any AuditSink
+
+    package init(
+        hub: FHIRcastHub, config: FHIRcastServiceConfiguration, access: any AccessPolicy = OpenAccess(), audit: any AuditSink = NoAudit()
+    ) {
         self.hub = hub
         self.config = config
         self.access = access
+        self.audit = audit
     }
 
     /// What the request's token lets it do; a 401 or 403 with the policy's reason when it may not.
@@ -96,6 +102,12 @@ package struct FHIRcastRoutes: Sendable {
             throw PlainTextError(.badRequest, refusal.description)
         }
         let sub: Subscription
+        func record(_ status: Int, events: [String], reason: String?) {
+            audit.record(
+                AuditRecord(
+                    action: parsed.mode.rawValue, side: .fhircast, status: status, subject: grant.subject, topic: parsed.topic,
+                    events: events, reason: reason))
+        }
         do {
             switch parsed.mode {
             case .subscribe:
@@ -104,8 +116,10 @@ package struct FHIRcastRoutes: Sendable {
             case .unsubscribe: sub = try await hub.unsubscribe(parsed)
             }
         } catch {
+            record(error.status, events: parsed.events, reason: error.message)
             throw PlainTextError(error)
         }
+        record(202, events: sub.events, reason: nil)
         // 202 with the websocket endpoint (C9, C22); webhook subscriptions have none to report (C3: still JSON).
         let body: JSONValue = sub.isWebSocket ? ["hub.channel.endpoint": .string(endpointURL(sub.id, request: request))] : [:]
         return JSONBody.response(body, status: .accepted)

@@ -40,6 +40,7 @@ struct TestServer: Sendable {
         access: (any AccessPolicy)? = nil,
         store: any HubStore = VolatileHubStore(),
         fanOut: any TopicFanOut = SingleNode(),
+        audit: any AuditSink = NoAudit(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
         let config = testConfiguration(configure)
@@ -48,6 +49,7 @@ struct TestServer: Sendable {
         castbridge.access = access
         castbridge.store = store
         castbridge.fanOut = fanOut
+        castbridge.audit = audit
         let group = castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
