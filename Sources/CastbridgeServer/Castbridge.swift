@@ -9,6 +9,8 @@ import CastCore
 import FHIRcastCore
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -47,7 +49,7 @@ public struct Castbridge: Sendable {
     /// then the hubs (sockets closed with 1001), then the HTTP server.
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> ServiceGroup {
+    ) throws -> ServiceGroup {
         let castHub = CastHub(config: config.castService, logger: logger)
         let outlet: BridgeOutlet? =
             config.bridgeEnabled
@@ -105,7 +107,9 @@ public struct Castbridge: Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
-            server: Self.serverBuilder(sockets: sockets, maxMessageBytes: config.maxBodyBytes, firstByteTimeout: config.firstByteTimeoutSeconds),
+            server: try Self.serverBuilder(
+                sockets: sockets, maxMessageBytes: config.maxBodyBytes, firstByteTimeout: config.firstByteTimeoutSeconds,
+                tls: try config.tlsConfiguration()),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -131,12 +135,17 @@ public struct Castbridge: Sendable {
             publishTimeout: config.castPublishTimeoutSeconds, maxFrameBytes: max(config.maxBodyBytes, 16 << 20), logger: logger)
     }
 
-    /// HTTP/1.1 with WebSocket upgrade (`UpgradeChannel`), behind the first-byte guard (`FirstByteGuardChannel`).
-    static func serverBuilder(sockets: [any WebSocketEndpoint], maxMessageBytes: Int, firstByteTimeout: Double) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
+    /// HTTP/1.1 with WebSocket upgrade (`UpgradeChannel`), behind the first-byte guard (`FirstByteGuardChannel`), inside
+    /// TLS when configured.
+    static func serverBuilder(
+        sockets: [any WebSocketEndpoint], maxMessageBytes: Int, firstByteTimeout: Double, tls: TLSConfiguration? = nil
+    ) throws -> HTTPServerBuilder {
+        let plain = HTTPServerBuilder { responder in
             FirstByteGuardChannel(
                 inner: UpgradeChannel(responder: responder, endpoints: sockets, maxMessageBytes: maxMessageBytes),
                 timeout: TimeAmount(.seconds(firstByteTimeout)))
         }
+        guard let tls else { return plain }
+        return try .tls(plain, tlsConfiguration: tls)
     }
 }

@@ -14,9 +14,11 @@ extension ServerConfiguration {
 
     /// What every service's edge takes alike.
     package var edge: EdgeSettings {
-        EdgeSettings(
+        var edge = EdgeSettings(
             sendBufferMessages: sendBufferMessages, pingInterval: pingInterval, maxBodyBytes: maxBodyBytes, publicURL: publicURL,
             host: host, port: port)
+        edge.secure = tlsCertificatePath != nil
+        return edge
     }
 
     /// The FHIRcast service's part.

@@ -40,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Private or loopback ranges webhook callbacks may reach (link-local and metadata addresses never).
     public var webhookAllow: [CIDR] = []
+    /// TLS on castbridge's own port: a PEM certificate chain and its PEM private key (both, or neither).
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
 
     public var hub = HubConfiguration()
     /// Take every well-formed FHIRcast event name (C39), not only the catalog and the mapping files' names. Off by

@@ -7,6 +7,8 @@ package protocol AdvertisedAddress: Sendable {
     /// The bound host and port, when there is no public URL and a request has no Host.
     var host: String { get }
     var port: Int { get }
+    /// Whether the server itself speaks TLS (`https`, `wss`).
+    var secure: Bool { get }
 }
 
 /// The URLs the hubs hand out: WebSocket endpoints (FHIRcast `hub.channel.endpoint`, Cast `/bind/…`) and the
@@ -31,9 +33,9 @@ package enum AdvertisedURL {
                 break
             }
         } else if let host = request.head.authority {
-            base = "\(plain)://\(host)"
+            base = "\(config.secure ? secure : plain)://\(host)"
         } else {
-            base = "\(plain)://\(config.host):\(config.port)"
+            base = "\(config.secure ? secure : plain)://\(config.host):\(config.port)"
         }
         while base.hasSuffix("/") { base.removeLast() }
         return base + path

@@ -11,6 +11,8 @@ package struct EdgeSettings: AdvertisedAddress {
     package var publicURL: String?
     package var host: String
     package var port: Int
+    /// Whether castbridge serves TLS itself: its URLs are then `https://` and `wss://`.
+    package var secure = false
 
     package init(sendBufferMessages: Int, pingInterval: TimeAmount?, maxBodyBytes: Int, publicURL: String?, host: String, port: Int) {
         self.sendBufferMessages = sendBufferMessages

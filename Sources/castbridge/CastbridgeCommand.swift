@@ -80,6 +80,10 @@ struct Serve: AsyncParsableCommand {
     var corsOrigins: String?
     @Option(help: "Private or loopback ranges STU2 webhook callbacks may reach, comma-separated CIDRs (10.0.0.0/8,fd00::/8); link-local and cloud metadata addresses never. [env: CASTBRIDGE_WEBHOOK_ALLOW] (default: none; loopback while castbridge binds loopback)")
     var webhookAllow: String?
+    @Option(help: "Serve TLS on the same port with this PEM certificate chain (with --tls-key); WebSocket endpoints are then wss://. [env: CASTBRIDGE_TLS_CERT]")
+    var tlsCert: String?
+    @Option(help: "The PEM private key of --tls-cert. [env: CASTBRIDGE_TLS_KEY]")
+    var tlsKey: String?
     @Option(help: "Longest lease granted, seconds. [env: CASTBRIDGE_MAX_LEASE] (default: 7200)")
     var maxLease: Int?
     @Option(help: "Seconds a subscriber has to ACK an event; 0 disables ACK timeouts. [env: CASTBRIDGE_ACK_TIMEOUT] (default: 10)")

@@ -37,6 +37,14 @@ extension Serve {
                 return range
             }
         }
+        c.tlsCertificatePath = try value(tlsCert, "TLS_CERT", { $0 })
+        c.tlsKeyPath = try value(tlsKey, "TLS_KEY", { $0 })
+        if (c.tlsCertificatePath == nil) != (c.tlsKeyPath == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        do {
+            _ = try c.tlsConfiguration()
+        } catch {
+            throw ValidationError("\(error)")
+        }
         switch c.auth {
         case .oidc:
             guard let issuer = c.oidcIssuer else {

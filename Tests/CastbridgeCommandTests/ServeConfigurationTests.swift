@@ -78,7 +78,8 @@ struct ServeConfigurationTests {
             (["--cast-jwt-secret", "short"], [:]), (["--auth", "maybe"], [:]), (["--auth", "oidc"], [:]),
             (["--auth", "oidc", "--oidc-issuer", "ftp://idp"], [:]), (["--oidc-issuer", "https://idp.example"], [:]),
             (["--admin-role", ""], [:]), (["--cors-origins", "viewer.example"], [:]),
-            (["--webhook-allow", "10.0.0.0/33"], [:]), (["--webhook-allow", "intranet"], [:]),
+            (["--webhook-allow", "10.0.0.0/33"], [:]), (["--webhook-allow", "intranet"], [:]), (["--tls-cert", "/nonexistent.pem"], [:]),
+            (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], [:]),
         ] {
             #expect(throws: ValidationError.self, "\(arguments) \(env)") { try configuration(arguments, env) }
         }

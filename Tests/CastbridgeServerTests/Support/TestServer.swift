@@ -50,7 +50,7 @@ struct TestServer: Sendable {
         castbridge.store = store
         castbridge.fanOut = fanOut
         castbridge.audit = audit
-        let group = castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
+        let group = try castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 // A server that fails to start ends the wait for its port.
@@ -90,7 +90,7 @@ struct TestServer: Sendable {
     static func start(_ configure: @Sendable (inout ServerConfiguration) -> Void = { _ in }) async throws -> Running {
         let config = testConfiguration(configure)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let group = Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
+        let group = try Castbridge(config: config).makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         let task = Task {
             defer { portContinuation.finish() }
             try await group.run()
