@@ -110,6 +110,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "AccessCore",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "FHIRcastCore",
                 "WebSocketTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

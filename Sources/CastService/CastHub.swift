@@ -24,7 +24,7 @@ package actor CastHub: Service {
     private let jobContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(config: CastServiceConfiguration, logger: Logger) {
-        self.webSub = CastWebSubClient(http: .shared, logger: logger)
+        self.webSub = CastWebSubClient(pins: CallbackPins(policy: config.callbackPolicy), logger: logger)
         (self.jobs, self.jobContinuation) = AsyncStream<@Sendable () async -> Void>.makeStream(
             bufferingPolicy: .bufferingOldest(10_000))
         self.state = CastHubState(matching: config.castEventMatching)
@@ -158,6 +158,9 @@ package actor CastHub: Service {
         if !sub.isWebSocket {
             if let callback = sub.callback, !callback.isEmpty, let problem = OutboundURL.problem(callback) {
                 throw CastError(400, "WebSub verification failed: hub.callback \(problem)")
+            }
+            if let callback = sub.callback, !callback.isEmpty, case .failure(let refusal) = await webSub.pins.client(for: callback) {
+                throw CastError(400, "WebSub verification failed: \(refusal)")
             }
             guard let callback = sub.callback, !callback.isEmpty, let secret = sub.secret, !secret.isEmpty,
                 await webSub.verify(callback: callback, secret: secret, topic: sub.topic)
@@ -384,6 +387,7 @@ package actor CastHub: Service {
             // Shutdown finished the job stream: stop the reaper and whatever else is still running.
             group.cancelAll()
         }
+        await webSub.pins.shutdown()
     }
 
     /// Shutdown: every socket closed with 1001.

@@ -1,3 +1,4 @@
+import AccessCore
 import CastCore
 import NIOCore
 import ServiceSupport
@@ -16,6 +17,8 @@ package struct CastServiceConfiguration: Sendable {
     package var castJWTSecret: String
     /// Socket and body limits, pings, the address.
     package var edge: EdgeSettings
+    /// Where WebSub callbacks may point (the FHIRcast webhooks' rules, Docs/security.md).
+    package var callbackPolicy = CallbackAddressPolicy()
 
     package init(
         castEventMatching: CastEventMatching, castMockOAuth: Bool, castPayloadChunkBytes: Int, castPayloadTTLSeconds: Double,

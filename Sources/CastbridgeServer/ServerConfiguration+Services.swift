@@ -34,11 +34,13 @@ extension ServerConfiguration {
 
     /// The embedded Cast hub's part.
     package var castService: CastServiceConfiguration {
-        CastServiceConfiguration(
+        var service = CastServiceConfiguration(
             castEventMatching: castEventMatching, castMockOAuth: castMockOAuth, castPayloadChunkBytes: castPayloadChunkBytes,
             castPayloadTTLSeconds: castPayloadTTLSeconds, castPayloadMaxTotalBytes: castPayloadMaxTotalBytes,
             castGetTimeoutSeconds: castGetTimeoutSeconds, castRequireAuth: castRequireAuth, castSingleUser: castSingleUser,
             castJWTSecret: castJWTSecret, edge: edge)
+        service.callbackPolicy = CallbackAddressPolicy(allowed: webhookAllow, allowsLoopback: Self.isLoopback(host))
+        return service
     }
 
     /// The bridge's part.

@@ -39,3 +39,16 @@ struct CallbackAddressTests {
         #expect(CallbackAddressPolicy(allowed: [CIDR("10.1.0.0/16")!]).refusal(for: IPAddress("10.2.0.1")!) != nil)
     }
 }
+
+@Suite("Constant-time comparison")
+struct ConstantTimeTests {
+    @Test("Equal strings only; a prefix, a longer string or one differing in the last byte are not")
+    func equals() {
+        #expect(ConstantTime.equals("challenge-123", "challenge-123"))
+        #expect(ConstantTime.equals("", ""))
+        #expect(!ConstantTime.equals("challenge-123", "challenge-12"))
+        #expect(!ConstantTime.equals("challenge-12", "challenge-123"))
+        #expect(!ConstantTime.equals("challenge-123", "challenge-124"))
+        #expect(!ConstantTime.equals("a", ""))
+    }
+}

@@ -238,6 +238,15 @@ struct SecurityTests {
                     #expect(refused.body.contains("hub.callback"), "\(callback): \(refused.body)")
                 }
                 #expect(cb.snapshot().verifications.isEmpty)
+                // Cast WebSub callbacks follow the same rules.
+                let websub = try await TestServer.request(
+                    .POST, "\(server.base)/api/hub",
+                    body: FormBody.encode([
+                        ("hub.mode", "subscribe"), ("hub.channel.type", "webhook"), ("hub.callback", "http://169.254.169.254/latest"),
+                        ("hub.secret", "s3cret"), ("hub.topic", "wh"), ("hub.events", "patient-open"), ("subscriber.name", "hook"),
+                    ]), contentType: "application/x-www-form-urlencoded")
+                #expect(websub.status == 400)
+                #expect(websub.body.contains("169.254.169.254"))
             }
             try await TestServer.with(allowing) { server in
                 let allowed = try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "wh")

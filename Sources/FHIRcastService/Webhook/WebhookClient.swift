@@ -1,3 +1,4 @@
+import AccessCore
 import AsyncHTTPClient
 import ServiceSupport
 import FHIRcastCore
@@ -44,7 +45,7 @@ package struct WebhookClient: Sendable {
             guard (200..<300).contains(Int(response.status.code)) else {
                 return .failed("verification answered \(response.status.code)")
             }
-            return text == challenge ? .confirmed : .failed("verification response did not echo the challenge")
+            return ConstantTime.equals(text, challenge) ? .confirmed : .failed("verification response did not echo the challenge")
         } catch {
             return .failed("verification request failed: \(error)")
         }
