@@ -17,8 +17,32 @@ public struct CastHubState: Sendable {
     /// The subscriptions in subscription order.
     public var allSubscriptions: [CastSubscription] { Array(subscriptions.values) }
 
+    /// Caps that keep memory bounded whatever clients do: subscriptions in all, per topic, per owner.
+    public var maxSubscriptions = 100_000
+    public var maxSubscriptionsPerTopic = 1_000
+    public var maxSubscriptionsPerOwner = 100
+
     public init(matching: CastEventMatching = .exact) {
         self.matching = matching
+    }
+
+    /// Whether a new subscription fits under the caps: 429 with the reason when it does not (503 when the hub is full).
+    public func checkCaps(_ sub: CastSubscription) throws(CastError) {
+        guard subscriptions[sub.endpoint] == nil else { return }
+        if subscriptions.count >= maxSubscriptions {
+            throw CastError(503, "the hub holds its maximum of \(maxSubscriptions) subscriptions; try again later")
+        }
+        var onTopic = 0, ofOwner = 0
+        for other in subscriptions.values {
+            if other.topic == sub.topic { onTopic += 1 }
+            if let owner = sub.owner, other.owner == owner { ofOwner += 1 }
+        }
+        if onTopic >= maxSubscriptionsPerTopic {
+            throw CastError(429, "topic '\(sub.topic)' holds its maximum of \(maxSubscriptionsPerTopic) subscriptions; unsubscribe one first")
+        }
+        if let owner = sub.owner, ofOwner >= maxSubscriptionsPerOwner {
+            throw CastError(429, "'\(owner)' holds its maximum of \(maxSubscriptionsPerOwner) subscriptions; unsubscribe one first")
+        }
     }
 
     /// One envelope to deliver to some bound sockets and WebSub subscribers.

@@ -63,6 +63,8 @@ public struct CastSubscription: Sendable, Hashable {
     public var productVersion: String?
     public var clientInfo: [String: JSONValue]
     public var bound = false
+    /// Who made it (the token's subject), for the per-owner cap.
+    public var owner: String?
 
     /// The reference treats every channel type other than `websocket` (and a missing one) as WebSub.
     public var isWebSocket: Bool { channelType == "websocket" || channelType.lowercased() == "websocket" }

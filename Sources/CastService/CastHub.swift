@@ -153,8 +153,10 @@ package actor CastHub: Service {
 
     /// Subscribes. A WebSub subscriber is verified first, as on the reference: GET
     /// `callback?hub.challenge=<secret>&hub.topic=<topic>` must answer 200 with the secret (§1.1).
-    package func subscribe(_ fields: CastFields) async throws(CastError) -> CastSubscription {
-        let sub = try CastSubscription.parse(fields, endpoint: UUID().uuidString.lowercased())
+    package func subscribe(_ fields: CastFields, owner: String? = nil) async throws(CastError) -> CastSubscription {
+        var sub = try CastSubscription.parse(fields, endpoint: UUID().uuidString.lowercased())
+        sub.owner = owner
+        try state.checkCaps(sub)
         if !sub.isWebSocket {
             if let callback = sub.callback, !callback.isEmpty, let problem = OutboundURL.problem(callback) {
                 throw CastError(400, "WebSub verification failed: hub.callback \(problem)")
@@ -168,6 +170,7 @@ package actor CastHub: Service {
                 throw CastError(400, "WebSub verification failed")
             }
         }
+        try state.checkCaps(sub)  // again: the verification above let other subscriptions in
         state.add(sub)
         return sub
     }

@@ -129,7 +129,7 @@ package struct CastRoutes: Sendable {
                     let grant = try await authorize(.subscribe, topic: fields.string("hub.topic") ?? "", request)
                     let sub: CastSubscription
                     do {
-                        sub = try await hub.subscribe(fields)
+                        sub = try await hub.subscribe(fields, owner: grant.subject)
                     } catch {
                         record("subscribe", grant: grant, fields: fields, status: error.status, reason: error.detail.stringValue ?? error.detail["error_description"]?.stringValue)
                         throw error

@@ -1,4 +1,5 @@
 import AccessCore
+import CastClient
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
@@ -308,6 +309,38 @@ struct SecurityTests {
             #expect(!record.jsonLine.contains("eyJ"), "a token in \(record.jsonLine)")
             #expect(!record.jsonLine.contains("secret-mrn-42"))
         }
+    }
+
+    @Test("The bridge's client credentials against a real token endpoint: a castbridge bridged to an external castbridge with --auth oidc carries events both ways")
+    func bridgeWithClientCredentials() async throws {
+        let issuer = try await TestIssuer.start()
+        let viewerToken = try await issuer.token(scope: "openid", topic: "USER-5")
+        try await TestServer.with(Self.oidc(issuer)) { external in
+            let bridged: (inout ServerConfiguration) -> Void = {
+                BridgeTests.bridged(&$0)
+                $0.castHubURL = external.base
+                $0.castAuth = .clientCredentials(
+                    tokenURL: issuer.issuer + "/protocol/openid-connect/token", clientID: "castbridge-bridge", clientSecret: "s")
+                $0.bridgeReconnectBaseSeconds = 0.05
+            }
+            try await TestServer.with(bridged) { server in
+                try await BridgeTests.waitForBridge(server)
+                let (fhircast, _, _) = try await server.subscriber(topic: "USER-5", events: "ImagingStudy-open")
+                let (viewer, _) = try await TestServer.castSubscriber(
+                    base: external.base, topic: "USER-5", events: "imagingstudy-open", name: "OHIF", bearer: viewerToken)
+                let fromCast = BridgeTests.castEvent("imagingstudy-open", topic: "USER-5", from: "OHIF", id: "cc-1", context: [BridgeTests.study])
+                let sent = try await TestServer.request(
+                    .POST, "\(external.base)/api/hub", body: String(decoding: try JSONEncoder().encode(fromCast), as: UTF8.self),
+                    contentType: "application/json", bearer: viewerToken)
+                #expect(sent.status == 200)
+                #expect(try await fhircast.nextJSON(timeout: .seconds(5))?["id"] == "cc-1")
+                _ = try await server.publish(Events.notification("ImagingStudy-open", topic: "USER-5", id: "cc-2", context: [BridgeTests.study]))
+                #expect(try await viewer.nextJSON(timeout: .seconds(5))?["id"] == "cc-2")
+                viewer.close()
+                fhircast.close()
+            }
+        }
+        await issuer.stop()
     }
 
     @Test("--auth mock: the development server's token (code flow or client credentials) works on both hubs, for its own topic only")

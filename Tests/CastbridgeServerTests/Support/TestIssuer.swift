@@ -70,6 +70,17 @@ final class TestIssuer: Sendable {
             await keys.fetched()
             return Self.json(await keys.jwks)
         }
+        // Client credentials for a service (the bridge, a service provider): any client, the any-topic role, k1.
+        router.post("realms/castbridge/protocol/openid-connect/token") { request, _ in
+            let form = String(buffer: try await request.body.collect(upTo: 1 << 16))
+            guard form.contains("grant_type=client_credentials") else { return Response(status: .badRequest) }
+            let now = Date().timeIntervalSince1970
+            let claims = Claims(
+                iss: "http://127.0.0.1:\(box.port)/realms/castbridge", aud: ["castbridge"], exp: now + 600, sub: "service-account",
+                scope: "openid", roles: ["castbridge-any-topic"])
+            let token = try await keys.signing.sign(claims, kid: JWKIdentifier(string: "k1"))
+            return Self.json(#"{"access_token":"\#(token)","token_type":"Bearer","expires_in":600}"#)
+        }
         var logger = Logger(label: "test-issuer")
         logger.logLevel = .critical
         let service = try await LoopbackService.start(logger: logger) { listening in
