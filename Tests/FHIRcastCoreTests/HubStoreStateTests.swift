@@ -126,6 +126,29 @@ struct HubStoreStateTests {
         #expect(to == [active])
     }
 
+    @Test("What a store keeps survives being written out: records encoded as JSON and read back restore the same context, versionId, content and webhook subscription")
+    func recordsAreCodable() throws {
+        var first = HubStateTests.makeState()
+        first.tracksChanges = true
+        let hook = SubscriptionID("hook")
+        _ = try first.subscribe(webhook(), flavor: .stu2, now: t0, newID: hook)
+        first.verified(hook, success: true)
+        let v1 = try #require(try accepted(first.publish(reportOpen(), now: t0)).event.versionId)
+        let v2 = try #require(try accepted(first.publish(update(v1, observation: "o1"), now: t0)).event.versionId)
+        var records = HubRecords()
+        records.apply(first.takeChanges())
+        let data = try JSONEncoder().encode(records)
+        let read = try JSONDecoder().decode(HubRecords.self, from: data)
+        #expect(read.subscriptions == records.subscriptions)
+        var second = HubStateTests.makeState()
+        let result = second.restore(read, now: t0)
+        #expect(result.activeWebhooks.map(\.id) == [hook])
+        #expect(result.activeWebhooks.first?.channel == .webhook(callback: "http://127.0.0.1:9/hook", secret: "s3cret"))
+        #expect(second.context(of: "t")?.current?.versionId == v2)
+        #expect(second.context(of: "t")?.current?.contentKeys == ["Observation/o1"])
+        #expect(second.context(of: "t")?.current?.open.id == "o")
+    }
+
     @Test("A topic changed before the records came back keeps its newer context")
     func restoreKeepsNewer() throws {
         var first = HubStateTests.makeState()

@@ -20,7 +20,7 @@ public struct HubChanges: Sendable {
 }
 
 /// What a store holds for the hub, and gives back at start (`HubState.restore`).
-public struct HubRecords: Sendable {
+public struct HubRecords: Sendable, Codable {
     public var topics: [String: TopicContext]
     public var subscriptions: [SubscriptionID: Subscription]
 

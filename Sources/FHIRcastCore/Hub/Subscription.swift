@@ -1,7 +1,7 @@
 import Foundation
 
 /// The unguessable identifier of a subscription: the last path segment of its websocket endpoint (C14).
-public struct SubscriptionID: Hashable, Sendable, CustomStringConvertible {
+public struct SubscriptionID: Hashable, Sendable, CustomStringConvertible, Codable {
     public let raw: String
     public init(_ raw: String) { self.raw = raw }
     public var description: String { raw }
@@ -19,14 +19,14 @@ public struct SubscriptionID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// How a subscriber receives events.
-public enum DeliveryChannel: Sendable, Hashable {
+public enum DeliveryChannel: Sendable, Hashable, Codable {
     case websocket
     case webhook(callback: String, secret: String)
 }
 
 /// One subscription of the hub.
-public struct Subscription: Sendable, Hashable {
-    public enum State: Sendable, Hashable {
+public struct Subscription: Sendable, Hashable, Codable {
+    public enum State: Sendable, Hashable, Codable {
         /// Websocket subscription accepted; its socket has not connected yet.
         case awaitingConnection
         /// Webhook subscription accepted; intent verification is in flight.

@@ -3,9 +3,9 @@ import Foundation
 
 /// The context state of one topic: opened-but-unclosed anchors, the current one, and shared content
 /// (C38, C41–C51). Pure: the caller supplies ids and clocks.
-public struct TopicContext: Sendable {
+public struct TopicContext: Sendable, Codable {
     /// An opened, not yet closed anchor such as `DiagnosticReport/123`.
-    public struct OpenContext: Sendable {
+    public struct OpenContext: Sendable, Codable {
         public var anchorID: String
         /// The resource type of the anchor, from the event name (`DiagnosticReport`).
         public var resourceType: String

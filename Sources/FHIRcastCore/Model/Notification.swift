@@ -1,5 +1,5 @@
 /// A FHIRcast event notification: `{timestamp, id, event}` (C25), the same envelope for requests (C36).
-public struct EventNotification: Sendable, Hashable {
+public struct EventNotification: Sendable, Hashable, Codable {
     /// UTC timestamp with `Z`.
     public var timestamp: String
     public var id: String
@@ -13,7 +13,7 @@ public struct EventNotification: Sendable, Hashable {
 }
 
 /// The `event` object of a notification.
-public struct Event: Sendable, Hashable {
+public struct Event: Sendable, Hashable, Codable {
     public var topic: String
     /// The event name as the hub emits it: canonical STU3 casing for catalog events, as sent otherwise.
     public var name: String
@@ -50,7 +50,7 @@ public struct Event: Sendable, Hashable {
 }
 
 /// Which edition of FHIRcast a client speaks; the hub state is shared, the wire shapes differ.
-public enum Flavor: String, Sendable, Hashable, CaseIterable {
+public enum Flavor: String, Sendable, Hashable, CaseIterable, Codable {
     case stu3 = "STU3"
     case stu2 = "STU2"
 
