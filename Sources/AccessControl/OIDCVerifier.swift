@@ -72,12 +72,11 @@ package actor OIDCVerifier: TokenVerifier {
                 uri = found
                 jwksURI = found
             }
-            let body = try await get(uri)
+            let jwks = try JSONDecoder().decode(JWKS.self, from: Data(String(buffer: try await get(uri)).utf8))
             let fresh = JWTKeyCollection()
-            try await fresh.add(jwksJSON: String(buffer: body))
-            let published = try JSONDecoder().decode(KeySet.self, from: Data(String(buffer: body).utf8)).keys.compactMap(\.kid)
+            try await fresh.add(jwks: jwks)
             keys = fresh
-            kids = Set(published)
+            kids = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
             logger.info("OpenID Connect keys fetched", metadata: ["issuer": "\(issuer)", "keys": "\(kids.count)"])
             return nil
         } catch {
@@ -97,12 +96,6 @@ package actor OIDCVerifier: TokenVerifier {
     private struct Discovery: Decodable {
         var issuer: String?
         var jwks_uri: String?
-    }
-
-    /// The key ids of a JWKS.
-    private struct KeySet: Decodable {
-        struct Key: Decodable { var kid: String? }
-        var keys: [Key]
     }
 }
 
