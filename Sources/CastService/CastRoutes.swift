@@ -44,7 +44,7 @@ package struct CastRoutes: Sendable {
         case .allow(let grant):
             return grant
         case .deny(let status, let reason):
-            throw CastError(status, detail: ["error": status == 401 ? "invalid_token" : "insufficient_scope", "error_description": .string(reason)])
+            throw CastError(status, detail: ["error": .string(BearerChallenge.errorCode(status: status)), "error_description": .string(reason)])
         }
     }
 
@@ -152,8 +152,7 @@ package struct CastRoutes: Sendable {
                         ], status: .accepted)
                 case "unsubscribe":
                     let grant = try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
-                    record("unsubscribe", grant: grant, fields: fields, status: 200)
-                    return try await unsubscribe(fields)
+                    return try await unsubscribe(fields, grant: grant)
                 default:
                     throw CastError(400, "Unsupported hub.mode '\(mode)'")
                 }
@@ -179,20 +178,23 @@ package struct CastRoutes: Sendable {
                 return JSONBody.response(["status": "cleared"])
             }
             let grant = try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
-            record("unsubscribe", grant: grant, fields: fields, status: 200)
-            return try await unsubscribe(fields)
+            return try await unsubscribe(fields, grant: grant)
         } catch {
             throw CastHTTPError(error: error)
         }
     }
 
-    private func unsubscribe(_ fields: CastFields) async throws(CastError) -> Response {
+    /// Unsubscribes, and records it with its outcome.
+    private func unsubscribe(_ fields: CastFields, grant: AccessGrant) async throws(CastError) -> Response {
         let endpoint = fields.string("hub.channel.endpoint")
         let callback = fields.string("hub.callback")
         let topic = fields.string("hub.topic")
         guard endpoint != nil || (callback != nil && topic != nil) else {
-            throw CastError(400, "Unsubscribe needs hub.channel.endpoint, or hub.callback and hub.topic")
+            let refusal = CastError(400, "Unsubscribe needs hub.channel.endpoint, or hub.callback and hub.topic")
+            record("unsubscribe", grant: grant, fields: fields, status: refusal.status, reason: refusal.detail.stringValue)
+            throw refusal
         }
+        record("unsubscribe", grant: grant, fields: fields, status: 200)
         let removed = await hub.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
         return JSONBody.response(["status": "unsubscribed", "removed": .int(Int64(removed))])
     }

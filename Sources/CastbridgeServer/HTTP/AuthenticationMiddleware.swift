@@ -56,13 +56,11 @@ struct AuthenticationRefusal: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let plain = PlainTextError(denied: status.code, reason)
-        var response = try plain.response(from: request, context: context)
-        guard cast else { return response }
-        let code = status.code == 401 ? "invalid_token" : "insufficient_scope"
-        var json = JSONBody.response(["detail": ["error": .string(code), "error_description": .string(reason)]], status: status)
-        json.headers[.wwwAuthenticate] = response.headers[.wwwAuthenticate]
-        response = json
+        guard cast else { return try PlainTextError(denied: status.code, reason).response(from: request, context: context) }
+        var response = JSONBody.response(
+            ["detail": ["error": .string(BearerChallenge.errorCode(status: status.code)), "error_description": .string(reason)]],
+            status: status)
+        response.headers[.wwwAuthenticate] = BearerChallenge.header(status: status.code, reason: reason)
         return response
     }
 }
