@@ -86,7 +86,10 @@ public struct Castbridge: Sendable {
         router.add(middleware: ProtocolErrorMiddleware())
         if let tokens { router.add(middleware: AuthenticationMiddleware(tokens: tokens)) }
         router.get("health") { _, _ in
-            var health: [String: JSONValue] = ["status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount))]
+            var health: [String: JSONValue] = [
+                "status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount)),
+                "verifying": .int(Int64(await hub.verifyingCount)),
+            ]
             if let bridge { health["bridge"] = await bridge.status() }
             return JSONBody.response(.object(health))
         }

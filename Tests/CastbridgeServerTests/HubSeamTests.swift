@@ -21,6 +21,7 @@ struct HubSeamTests {
             try await TestServer.with(store: store) { server in
                 #expect(try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "kept", lease: 600).status == 202)
                 #expect(await cb.wait { !$0.verifications.isEmpty })
+                try await server.untilVerified()
                 try await server.openTopic("kept")
                 let opened = try await server.publish(Events.notification("DiagnosticReport-open", topic: "kept", id: "before", context: Self.report))
                 #expect(opened.status == 200)

@@ -27,7 +27,7 @@ struct WebhookTests {
                 #expect(q["hub.events"] == "patient-open")
                 #expect(q["hub.lease_seconds"] == "120")
                 #expect((q["hub.challenge"] ?? "").count >= 16)
-                try await Task.sleep(for: .milliseconds(100))
+                try await server.untilVerified()
                 _ = try await server.publish(Events.patientOpen(topic: "wh", id: "w1"), flavor: .stu2)
                 #expect(await cb.wait { !$0.deliveries.isEmpty })
                 let d = try #require(cb.snapshot().deliveries.first)
@@ -46,7 +46,7 @@ struct WebhookTests {
                 try await TestServer.with { server in
                     _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "no")
                     #expect(await cb.wait { !$0.verifications.isEmpty })
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await server.untilVerified()
                     _ = try await server.publish(Events.patientOpen(topic: "no"))
                     try await Task.sleep(for: .milliseconds(300))
                     #expect(cb.snapshot().deliveries.isEmpty)
@@ -63,7 +63,7 @@ struct WebhookTests {
                 cb.state.withLock { $0.script = [500, 503] }
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "rt")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
-                try await Task.sleep(for: .milliseconds(100))
+                try await server.untilVerified()
                 _ = try await server.publish(Events.patientOpen(topic: "rt", id: "r1"))
                 #expect(await cb.wait { $0.deliveries.count == 3 })  // two failures, then success
                 #expect(cb.snapshot().denials.isEmpty)
@@ -89,7 +89,7 @@ struct WebhookTests {
                 cb.state.withLock { $0.script = [409] }
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "rf")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
-                try await Task.sleep(for: .milliseconds(100))
+                try await server.untilVerified()
                 _ = try await server.publish(Events.patientOpen(topic: "rf", id: "x1"))
                 let syncError = try #require(try await watcher.nextJSON())
                 #expect(SyncErrorTests.codings(syncError)["eventid"] == "x1")
@@ -148,7 +148,7 @@ struct WebhookTests {
             try await TestServer.with { server in
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "us")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
-                try await Task.sleep(for: .milliseconds(100))
+                try await server.untilVerified()
                 let un = try await server.post(
                     "", form: [("hub.mode", "unsubscribe"), ("hub.channel.type", "webhook"), ("hub.callback", cb.url), ("hub.topic", "us")], flavor: .stu2)
                 #expect(un.status == 202)
@@ -180,7 +180,7 @@ struct WebhookTests {
             try await TestServer.with({ $0.shutdownGraceSeconds = 0.5 }) { server in
                 _ = try await Self.subscribeWebhook(server, callback: cb.url, topic: "bye")
                 #expect(await cb.wait { !$0.verifications.isEmpty })
-                try await Task.sleep(for: .milliseconds(100))
+                try await server.untilVerified()
                 // Far longer than grace + 1 s, so that waiting for it and abandoning it cannot be confused under load.
                 cb.state.withLock { $0.delaySeconds = 8 }
                 _ = try await server.publish(Events.patientOpen(topic: "bye"))

@@ -206,6 +206,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     }
 
     package var subscriptionCount: Int { state.subscriptions.count }
+    /// Webhook subscriptions whose intent verification is still in flight.
+    package var verifyingCount: Int { state.subscriptions.values.count { $0.state == .awaitingVerification } }
 
     /// Whether a topic exists for FHIRcast apps: the FHIRcast side knows it, or, with the bridge on, Cast apps listen
     /// on it (so that an EHR's event still reaches a Cast viewer that is the topic's only listener).

@@ -147,6 +147,18 @@ struct TestServer: Sendable {
 
     static func formEncode(_ s: String) -> String { FormBody.component(s) }
 
+    /// Waits until no webhook intent verification is in flight (`/health`'s `verifying`), so that a webhook the callback
+    /// confirmed is active before the test publishes. The callback seeing the challenge is not enough: the hub reads
+    /// its answer afterwards, later still on a loaded machine.
+    func untilVerified(timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await get("/health").json?["verifying"] == 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("a webhook verification was still in flight after \(timeout)")
+    }
+
     /// Makes a topic exist (C36, C43), as the session's driving app does by subscribing: a websocket subscription to
     /// SyncError alone that never connects, so it receives none of the events a test counts.
     func openTopic(_ topic: String, flavor: Flavor = .stu3) async throws {
