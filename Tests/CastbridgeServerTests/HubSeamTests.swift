@@ -41,18 +41,32 @@ struct HubSeamTests {
         }
     }
 
-    @Test("A store that cannot keep a change: the publish is answered 503 with the reason, not 200")
+    @Test("A store that cannot keep a change: the publish is answered 503 with the reason and nothing of it happens (no delivery, the context and its versionId as before); a webhook subscribe is 503 with no verification sent; once the store is back, both work")
     func storeFailure() async throws {
         struct Unreachable: Error, CustomStringConvertible { var description: String { "the database is unreachable" } }
         let store = MemoryHubStore()
-        try await TestServer.with(store: store) { server in
-            try await server.openTopic("t")
-            await store.failCommits(with: Unreachable())
-            let refused = try await server.publish(Events.patientOpen(topic: "t"))
-            #expect(refused.status == 503)
-            #expect(refused.body.contains("the database is unreachable"))
-            await store.failCommits(with: nil)
-            #expect(try await server.publish(Events.patientOpen(topic: "t")).status == 200)
+        try await CallbackServer.with { cb in
+            try await TestServer.with(store: store) { server in
+                let (watcher, _, _) = try await server.subscriber(topic: "t", events: "Patient-open")
+                #expect(try await server.publish(Events.patientOpen(topic: "t", id: "kept")).status == 200)
+                #expect(try await watcher.nextJSON()?["id"] == "kept")
+                let before = try await server.get("/fhircast/STU3/t").json
+                await store.failCommits(with: Unreachable())
+                let refused = try await server.publish(Events.patientOpen(topic: "t", id: "refused"))
+                #expect(refused.status == 503)
+                #expect(refused.body.contains("the database is unreachable"))
+                let hook = try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "t")
+                #expect(hook.status == 503)
+                #expect(try await watcher.nextJSON(timeout: .milliseconds(300)) == nil)
+                #expect(try await server.get("/fhircast/STU3/t").json == before)
+                #expect(cb.snapshot().verifications.isEmpty)
+                await store.failCommits(with: nil)
+                #expect(try await server.publish(Events.patientOpen(topic: "t", id: "after")).status == 200)
+                #expect(try await watcher.nextJSON()?["id"] == "after")
+                #expect(try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "t").status == 202)
+                #expect(await cb.wait { !$0.verifications.isEmpty })
+                watcher.close()
+            }
         }
     }
 

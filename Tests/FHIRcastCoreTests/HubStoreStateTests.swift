@@ -185,4 +185,63 @@ struct HubStoreStateTests {
         #expect(to == [late])
         #expect(c.context(of: "t")?.current == nil)
     }
+
+    @Test("Batches written as one: the later change of a topic or subscription wins, a save after a forget is a save, a forget after a save is a forget")
+    func mergeBatches() throws {
+        var state = HubStateTests.makeState()
+        state.tracksChanges = true
+        let ctx = TopicContext(now: t0)
+        let sub = try state.subscribe(webhook(), flavor: .stu2, now: t0, newID: SubscriptionID("w")).subscription
+        var first = HubChanges()
+        first.savedTopics = ["a": ctx, "b": ctx]
+        first.forgottenTopics = ["c"]
+        first.savedSubscriptions = [sub.id: sub]
+        var later = HubChanges()
+        later.forgottenTopics = ["a"]
+        later.savedTopics = ["c": ctx]
+        later.endedSubscriptions = [sub.id]
+        first.merge(later)
+        #expect(Set(first.savedTopics.keys) == ["b", "c"])
+        #expect(first.forgottenTopics == ["a"])
+        #expect(first.savedSubscriptions.isEmpty)
+        #expect(first.endedSubscriptions == [sub.id])
+        var records = HubRecords(topics: ["a": ctx], subscriptions: [sub.id: sub])
+        records.apply(first)
+        #expect(Set(records.topics.keys) == ["b", "c"])
+        #expect(records.subscriptions.isEmpty)
+        // And back: a subscription ended then saved again is saved.
+        var again = HubChanges()
+        again.savedSubscriptions = [sub.id: sub]
+        first.merge(again)
+        #expect(first.endedSubscriptions.isEmpty)
+        #expect(first.savedSubscriptions[sub.id] == sub)
+    }
+
+    @Test("C46 when the store refuses a change: the topic takes the stored context and versionId again, a topic the store never had is gone, a new webhook subscription is removed; nothing is recorded as changed")
+    func revertToStored() throws {
+        var state = HubStateTests.makeState()
+        state.tracksChanges = true
+        let v1 = try #require(try accepted(state.publish(reportOpen(), now: t0)).event.versionId)
+        var durable = HubRecords()
+        durable.apply(state.takeChanges())
+
+        _ = try accepted(state.publish(update(v1, observation: "lost"), now: t0))
+        let hook = try state.subscribe(webhook(topic: "new"), flavor: .stu2, now: t0, newID: SubscriptionID("w")).subscription
+        _ = try state.publish(base.open("other", patient: "p2", id: "x"), now: t0)
+        let failed = state.takeChanges()
+        #expect(Set(failed.savedTopics.keys) == ["t", "other"])
+        let generation = state.knownTopicsGeneration
+
+        state.revert(failed, to: durable, now: t0)
+        #expect(state.context(of: "t")?.current?.versionId == v1)
+        #expect(state.context(of: "t")?.current?.contentKeys == [])
+        #expect(state.context(of: "other") == nil)
+        #expect(!state.knows(topic: "other"))
+        #expect(state.subscriptions[hook.id] == nil)
+        #expect(!state.knows(topic: "new"))
+        #expect(state.knownTopicsGeneration != generation)
+        #expect(state.takeChanges().isEmpty)
+        // The stored version is the one to update against again.
+        #expect(throws: Never.self) { try state.publish(update(v1, observation: "again"), now: t0) }
+    }
 }

@@ -17,6 +17,18 @@ public struct HubChanges: Sendable {
     public var isEmpty: Bool {
         savedTopics.isEmpty && forgottenTopics.isEmpty && savedSubscriptions.isEmpty && endedSubscriptions.isEmpty
     }
+
+    /// Adds the changes made after these, so that a store writes both batches as one (the later one wins).
+    public mutating func merge(_ later: HubChanges) {
+        for topic in later.forgottenTopics { savedTopics.removeValue(forKey: topic) }
+        forgottenTopics.subtract(later.savedTopics.keys)
+        forgottenTopics.formUnion(later.forgottenTopics)
+        savedTopics.merge(later.savedTopics) { _, new in new }
+        for id in later.endedSubscriptions { savedSubscriptions.removeValue(forKey: id) }
+        endedSubscriptions.subtract(later.savedSubscriptions.keys)
+        endedSubscriptions.formUnion(later.endedSubscriptions)
+        savedSubscriptions.merge(later.savedSubscriptions) { _, new in new }
+    }
 }
 
 /// What a store holds for the hub, and gives back at start (`HubState.restore`).

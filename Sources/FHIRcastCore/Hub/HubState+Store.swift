@@ -66,4 +66,26 @@ extension HubState {
         knownTopicsGeneration &+= 1
         return result
     }
+
+    /// Undoes changes the store could not keep, back to what it holds (`durable`): each topic they touched takes the
+    /// stored context again (or none), and a webhook subscription they created is removed without a denial (its
+    /// subscribe was answered 503). A renewal or an ending stays as it is in memory. Nothing is recorded as changed.
+    public mutating func revert(_ changes: HubChanges, to durable: HubRecords, now: Date) {
+        let tracking = tracksChanges
+        tracksChanges = false
+        defer { tracksChanges = tracking }
+        for topic in Set(changes.savedTopics.keys).union(changes.forgottenTopics) {
+            let hadTopic = knows(topic: topic)
+            if var ctx = durable.topics[topic] {
+                ctx.lastActivity = now
+                topics[topic] = ctx
+            } else {
+                topics.removeValue(forKey: topic)
+            }
+            if hadTopic != knows(topic: topic) { knownTopicsGeneration &+= 1 }
+        }
+        for id in changes.savedSubscriptions.keys where durable.subscriptions[id] == nil {
+            remove(id)
+        }
+    }
 }

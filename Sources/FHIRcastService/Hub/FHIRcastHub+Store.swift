@@ -12,6 +12,7 @@ extension FHIRcastHub {
     /// read stops the hub, and with it the server, with the store's reason.
     func restore() async throws {
         let records = try await store.load()
+        durable = records
         let result = state.restore(records, now: Date())
         for sub in result.activeWebhooks {
             if case .webhook(let callback, let secret) = sub.channel { startWebhookWorker(sub, callback: callback, secret: secret) }
@@ -35,32 +36,72 @@ extension FHIRcastHub {
         restoreWaiters = []
     }
 
-    /// Hands the changes made since the last batch to the store, after the batch before it.
-    func commitChanges() {
-        let changes = state.takeChanges()
-        guard !changes.isEmpty else { return }
-        let previous = commitTail
-        let store = self.store
-        let logger = self.logger
-        commitTail = Task {
-            _ = try? await previous?.value
-            do {
-                try await store.commit(changes)
-            } catch {
-                logger.error("the hub's store did not keep a change", metadata: ["error": "\(error)"])
-                throw error
-            }
+    /// Queues a batch of changes for the store, with the effects that wait for it, and starts the writer if it is
+    /// not running. Returns the batch's id.
+    func enqueue(_ changes: HubChanges, effects: [HubEffect], share: Bool) -> Int {
+        batchCount += 1
+        unwritten.append(StoreBatch(id: batchCount, changes: changes, effects: effects, share: share))
+        if !writing {
+            writing = true
+            // Not a child of `run`'s group: a write in flight at shutdown still finishes and answers its requests.
+            Task { await self.writeBatches() }
         }
+        return batchCount
     }
 
-    /// Returns once every change made so far is written; a 503 when the store failed to write one.
-    func written() async throws(HubError) {
-        guard let tail = commitTail else { return }
-        do {
-            try await tail.value
-        } catch {
-            throw .unavailable("the hub could not keep this change in its store (\(error)); try again")
+    /// The writer: writes what is queued, as one commit for all the batches queued while the one before was being
+    /// written, then carries out their effects in order. A commit the store refuses undoes its batches and every batch
+    /// queued behind them (they were built on it): their topics take the stored context again, their deliveries and
+    /// verifications are dropped, and their requests get a 503.
+    func writeBatches() async {
+        while !unwritten.isEmpty {
+            let group = unwritten
+            unwritten.removeAll()
+            var merged = HubChanges()
+            for batch in group { merged.merge(batch.changes) }
+            do {
+                if !merged.isEmpty { try await store.commit(merged) }
+                durable.apply(merged)
+                for batch in group {
+                    execute(batch.effects, share: batch.share)
+                    finish(batch.id, nil)
+                }
+            } catch {
+                let behind = unwritten
+                unwritten.removeAll()
+                for batch in behind { merged.merge(batch.changes) }
+                logger.error(
+                    "the hub's store did not keep a change; it is undone", metadata: ["error": "\(error)", "batches": "\(group.count + behind.count)"])
+                state.revert(merged, to: durable, now: Date())
+                let refusal = HubError.unavailable("the hub could not keep this change in its store (\(error)); try again")
+                for batch in group + behind {
+                    execute(batch.changes.isEmpty ? batch.effects : batch.effects.filter(\.survivesUndo), share: false)
+                    finish(batch.id, refusal)
+                }
+            }
         }
+        writing = false
+    }
+
+    private func finish(_ id: Int, _ error: HubError?) {
+        writtenThrough = id
+        for waiter in batchWaiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: error) }
+    }
+
+    /// Returns once every batch queued so far is written (or failed).
+    func untilWritten() async {
+        guard writing, batchCount > writtenThrough else { return }
+        let id = batchCount
+        _ = await withCheckedContinuation { batchWaiters[id, default: []].append($0) }
+    }
+
+    /// Returns once the change the last `perform` made is written, or throws the 503 its batch got. Called right after
+    /// that `perform`, in the same turn of the actor.
+    func written() async throws(HubError) {
+        let id = lastBatch
+        guard id > writtenThrough else { return }
+        let error = await withCheckedContinuation { batchWaiters[id, default: []].append($0) }
+        if let error { throw error }
     }
 
     // MARK: Fan-out

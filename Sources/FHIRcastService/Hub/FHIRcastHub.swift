@@ -43,9 +43,19 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Where topic contexts and webhook subscriptions are kept; `keepsState` is read once.
     let store: any HubStore
     let keepsState: Bool
-    /// The last batch of changes handed to the store: each batch waits for the one before, so they are written in
-    /// order; a request is answered once the batch its change is in has been written.
-    var commitTail: Task<Void, any Error>?
+    /// Changes waiting for the store, in order, each batch with the effects that wait for it (`StoreBatch`).
+    var unwritten: [StoreBatch] = []
+    /// Whether the writer is running (it runs while `unwritten` is not empty).
+    var writing = false
+    /// The id of the batch the last `perform` made (0: its effects were carried out at once).
+    var lastBatch = 0
+    var batchCount = 0
+    /// Batches up to this id are written (or failed); requests waiting on a batch, by id.
+    var writtenThrough = 0
+    var batchWaiters: [Int: [CheckedContinuation<HubError?, Never>]] = [:]
+    /// What the store holds, as far as this hub knows: loaded at start, then every written batch. A batch the store
+    /// refuses is reverted to it.
+    var durable = HubRecords()
     /// Whether the store's records have been taken back (requests wait for it; at once without a store).
     var restored: Bool
     var restoreWaiters: [CheckedContinuation<Void, Never>] = []
@@ -112,6 +122,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             group.cancelAll()
         }
         await webhooks.pins.shutdown()
+        if keepsState {
+            await untilWritten()
+            await store.close()
+        }
     }
 
     private func tickLoop() async {
@@ -173,17 +187,14 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let now = Date()
         guard !fromBridge, let outlet else {
-            let effects = try state.publish(notification, now: now)
-            perform(effects)
-            share(effects)
+            perform(try state.publish(notification, now: now), share: true)
             return
         }
         // The outlet checks first (a bad file bound for Cast refuses the whole event: nothing published), then the
         // hub accepts and delivers, then the outlet takes what was accepted.
         let outcome = try outlet.pass(notification, publisher: publisher) { () throws(HubError) -> EventNotification? in
             let effects = try state.publish(notification, now: now)
-            perform(effects)
-            share(effects)
+            perform(effects, share: true)
             guard case .deliver(let accepted, _)? = effects.first else { return nil }
             return accepted
         }
@@ -287,17 +298,18 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         case .confirmed:
             let wasActive = state.subscriptions[sub.id]?.state == .active
             state.verified(sub.id, success: true)
+            perform([])
             guard !wasActive, let current = state.subscriptions[sub.id], case .webhook(let callback, let secret) = current.channel
             else { return }
             startWebhookWorker(current, callback: callback, secret: secret)
         case .refused:
             logger.info("webhook subscriber declined the subscription", metadata: ["topic": "\(sub.topic)"])
             state.verified(sub.id, success: false)
-            reportTopics()
+            perform([])
         case .failed(let why):
             logger.info("webhook intent verification failed", metadata: ["topic": "\(sub.topic)", "reason": "\(why)"])
             state.verified(sub.id, success: false)
-            reportTopics()
+            perform([])
         }
     }
 
@@ -326,17 +338,35 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     // MARK: Effects
 
     /// Tells a bridge that follows topics (generation B) the topics that exist for FHIRcast apps, when that set changed.
-    private func reportTopics() {
+    func reportTopics() {
         guard reportsTopics, let outlet, !shuttingDown, state.knownTopicsGeneration != reportedTopics else { return }
         reportedTopics = state.knownTopicsGeneration
         outlet.setTopics(state.knownTopics)
     }
 
-    func perform(_ effects: [HubEffect]) {
+    /// Carries out a state change's effects: at once without a store; with one, once the change is written, in the
+    /// order the changes were made (`FHIRcastHub+Store`). `share`: the first effect is a publish's delivery, which the
+    /// other nodes get too.
+    func perform(_ effects: [HubEffect], share: Bool = false) {
+        guard keepsState else { return execute(effects, share: share) }
+        let changes = state.takeChanges()
+        guard !changes.isEmpty || writing else {
+            lastBatch = 0
+            return execute(effects, share: share)
+        }
+        lastBatch = enqueue(changes, effects: effects, share: share)
+        reportTopics()
+    }
+
+    func execute(_ effects: [HubEffect], share: Bool) {
         defer {
             reportTopics()
-            if keepsState { commitChanges() }
+            if keepsState {
+                let later = state.takeChanges()
+                if !later.isEmpty { _ = enqueue(later, effects: [], share: false) }
+            }
         }
+        if share { self.share(effects) }
         var queue = effects[...]
         while let effect = queue.popFirst() {
             switch effect {

@@ -1,7 +1,7 @@
 import FHIRcastCore
 
 /// Where the hub keeps what must outlive the process: topic contexts with their versions, and webhook subscriptions
-/// (`HubChanges`, `HubRecords`). Issue #19 fills it with SQLite and PostgreSQL; until then the hub keeps nothing.
+/// (`HubChanges`, `HubRecords`). The stores are in `StateStores` (SQLite, PostgreSQL); `VolatileHubStore` keeps nothing.
 package protocol HubStore: Sendable {
     /// False for a store that keeps nothing: the hub then neither records nor writes changes, so publishing costs
     /// nothing more.
@@ -11,6 +11,12 @@ package protocol HubStore: Sendable {
     /// Writes one batch of changes. The hub calls it one batch at a time, in the order the changes were made, and
     /// answers a publish or a subscription only once its batch is written.
     func commit(_ changes: HubChanges) async throws
+    /// Releases the store (its file, its connections) once the hub has stopped and written its last batch.
+    func close() async
+}
+
+extension HubStore {
+    package func close() async {}
 }
 
 /// Keeps nothing: every restart begins empty (the behaviour before issue #19, and `--store memory`'s).
