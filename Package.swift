@@ -49,6 +49,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Pure protocol code: models, parsing and validation, event matching, hub state. No I/O.
@@ -147,6 +149,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The stores behind the hubs' store seams: SQLite (one node, the default) and PostgreSQL (a cluster).
+        .target(
+            name: "StateStores",
+            dependencies: [
+                "FHIRcastCore",
+                "FHIRcastService",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The embedded Cast hub: its actor over CastHubState, routes, socket endpoint, uploads and payload store, mock
         // OAuth tokens, WebSub.
         .target(
@@ -209,6 +224,7 @@ let package = Package(
                 "WebSocketTransport",
                 "ServiceSupport",
                 "FHIRcastService",
+                "StateStores",
                 "FHIRcastCore",
                 "CastCore",
                 "BridgeCore",
@@ -235,6 +251,7 @@ let package = Package(
             name: "castbridge",
             dependencies: [
                 "AccessCore",
+                "StateStores",
                 "CastClient",
                 "CastbridgeServer",
                 "BridgeService",
@@ -291,8 +308,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StateStoresTests",
+            dependencies: [
+                "StateStores",
+                "FHIRcastCore",
+                "FHIRcastService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CastbridgeCommandTests",
             dependencies: [
+                "StateStores",
                 "CastClient",
                 "castbridge",
                 "BridgeService",
@@ -342,6 +371,7 @@ let package = Package(
                 "BridgeService",
                 "CastService",
                 "FHIRcastService",
+                "StateStores",
                 "ServiceSupport",
                 "WebSocketTransport",
                 "TestSupport",

@@ -1,6 +1,7 @@
 import BridgeService
 import CastService
 import FHIRcastService
+import StateStores
 import ServiceSupport
 import WebSocketTransport
 import AsyncHTTPClient
@@ -25,9 +26,9 @@ public struct Castbridge: Sendable {
     package var access: (any AccessPolicy)?
     /// Where audit records go: their own log lines by default (`castbridge.audit`, at the configured level).
     package var audit: any AuditSink
-    /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions (issue #19 brings SQLite and PostgreSQL;
-    /// until then nothing is kept).
-    package var store: any HubStore = VolatileHubStore()
+    /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions: the store `config.store` names; tests
+    /// set their own.
+    package var store: any HubStore
     /// The other nodes of a cluster (issue #19; until then one node).
     package var fanOut: any TopicFanOut = SingleNode()
 
@@ -42,6 +43,7 @@ public struct Castbridge: Sendable {
         var auditLogger = Logger(label: "castbridge.audit")
         auditLogger.logLevel = config.logLevel
         self.audit = LogAuditSink(logger: auditLogger)
+        self.store = Self.hubStore(for: config.store, logger: l)
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).

@@ -9,6 +9,7 @@ import CastCore
 import FHIRcastCore
 import Logging
 import NIOCore
+import StateStores
 
 /// Everything `castbridge serve` can be told. Timers are seconds so that tests can make them short.
 public struct ServerConfiguration: Sendable {
@@ -18,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     /// Base URL advertised in `hub.channel.endpoint` (http→ws, https→wss). Nil: taken from the request's Host.
     public var publicURL: String?
     public var logLevel: Logger.Level = .info
+    /// Where state is kept (Docs/deployment.md). `castbridge serve` defaults to SQLite
+    /// (`StoreLocation.defaultSQLitePath`); a configuration made in code keeps nothing unless told.
+    public var store: StoreLocation = .memory
 
     // MARK: Security (Docs/security.md)
 

@@ -8,6 +8,7 @@ import CastbridgeServer
 import FHIRcastCore
 import Logging
 import ServiceLifecycle
+import StateStores
 
 @main
 struct CastbridgeCommand: AsyncParsableCommand {
@@ -62,6 +63,8 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
     @Option(help: "Base URL advertised in hub.channel.endpoint, for deployments behind a proxy (https→wss). [env: CASTBRIDGE_PUBLIC_URL] (default: from the request's Host)")
     var publicURL: String?
+    @Option(help: "Where state is kept across restarts: memory (nothing kept), sqlite:PATH (one node) or postgres://USER:PASS@HOST:PORT/DB (a cluster: every node with the same database). [env: CASTBRIDGE_STORE] (default: sqlite:castbridge-data/castbridge.sqlite)")
+    var store: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: CASTBRIDGE_LOG_LEVEL] (default: info)")
     var logLevel: String?
     @Option(help: "Who may call: off (no tokens; only on a loopback address unless --allow-anonymous), mock (castbridge's development authorization server, /oauth/token) or oidc (--oidc-issuer). [env: CASTBRIDGE_AUTH] (default: off)")
@@ -162,6 +165,11 @@ struct Serve: AsyncParsableCommand {
         if let v = try value(host, "HOST", { $0 }) { c.host = v }
         if let v = try value(port, "PORT", { Int($0) }) { c.port = v }
         c.publicURL = try value(publicURL, "PUBLIC_URL", { $0 })
+        do {
+            c.store = try StoreLocation(parsing: try value(store, "STORE", { $0 }) ?? "sqlite:\(StoreLocation.defaultSQLitePath)")
+        } catch {
+            throw ValidationError("--store: \(error)")
+        }
         if let v = try value(logLevel, "LOG_LEVEL", { $0 }) {
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw ValidationError("unknown log level '\(v)': use trace, debug, info, notice, warning, error or critical")

@@ -7,6 +7,7 @@ import CastCore
 import CastbridgeServer
 import FHIRcastCore
 import Logging
+import StateStores
 import Testing
 
 @testable import castbridge
@@ -24,6 +25,19 @@ struct ServeConfigurationTests {
         #expect(c.host == "127.0.0.1" && c.port == 8080 && c.publicURL == nil && c.logLevel == .info)
         #expect(c.hub.maxLeaseSeconds == 7200 && c.hub.ackTimeoutSeconds == 10 && c.castEventMatching == .exact)
         #expect(!c.castRequireAuth && !c.castSingleUser)
+    }
+
+    @Test("--store: SQLite next to the server by default; memory, another file or PostgreSQL when told (CASTBRIDGE_STORE too); anything else refused")
+    func store() throws {
+        #expect(try configuration([]).store == .sqlite(path: "castbridge-data/castbridge.sqlite"))
+        #expect(try configuration(["--store", "memory"]).store == .memory)
+        #expect(try configuration([], ["CASTBRIDGE_STORE": "sqlite:/var/lib/castbridge/s.sqlite"]).store == .sqlite(path: "/var/lib/castbridge/s.sqlite"))
+        #expect(try configuration(["--store", "memory"], ["CASTBRIDGE_STORE": "sqlite:x"]).store == .memory)
+        let pg = try configuration(["--store", "postgres://cb:pw@db:5432/cb"]).store
+        #expect(pg == .postgres(PostgresAddress(host: "db", user: "cb", password: "pw", database: "cb")))
+        for bad in ["redis://x", "sqlite:", "postgres://db/cb"] {
+            #expect(throws: ValidationError.self, "\(bad)") { try configuration(["--store", bad]) }
+        }
     }
 
     @Test("Environment variables set every option; a flag given on the command line wins")

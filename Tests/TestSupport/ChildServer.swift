@@ -81,6 +81,14 @@ public actor ChildServer {
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
+    /// SIGKILL: the process ends at once, with no shutdown of any kind; returns once it has.
+    public func kill() async {
+        guard process.isRunning else { return }
+        _ = Foundation.kill(process.processIdentifier, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
     /// Resident memory of the child, bytes.
     public func rss() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),

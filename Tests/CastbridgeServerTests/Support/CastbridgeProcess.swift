@@ -16,9 +16,11 @@ extension ChildServer {
         throw TestFailure("the castbridge executable is not built (swift build --build-tests builds it)")
     }
 
-    /// Starts `castbridge serve --port <port> <arguments>` and waits until `/health` answers.
+    /// Starts `castbridge serve --port <port> <arguments>` and waits until `/health` answers. It keeps nothing
+    /// (`--store memory`) unless the arguments name a store.
     static func start(port: Int, arguments: [String] = []) async throws -> ChildServer {
-        try await start(binary: try binary(), port: port, arguments: ["--log-level", "critical", "--ping-interval", "0"] + arguments)
+        let store = arguments.contains("--store") ? [] : ["--store", "memory"]
+        return try await start(binary: try binary(), port: port, arguments: ["--log-level", "critical", "--ping-interval", "0"] + store + arguments)
     }
 
     /// Starts on a free port, with another port when the chosen one was taken before the child could bind it.

@@ -38,7 +38,7 @@ struct TestServer: Sendable {
     static func with(
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
         access: (any AccessPolicy)? = nil,
-        store: any HubStore = VolatileHubStore(),
+        store: (any HubStore)? = nil,
         fanOut: any TopicFanOut = SingleNode(),
         audit: any AuditSink = NoAudit(),
         _ body: (TestServer) async throws -> Void
@@ -47,7 +47,7 @@ struct TestServer: Sendable {
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         var castbridge = Castbridge(config: config)
         castbridge.access = access
-        castbridge.store = store
+        if let store { castbridge.store = store }
         castbridge.fanOut = fanOut
         castbridge.audit = audit
         let group = try castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }

@@ -1,0 +1,106 @@
+import FHIRcastCore
+import FHIRcastService
+import Foundation
+import Logging
+import SQLiteNIO
+
+/// The FHIRcast hub's state in an SQLite file: the store of one node, and `castbridge serve`'s default.
+///
+/// The file is opened in WAL mode with `synchronous=NORMAL`: a commit survives the process being killed (SIGKILL
+/// included); a power cut may lose the last commits but never corrupts the file. It is held with an exclusive lock,
+/// so a second castbridge on the same file is refused at start instead of writing beside the first.
+package actor SQLiteHubStore: HubStore {
+    private let path: String
+    private let logger: Logger
+    private var connection: SQLiteConnection?
+
+    package init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+    }
+
+    package nonisolated var keepsState: Bool { true }
+
+    package func load() async throws -> HubRecords {
+        let db = try await open()
+        var records = HubRecords()
+        let decoder = JSONDecoder()
+        for row in try await db.query("SELECT topic, context FROM fhircast_topics") {
+            guard let topic = row.column("topic")?.string, let json = row.column("context")?.string else { continue }
+            records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
+        }
+        for row in try await db.query("SELECT subscription FROM fhircast_webhooks") {
+            guard let json = row.column("subscription")?.string else { continue }
+            let sub = try decoder.decode(Subscription.self, from: Data(json.utf8))
+            records.subscriptions[sub.id] = sub
+        }
+        return records
+    }
+
+    package func commit(_ changes: HubChanges) async throws {
+        let db = try await open()
+        let statements = try SQLiteStatements.writing(changes)
+        if statements.count == 1, let only = statements.first {
+            _ = try await db.query(only.sql, only.binds)
+            return
+        }
+        _ = try await db.query("BEGIN IMMEDIATE")
+        do {
+            for statement in statements { _ = try await db.query(statement.sql, statement.binds) }
+            _ = try await db.query("COMMIT")
+        } catch {
+            _ = try? await db.query("ROLLBACK")
+            throw error
+        }
+    }
+
+    package func close() async {
+        guard let connection else { return }
+        self.connection = nil
+        try? await connection.close()
+    }
+
+    /// Opens the file (creating its folder, readable by this user only), takes its lock, and brings its schema to
+    /// this version.
+    private func open() async throws -> SQLiteConnection {
+        if let connection { return connection }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError("cannot create the store's folder \(folder): \(error.localizedDescription)")
+        }
+        // Created readable by this user only before SQLite opens it: its journal files take the same mode, and they
+        // hold webhook secrets too.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        let db: SQLiteConnection
+        do {
+            db = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            throw StoreError("cannot open the SQLite store \(path): \(error)")
+        }
+        do {
+            _ = try await db.query("PRAGMA busy_timeout = 250")
+            _ = try await db.query("PRAGMA locking_mode = EXCLUSIVE")
+            _ = try await db.query("PRAGMA journal_mode = WAL")
+            _ = try await db.query("PRAGMA synchronous = NORMAL")
+            // The exclusive lock is taken by the first write: take it now, so that a second castbridge fails here.
+            _ = try await db.query("BEGIN IMMEDIATE")
+            _ = try await db.query("COMMIT")
+        } catch {
+            try? await db.close()
+            throw StoreError("the SQLite store \(path) is in use by another process (another castbridge?): \(error)")
+        }
+        do {
+            try await SQLiteSchema.migrate(db, logger: logger)
+        } catch {
+            try? await db.close()
+            throw error
+        }
+        connection = db
+        logger.info("SQLite store open", metadata: ["path": "\(path)", "schema": "\(SQLiteSchema.version)"])
+        return db
+    }
+}
