@@ -34,6 +34,8 @@ struct Bench: AsyncParsableCommand {
 
     @Option(help: "Measure another hub at this URL with the same clients (side by side with castbridge): a Cast hub of generation D (the cast scenario: POST <url>/api/hub, its /bind sockets rebased onto <url>), or a FHIRcast STU3 hub whose hub.url is <url>/fhircast/STU3 (the fhircast scenario). Nothing castbridge-specific is asked of it; its memory and CPU are not read.")
     var peer: String?
+    @Option(help: "The store of a castbridge started here: memory, sqlite (a fresh file in a temporary folder for each server) or a postgres:// URL. Not given: no --store is passed (castbridge before issue #19 has none; later ones then use SQLite in the current folder).")
+    var store: String?
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
     @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
@@ -76,7 +78,15 @@ struct Bench: AsyncParsableCommand {
             }
             return Target(base: base, child: nil)
         }
-        return try await Target.spawn(binary: binary, port: try await LoopbackPort.free(), extra: noAck ? ["--ack-timeout", "3600"] : [])
+        var extra = noAck ? ["--ack-timeout", "3600"] : []
+        switch store {
+        case nil: break
+        case "sqlite"?:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("castbridge-bench-\(UUID().uuidString)")
+            extra += ["--store", "sqlite:\(folder.path)/bench.sqlite"]
+        case let other?: extra += ["--store", other]
+        }
+        return try await Target.spawn(binary: binary, port: try await LoopbackPort.free(), extra: extra)
     }
 
     // MARK: Scenarios
