@@ -19,5 +19,5 @@ struct UnavailableHubStore: HubStore {
     let reason: String
     var keepsState: Bool { true }
     func load() async throws -> HubRecords { throw StoreError(reason) }
-    func commit(_ changes: HubChanges) async throws { throw StoreError(reason) }
+    func commit(_ changes: HubChanges) async throws -> HubCommit { throw StoreError(reason) }
 }

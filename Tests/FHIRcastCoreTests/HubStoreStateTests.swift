@@ -162,15 +162,18 @@ struct HubStoreStateTests {
         #expect(second.context(of: "t")?.current?.anchorID == "Patient/newer")
     }
 
-    @Test("C26 across nodes: an event accepted by one node reaches the other's subscribers with the same id and versions, and the other's context follows it")
+    @Test("C26 across nodes: an event accepted by one node reaches the other's subscribers with the same id and versions, and the other's context follows it in the topic's order; a copy that missed an event reports the gap and stays as it was")
     func replicate() throws {
         var a = HubStateTests.makeState()
         var b = HubStateTests.makeState()
         let sub = try base.connected(&b, events: ["DiagnosticReport-open", "DiagnosticReport-update"], id: "b1")
         let open = try accepted(a.publish(reportOpen(), now: t0))
+        #expect(a.context(of: "t")?.sequence == 1)
         let upd = try accepted(a.publish(update(try #require(open.event.versionId), observation: "o1"), now: t0))
-        for event in [open, upd] {
-            let effects = b.replicate(event, now: t0)
+        #expect(a.context(of: "t")?.sequence == 2)
+        for (event, number) in [(open, Int64(1)), (upd, 2)] {
+            let (effects, follow) = b.replicate(event, sequence: number, now: t0)
+            #expect(follow == .applied)
             guard case .deliver(let n, let to)? = effects.first else { throw TestFailure("not delivered on b") }
             #expect(n.id == event.id)
             #expect(n.event.versionId == event.event.versionId)
@@ -178,12 +181,47 @@ struct HubStoreStateTests {
         }
         #expect(b.context(of: "t")?.current?.versionId == upd.event.versionId)
         #expect(b.context(of: "t")?.current?.contentKeys == ["Observation/o1"])
-        // A node that missed an event still delivers what another accepted; its copy stays as it was.
+        #expect(b.context(of: "t")?.sequence == 2)
+        // Again (a copy already ahead): delivered, the copy unchanged.
+        #expect(b.replicate(upd, sequence: 2, now: t0).follow == .alreadyAhead)
+        // A node that missed an event still delivers what another accepted; its copy stays as it was and the gap is
+        // reported with the number it waits for.
         var c = HubStateTests.makeState()
         let late = try base.connected(&c, events: ["DiagnosticReport-update"], id: "c1")
-        guard case .deliver(_, let to)? = c.replicate(upd, now: t0).first else { throw TestFailure("not delivered on c") }
+        let (effects, follow) = c.replicate(upd, sequence: 2, now: t0)
+        #expect(follow == .gap(expected: 1))
+        guard case .deliver(_, let to)? = effects.first else { throw TestFailure("not delivered on c") }
         #expect(to == [late])
         #expect(c.context(of: "t")?.current == nil)
+        // Catching up: the store's copy is taken when it is newer, not when it is older.
+        c.adopt("t", a.context(of: "t"), now: t0)
+        #expect(c.context(of: "t")?.sequence == 2)
+        var older = try #require(a.context(of: "t"))
+        older.sequence = 1
+        c.adopt("t", older, now: t0)
+        #expect(c.context(of: "t")?.sequence == 2)
+    }
+
+    @Test("Each change of a topic names the number it was made over (its basis): the first change's, however many follow before the store is written")
+    func basis() throws {
+        var state = HubStateTests.makeState()
+        state.tracksChanges = true
+        let v1 = try #require(try accepted(state.publish(reportOpen(), now: t0)).event.versionId)
+        var changes = state.takeChanges()
+        #expect(changes.topicBasis == ["t": 0])
+        #expect(changes.savedTopics["t"]?.sequence == 1)
+        let v2 = try #require(try accepted(state.publish(update(v1, observation: "a"), now: t0)).event.versionId)
+        _ = try state.publish(update(v2, observation: "b"), now: t0)
+        changes = state.takeChanges()
+        #expect(changes.topicBasis == ["t": 1])
+        #expect(changes.savedTopics["t"]?.sequence == 3)
+        var merged = HubChanges()
+        merged.topicBasis = ["t": 1]
+        var later = HubChanges()
+        later.topicBasis = ["t": 3, "u": 0]
+        merged.merge(later)
+        #expect(merged.topicBasis == ["t": 1, "u": 0])
+        #expect(merged.removing(topics: ["t"]).topicBasis == ["u": 0])
     }
 
     @Test("Batches written as one: the later change of a topic or subscription wins, a save after a forget is a save, a forget after a save is a forget")

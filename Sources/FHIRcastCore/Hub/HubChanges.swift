@@ -11,11 +11,16 @@ public struct HubChanges: Sendable {
     public var savedSubscriptions: [SubscriptionID: Subscription] = [:]
     /// Webhook subscriptions that ended: unsubscribed, lease over, refused, unresponsive.
     public var endedSubscriptions: Set<SubscriptionID> = []
+    /// For each topic saved or forgotten: its `sequence` before these changes. A store shared by several nodes writes
+    /// the topic only if it still holds that number, and reports a conflict otherwise (`HubCommit`).
+    public var topicBasis: [String: Int64] = [:]
+    /// Events accepted with these changes, in order, for a store that carries them to the other nodes of a cluster.
+    public var events: [SharedEvent] = []
 
     public init() {}
 
     public var isEmpty: Bool {
-        savedTopics.isEmpty && forgottenTopics.isEmpty && savedSubscriptions.isEmpty && endedSubscriptions.isEmpty
+        savedTopics.isEmpty && forgottenTopics.isEmpty && savedSubscriptions.isEmpty && endedSubscriptions.isEmpty && events.isEmpty
     }
 
     /// Adds the changes made after these, so that a store writes both batches as one (the later one wins).
@@ -28,6 +33,23 @@ public struct HubChanges: Sendable {
         endedSubscriptions.subtract(later.savedSubscriptions.keys)
         endedSubscriptions.formUnion(later.endedSubscriptions)
         savedSubscriptions.merge(later.savedSubscriptions) { _, new in new }
+        topicBasis.merge(later.topicBasis) { earlier, _ in earlier }
+        events.append(contentsOf: later.events)
+    }
+
+    /// The topics these changes write.
+    public var topics: Set<String> { Set(savedTopics.keys).union(forgottenTopics) }
+
+    /// These changes without those of `topics` (a store refused them: another node wrote them first).
+    public func removing(topics excluded: Set<String>) -> HubChanges {
+        var rest = self
+        for topic in excluded {
+            rest.savedTopics.removeValue(forKey: topic)
+            rest.forgottenTopics.remove(topic)
+            rest.topicBasis.removeValue(forKey: topic)
+        }
+        rest.events.removeAll { excluded.contains($0.event.event.topic) }
+        return rest
     }
 }
 

@@ -46,29 +46,68 @@ extension HubState {
             ctx = TopicContext(now: now)
         }
         let makeID = self.makeID
+        let basis = ctx.sequence
         let outgoing = try ctx.apply(notification, now: now, config: config, newVersion: makeID)
+        ctx.sequence = basis + 1
         if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
         topics[topic] = ctx
-        noteTopic(topic)
+        noteTopic(topic, basis: basis)
         return deliverEffects(outgoing, now: now)
     }
 
-    /// An event another node of a cluster accepted (`TopicFanOut`): it was checked there, so it is not refused here.
-    /// This node's copy of the topic's context takes it with the versions that node gave it, and this node's
-    /// subscribers get it. A copy that cannot take it (it missed an earlier event) is left as it was; the store, not
-    /// this copy, is the record a cluster answers from (issue #19).
-    public mutating func replicate(_ n: EventNotification, now: Date) -> [HubEffect] {
+    /// What `replicate` did with this node's copy of the topic's context.
+    public enum Follow: Sendable, Equatable {
+        /// The event was the next in the topic's order: the copy took it.
+        case applied
+        /// The copy already had it, or is ahead with this node's own changes not yet written (their write will
+        /// conflict, and the copy will be taken again from the store).
+        case alreadyAhead
+        /// Events before it were missed (`expected` is the number the copy waited for): the copy must catch up.
+        case gap(expected: Int64)
+    }
+
+    /// An event another node of a cluster accepted, number `sequence` in its topic's order (`TopicFanOut`): it was
+    /// checked there, so it is not refused here, and this node's subscribers get it. This node's copy of the context
+    /// takes it only in order; a copy that missed events is left for the edge to catch up from the store. The store,
+    /// not this copy, is the record a cluster answers from.
+    public mutating func replicate(_ n: EventNotification, sequence: Int64, now: Date) -> (effects: [HubEffect], follow: Follow) {
         let topic = n.event.topic
         var ctx = topics[topic] ?? TopicContext(now: now)
-        var incoming = n
-        if let prior = n.event.priorVersionId { incoming.event.versionId = prior }
-        let version = n.event.versionId
-        let makeID = self.makeID
-        if (try? ctx.apply(incoming, now: now, config: config, newVersion: { version ?? makeID() })) != nil {
-            if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
-            topics[topic] = ctx
+        let follow: Follow
+        if sequence <= ctx.sequence {
+            follow = .alreadyAhead
+        } else if sequence > ctx.sequence + 1 {
+            follow = .gap(expected: ctx.sequence + 1)
+        } else {
+            var incoming = n
+            if let prior = n.event.priorVersionId { incoming.event.versionId = prior }
+            let version = n.event.versionId
+            let makeID = self.makeID
+            // Checked by the node that accepted it; a copy that cannot take it is out of step, like a gap.
+            if (try? ctx.apply(incoming, now: now, config: config, newVersion: { version ?? makeID() })) != nil {
+                ctx.sequence = sequence
+                if !knows(topic: topic) { knownTopicsGeneration &+= 1 }
+                topics[topic] = ctx
+                follow = .applied
+            } else {
+                follow = .gap(expected: ctx.sequence + 1)
+            }
         }
-        return deliverEffects(n, now: now)
+        return (deliverEffects(n, now: now), follow)
+    }
+
+    /// Takes the store's copy of a topic's context (a cluster node catching up, or after a conflicting write), if it
+    /// is newer than this one. Not recorded as a change: it is what the store holds.
+    public mutating func adopt(_ topic: String, _ stored: TopicContext?, now: Date) {
+        let hadTopic = knows(topic: topic)
+        if var ctx = stored {
+            guard ctx.sequence >= (topics[topic]?.sequence ?? 0) || topics[topic] == nil else { return }
+            ctx.lastActivity = now
+            topics[topic] = ctx
+        } else {
+            topics.removeValue(forKey: topic)
+        }
+        if hadTopic != knows(topic: topic) { knownTopicsGeneration &+= 1 }
     }
 
     /// The delivery of an accepted event, plus the implied opens for subscribers that do not take it (C29).

@@ -4,9 +4,9 @@ import Foundation
 /// The hub's durable part: which changes a store must write, and taking back what it kept.
 extension HubState {
     /// A topic's context changed or was forgotten (recorded only while `tracksChanges`).
-    mutating func noteTopic(_ topic: String) {
-        guard tracksChanges else { return }
-        changedTopics.insert(topic)
+    mutating func noteTopic(_ topic: String, basis: Int64) {
+        guard tracksChanges, changedTopics[topic] == nil else { return }
+        changedTopics[topic] = basis
     }
 
     /// A webhook subscription was created, changed or ended (recorded only while `tracksChanges`).
@@ -18,8 +18,9 @@ extension HubState {
     /// What changed since the last call, read from the state as it is now: a topic changed twice is written once.
     public mutating func takeChanges() -> HubChanges {
         var changes = HubChanges()
-        for topic in changedTopics {
+        for (topic, basis) in changedTopics {
             if let ctx = topics[topic] { changes.savedTopics[topic] = ctx } else { changes.forgottenTopics.insert(topic) }
+            changes.topicBasis[topic] = basis
         }
         for id in changedSubscriptions {
             if let sub = subscriptions[id] { changes.savedSubscriptions[id] = sub } else { changes.endedSubscriptions.insert(id) }

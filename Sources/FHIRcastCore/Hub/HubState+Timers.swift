@@ -45,7 +45,7 @@ extension HubState {
             for (topic, ctx) in topics where (byTopic[topic] ?? []).isEmpty {
                 if now.timeIntervalSince(ctx.lastActivity) >= config.topicIdleSeconds {
                     topics.removeValue(forKey: topic)
-                    noteTopic(topic)
+                    noteTopic(topic, basis: ctx.sequence)
                     knownTopicsGeneration &+= 1
                 }
             }

@@ -42,7 +42,8 @@ public struct HubState: Sendable {
     /// Whether the hub records what a store must write (`takeChanges()`); off when nothing is kept, so that
     /// publishing costs nothing more.
     public var tracksChanges = false
-    var changedTopics: Set<String> = []
+    /// Topics changed since the last `takeChanges`, each with its `sequence` before the first of those changes.
+    var changedTopics: [String: Int64] = [:]
     var changedSubscriptions: Set<SubscriptionID> = []
 
     public init(config: HubConfiguration = .init(), makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {

@@ -22,6 +22,10 @@ public struct TopicContext: Sendable, Codable {
     public private(set) var opens: OrderedDictionary<String, OpenContext> = [:]
     public private(set) var currentAnchorID: String?
     public var lastActivity: Date
+    /// How many events this topic has taken since it began: each accepted event's number in the topic's order. The
+    /// nodes of a cluster write a topic only over the number they read (`HubChanges.topicBasis`), and follow another
+    /// node's events by it (`HubState.replicate`).
+    public var sequence: Int64 = 0
 
     public init(now: Date) {
         self.lastActivity = now

@@ -1,21 +1,35 @@
 import FHIRcastCore
 
 /// Carries the events this node's hub accepts to the hubs of the other nodes of a cluster, and theirs to it: each
-/// node delivers an event to its own subscribers (`HubState.replicate`). Issue #19 fills it with PostgreSQL; a
-/// single node has no one to tell.
+/// node delivers an event to its own subscribers (`HubState.replicate`). The PostgreSQL store is one (`StateStores`);
+/// a single node has no one to tell.
 package protocol TopicFanOut: Sendable {
     /// Whether there are other nodes. False: the hub never calls `share`, and publishing costs nothing more.
     var spansNodes: Bool { get }
+    /// Whether events reach the other nodes with the store's commit (`HubChanges.events`, written in the same
+    /// transaction as the topic) instead of through `share`.
+    var sharesThroughStore: Bool { get }
     /// An event this node accepted, handed on in the order of acceptance (with the versions this node gave it).
-    func share(_ event: EventNotification)
+    func share(_ event: SharedEvent)
     /// The events other nodes accepted, in their order, until the fan-out ends.
-    func received() -> AsyncStream<EventNotification>
+    func received() -> AsyncStream<SharedEvent>
+    /// A topic's events after number `after`, in order, for a node that missed them; nil when they are no longer
+    /// kept (the node then takes the topic's context from `storedContext`).
+    func missed(topic: String, after: Int64) async throws -> [SharedEvent]?
+    /// What the cluster holds for a topic now.
+    func storedContext(topic: String) async throws -> TopicContext?
+}
+
+extension TopicFanOut {
+    package var sharesThroughStore: Bool { false }
+    package func missed(topic: String, after: Int64) async throws -> [SharedEvent]? { nil }
+    package func storedContext(topic: String) async throws -> TopicContext? { nil }
 }
 
 /// One node: nothing to share, nothing to receive.
 package struct SingleNode: TopicFanOut {
     package init() {}
     package var spansNodes: Bool { false }
-    package func share(_ event: EventNotification) {}
-    package func received() -> AsyncStream<EventNotification> { AsyncStream { $0.finish() } }
+    package func share(_ event: SharedEvent) {}
+    package func received() -> AsyncStream<SharedEvent> { AsyncStream { $0.finish() } }
 }

@@ -50,9 +50,12 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// The id of the batch the last `perform` made (0: its effects were carried out at once).
     var lastBatch = 0
     var batchCount = 0
-    /// Batches up to this id are written (or failed); requests waiting on a batch, by id.
-    var writtenThrough = 0
+    /// Batches queued and not yet written (or failed), and the requests waiting on them.
+    var openBatches: Set<Int> = []
     var batchWaiters: [Int: [CheckedContinuation<HubError?, Never>]] = [:]
+    /// Topics this node is catching up on (it missed events of another node): the events that came meanwhile, held
+    /// until the missed ones are delivered.
+    var catchingUp: [String: [SharedEvent]] = [:]
     /// What the store holds, as far as this hub knows: loaded at start, then every written batch. A batch the store
     /// refuses is reverted to it.
     var durable = HubRecords()
@@ -154,7 +157,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         return closes
     }
 
-    private func submit(_ job: @escaping Job) {
+    func submit(_ job: @escaping Job) {
         jobContinuation.yield(job)
     }
 
@@ -187,14 +190,14 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let now = Date()
         guard !fromBridge, let outlet else {
-            perform(try state.publish(notification, now: now), share: true)
+            perform(try state.publish(notification, now: now), redo: notification)
             return
         }
         // The outlet checks first (a bad file bound for Cast refuses the whole event: nothing published), then the
         // hub accepts and delivers, then the outlet takes what was accepted.
         let outcome = try outlet.pass(notification, publisher: publisher) { () throws(HubError) -> EventNotification? in
             let effects = try state.publish(notification, now: now)
-            perform(effects, share: true)
+            perform(effects, redo: notification)
             guard case .deliver(let accepted, _)? = effects.first else { return nil }
             return accepted
         }
@@ -345,28 +348,34 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     }
 
     /// Carries out a state change's effects: at once without a store; with one, once the change is written, in the
-    /// order the changes were made (`FHIRcastHub+Store`). `share`: the first effect is a publish's delivery, which the
-    /// other nodes get too.
-    func perform(_ effects: [HubEffect], share: Bool = false) {
-        guard keepsState else { return execute(effects, share: share) }
-        let changes = state.takeChanges()
+    /// order the changes were made (`FHIRcastHub+Store`). `redo`: the change is the publish of this event (accepted
+    /// here, then shared with the other nodes), which the hub makes again if another node wrote its topic first.
+    func perform(_ effects: [HubEffect], redo: EventNotification? = nil) {
+        let shared = redo == nil || !sharesEvents ? nil : sharedEvent(effects)
+        guard keepsState else { return execute(effects, shared: shared) }
+        var changes = state.takeChanges()
+        var sharedAfter = shared
+        if let shared, fanOut.sharesThroughStore {
+            changes.events.append(shared)
+            sharedAfter = nil
+        }
         guard !changes.isEmpty || writing else {
             lastBatch = 0
-            return execute(effects, share: share)
+            return execute(effects, shared: sharedAfter)
         }
-        lastBatch = enqueue(changes, effects: effects, share: share)
+        lastBatch = enqueue(StoreBatch(id: nextBatchID(), changes: changes, effects: effects, shared: sharedAfter, redo: redo))
         reportTopics()
     }
 
-    func execute(_ effects: [HubEffect], share: Bool) {
+    func execute(_ effects: [HubEffect], shared: SharedEvent?) {
         defer {
             reportTopics()
             if keepsState {
                 let later = state.takeChanges()
-                if !later.isEmpty { _ = enqueue(later, effects: [], share: false) }
+                if !later.isEmpty { enqueue(StoreBatch(id: nextBatchID(), changes: later, effects: [], shared: nil, redo: nil)) }
             }
         }
-        if share { self.share(effects) }
+        if let shared { fanOut.share(shared) }
         var queue = effects[...]
         while let effect = queue.popFirst() {
             switch effect {

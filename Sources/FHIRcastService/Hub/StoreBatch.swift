@@ -6,8 +6,12 @@ struct StoreBatch: Sendable {
     let id: Int
     let changes: HubChanges
     let effects: [HubEffect]
-    /// The first effect is a publish's delivery, which the other nodes of a cluster get too.
-    let share: Bool
+    /// The accepted event handed to the other nodes once written (a fan-out that does not go through the store).
+    let shared: SharedEvent?
+    /// The event whose publish this is: made again over the store's context when another node wrote the topic first.
+    let redo: EventNotification?
+    /// How many times it was made again.
+    var attempt = 0
 }
 
 extension HubEffect {

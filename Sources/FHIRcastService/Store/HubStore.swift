@@ -9,8 +9,10 @@ package protocol HubStore: Sendable {
     /// What the store holds, read once at start.
     func load() async throws -> HubRecords
     /// Writes one batch of changes. The hub calls it one batch at a time, in the order the changes were made, and
-    /// answers a publish or a subscription only once its batch is written.
-    func commit(_ changes: HubChanges) async throws
+    /// answers a publish or a subscription only once its batch is written. A store shared by several nodes writes a
+    /// topic only if it still holds the topic's `topicBasis`, and returns the others as conflicts; a store of one node
+    /// has none. Throws when nothing could be written.
+    func commit(_ changes: HubChanges) async throws -> HubCommit
     /// Releases the store (its file, its connections) once the hub has stopped and written its last batch.
     func close() async
 }
@@ -24,5 +26,5 @@ package struct VolatileHubStore: HubStore {
     package init() {}
     package var keepsState: Bool { false }
     package func load() async throws -> HubRecords { HubRecords() }
-    package func commit(_ changes: HubChanges) async throws {}
+    package func commit(_ changes: HubChanges) async throws -> HubCommit { .written }
 }

@@ -12,9 +12,10 @@ package actor MemoryHubStore: HubStore {
     package nonisolated var keepsState: Bool { true }
     package func load() async throws -> HubRecords { records }
 
-    package func commit(_ changes: HubChanges) async throws {
+    package func commit(_ changes: HubChanges) async throws -> HubCommit {
         if let failure { throw failure }
         records.apply(changes)
+        return .written
     }
 
     /// Makes the following commits fail (nil: succeed again).

@@ -37,12 +37,12 @@ package actor SQLiteHubStore: HubStore {
         return records
     }
 
-    package func commit(_ changes: HubChanges) async throws {
+    package func commit(_ changes: HubChanges) async throws -> HubCommit {
         let db = try await open()
         let statements = try SQLiteStatements.writing(changes)
         if statements.count == 1, let only = statements.first {
             _ = try await db.query(only.sql, only.binds)
-            return
+            return .written
         }
         _ = try await db.query("BEGIN IMMEDIATE")
         do {
@@ -52,6 +52,7 @@ package actor SQLiteHubStore: HubStore {
             _ = try? await db.query("ROLLBACK")
             throw error
         }
+        return .written
     }
 
     package func close() async {

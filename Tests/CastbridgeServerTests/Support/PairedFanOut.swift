@@ -5,20 +5,20 @@ import FHIRcastService
 /// puts PostgreSQL between real nodes).
 struct PairedFanOut: Sendable {
     struct Node: TopicFanOut {
-        let outgoing: AsyncStream<EventNotification>.Continuation
-        let incoming: AsyncStream<EventNotification>
+        let outgoing: AsyncStream<SharedEvent>.Continuation
+        let incoming: AsyncStream<SharedEvent>
 
         var spansNodes: Bool { true }
-        func share(_ event: EventNotification) { outgoing.yield(event) }
-        func received() -> AsyncStream<EventNotification> { incoming }
+        func share(_ event: SharedEvent) { outgoing.yield(event) }
+        func received() -> AsyncStream<SharedEvent> { incoming }
     }
 
     let a: Node
     let b: Node
 
     init() {
-        let (toB, toBSink) = AsyncStream<EventNotification>.makeStream()
-        let (toA, toASink) = AsyncStream<EventNotification>.makeStream()
+        let (toB, toBSink) = AsyncStream<SharedEvent>.makeStream()
+        let (toA, toASink) = AsyncStream<SharedEvent>.makeStream()
         a = Node(outgoing: toBSink, incoming: toA)
         b = Node(outgoing: toASink, incoming: toB)
     }
