@@ -30,7 +30,7 @@ public struct Castbridge: Sendable {
     /// set their own.
     package var store: any HubStore
     /// The other nodes of a cluster (issue #19; until then one node).
-    package var fanOut: any TopicFanOut = SingleNode()
+    package var fanOut: any TopicFanOut
 
     public init(config: ServerConfiguration, logger: Logger? = nil) {
         var config = config
@@ -43,7 +43,7 @@ public struct Castbridge: Sendable {
         var auditLogger = Logger(label: "castbridge.audit")
         auditLogger.logLevel = config.logLevel
         self.audit = LogAuditSink(logger: auditLogger)
-        self.store = Self.hubStore(for: config.store, logger: l)
+        (self.store, self.fanOut) = Self.hubStore(for: config.store, logger: l)
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).
@@ -124,7 +124,7 @@ public struct Castbridge: Sendable {
             },
             logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [app, hub, castHub] + (bridge.map { [$0] } ?? []), gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+            services: storeServices + [app, hub, castHub] + (bridge.map { [$0] } ?? []), gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
         // Past the grace period, whatever still holds the shutdown open is cancelled.
         groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
         return ServiceGroup(configuration: groupConfig)

@@ -10,6 +10,9 @@ package struct FHIRcastServiceConfiguration: Sendable {
     package var hub: HubConfiguration
     /// How often leases, ACK deadlines and idle topics are checked.
     package var tickIntervalSeconds: Double
+    /// In a cluster, how long an event waits for an earlier one of its topic to come by its notice before that one is
+    /// read from the store.
+    package var clusterGapWaitSeconds: Double = 1
     /// How long shutdown waits for webhook deliveries and socket closes.
     package var shutdownGraceSeconds: Double
     package var webhookTimeoutSeconds: Double

@@ -11,7 +11,7 @@ extension HubState {
 
     /// A webhook subscription was created, changed or ended (recorded only while `tracksChanges`).
     mutating func noteSubscription(_ sub: Subscription) {
-        guard tracksChanges, !sub.isWebSocket else { return }
+        guard tracksChanges, !sub.isWebSocket || tracksSocketSubscriptions else { return }
         changedSubscriptions.insert(sub.id)
     }
 
@@ -55,10 +55,7 @@ extension HubState {
             }
             var restored = sub
             restored.shownAnchors = [:]
-            subscriptions[sub.id] = restored
-            byTopic[sub.topic, default: []].insert(sub.id)
-            if let owner = sub.owner { byOwner[owner, default: 0] += 1 }
-            leases.insert(Due(at: sub.expiresAt, id: sub.id))
+            insert(restored)
             switch sub.state {
             case .active: result.activeWebhooks.append(restored)
             case .awaitingVerification, .awaitingConnection: result.effects.append(.verify(restored))
@@ -66,6 +63,25 @@ extension HubState {
         }
         knownTopicsGeneration &+= 1
         return result
+    }
+
+    /// A WebSocket subscription another node of a cluster answered, whose socket connects here (a load balancer does
+    /// not follow the endpoint): this node takes it, waiting for its connection. Recorded, so that the store knows
+    /// this node holds it now.
+    public mutating func adopt(subscription sub: Subscription, now: Date) -> Bool {
+        guard sub.isWebSocket, sub.state == .awaitingConnection, sub.expiresAt > now, subscriptions[sub.id] == nil else { return false }
+        let known = knows(topic: sub.topic)
+        insert(sub)
+        if !known { knownTopicsGeneration &+= 1 }
+        noteSubscription(sub)
+        return true
+    }
+
+    mutating func insert(_ sub: Subscription) {
+        subscriptions[sub.id] = sub
+        byTopic[sub.topic, default: []].insert(sub.id)
+        if let owner = sub.owner { byOwner[owner, default: 0] += 1 }
+        leases.insert(Due(at: sub.expiresAt, id: sub.id))
     }
 
     /// Undoes changes the store could not keep, back to what it holds (`durable`): each topic they touched takes the

@@ -42,6 +42,9 @@ public struct HubState: Sendable {
     /// Whether the hub records what a store must write (`takeChanges()`); off when nothing is kept, so that
     /// publishing costs nothing more.
     public var tracksChanges = false
+    /// Whether WebSocket subscriptions are recorded too: a cluster's store tells every node which topics have
+    /// subscribers, and which node holds each subscription.
+    public var tracksSocketSubscriptions = false
     /// Topics changed since the last `takeChanges`, each with its `sequence` before the first of those changes.
     var changedTopics: [String: Int64] = [:]
     var changedSubscriptions: Set<SubscriptionID> = []
@@ -227,6 +230,7 @@ public struct HubState: Sendable {
         }
         if let last = replay.last { sub.lastEvent = (last.id, last.event.name) }
         subscriptions[id] = sub
+        noteSubscription(sub)
         for n in replay { trackAck(id, n, now: now) }
         return ConnectResult(subscription: sub, replay: replay)
     }

@@ -18,12 +18,18 @@ package protocol TopicFanOut: Sendable {
     func missed(topic: String, after: Int64) async throws -> [SharedEvent]?
     /// What the cluster holds for a topic now.
     func storedContext(topic: String) async throws -> TopicContext?
+    /// Whether any node has a subscriber of the topic, or the cluster a context for it (C36 across nodes).
+    func topicExists(_ topic: String) async -> Bool
+    /// A subscription another node answered, for a socket that connects here.
+    func subscription(_ id: SubscriptionID) async -> Subscription?
 }
 
 extension TopicFanOut {
     package var sharesThroughStore: Bool { false }
     package func missed(topic: String, after: Int64) async throws -> [SharedEvent]? { nil }
     package func storedContext(topic: String) async throws -> TopicContext? { nil }
+    package func topicExists(_ topic: String) async -> Bool { false }
+    package func subscription(_ id: SubscriptionID) async -> Subscription? { nil }
 }
 
 /// One node: nothing to share, nothing to receive.

@@ -13,6 +13,7 @@ extension FHIRcastHub {
     func restore() async throws {
         let records = try await store.load()
         durable = records
+        if sharesEvents { for (topic, context) in records.topics { delivered[topic] = context.sequence } }
         let result = state.restore(records, now: Date())
         for sub in result.activeWebhooks {
             if case .webhook(let callback, let secret) = sub.channel { startWebhookWorker(sub, callback: callback, secret: secret) }
@@ -77,7 +78,7 @@ extension FHIRcastHub {
             guard !commit.conflicts.isEmpty else {
                 durable.apply(merged)
                 for batch in group {
-                    execute(batch.effects, shared: batch.shared)
+                    carryOut(batch)
                     finish(batch.id, nil)
                 }
                 continue
@@ -86,6 +87,9 @@ extension FHIRcastHub {
             durable.apply(merged.removing(topics: conflicted))
             var stale = HubChanges()
             for (topic, stored) in commit.conflicts {
+                // What this node delivered is what it knew: the events in the stored context it did not see yet come
+                // by their notices, before its own publish made again (`deliverInOrder`).
+                if delivered[topic] == nil { delivered[topic] = durable.topics[topic]?.sequence ?? 0 }
                 durable.topics[topic] = stored
                 stale.forgottenTopics.insert(topic)
             }
@@ -96,10 +100,10 @@ extension FHIRcastHub {
             unwritten = behind.filter { $0.changes.topics.isDisjoint(with: conflicted) }
             for batch in group + behind.filter({ !$0.changes.topics.isDisjoint(with: conflicted) }) {
                 if batch.changes.topics.isDisjoint(with: conflicted) {
-                    execute(batch.effects, shared: batch.shared)
+                    carryOut(batch)
                     finish(batch.id, nil)
                 } else {
-                    redo(batch)
+                    await redo(batch)
                 }
             }
         }
@@ -122,27 +126,55 @@ extension FHIRcastHub {
         }
     }
 
-    /// Makes a publish again over the store's context of its topic, keeping its place for the request that waits.
-    private func redo(_ batch: StoreBatch) {
+    /// Makes a publish again over the store's context of its topic, with the topic locked against the other nodes
+    /// until it is written, keeping its place for the request that waits: accepted, or refused as it would have been
+    /// had it come later (a stale versionId: 400).
+    private func redo(_ batch: StoreBatch) async {
         execute(batch.effects.filter(\.survivesUndo), shared: nil)
-        guard let event = batch.redo, batch.attempt < 5 else {
-            finish(batch.id, .unavailable("the topic is being changed on other nodes faster than this one can follow; try again"))
+        guard let event = batch.redo else {
+            finish(batch.id, nil)
             return
         }
+        let topic = event.event.topic
+        let remade = Remade()
         do {
-            let effects = try state.publish(event, now: Date())
-            var changes = state.takeChanges()
-            var shared = sharesEvents ? sharedEvent(effects) : nil
-            if let event = shared, fanOut.sharesThroughStore {
-                changes.events.append(event)
-                shared = nil
+            try await store.rewrite(topic: topic) { stored in
+                try await self.remake(event, over: stored, into: remade)
             }
-            var again = StoreBatch(id: batch.id, changes: changes, effects: effects, shared: shared, redo: event)
-            again.attempt = batch.attempt + 1
-            unwritten.append(again)
-        } catch {
+        } catch let error as HubError {
             finish(batch.id, error)
+            return
+        } catch {
+            // Nothing was written: the copy takes the store's context again at the next conflict or catch-up.
+            logger.error("the hub's store did not keep a change made again", metadata: ["error": "\(error)"])
+            if let failed = remade.changes { state.revert(failed, to: durable, now: Date()) }
+            finish(batch.id, .unavailable("the hub could not keep this change in its store (\(error)); try again"))
+            return
         }
+        guard let changes = remade.changes else { return finish(batch.id, nil) }
+        durable.apply(changes)
+        if let own = changes.events.first {
+            deliverInOrder(topic: own.event.event.topic, sequence: own.sequence, remade.effects)
+        } else {
+            execute(remade.effects, shared: nil)
+        }
+        finish(batch.id, nil)
+    }
+
+    /// The publish made again over `stored` (inside the store's lock): this node's copy takes the stored context,
+    /// then the event; its changes and effects are kept in `remade`.
+    private func remake(_ event: EventNotification, over stored: TopicContext?, into remade: Remade) throws(HubError) -> HubChanges {
+        let topic = event.event.topic
+        if delivered[topic] == nil { delivered[topic] = durable.topics[topic]?.sequence ?? 0 }
+        durable.topics[topic] = stored
+        var stale = HubChanges()
+        stale.forgottenTopics = [topic]
+        state.revert(stale, to: durable, now: Date())
+        let effects = try state.publish(event, now: Date())
+        var changes = state.takeChanges()
+        if sharesEvents, let shared = sharedEvent(effects) { changes.events.append(shared) }
+        remade.set(changes, effects)
+        return changes
     }
 
     private func finish(_ id: Int, _ error: HubError?) {
@@ -168,51 +200,117 @@ extension FHIRcastHub {
 
     // MARK: Fan-out
 
+    func noteDelivered(_ event: SharedEvent) {
+        let topic = event.event.event.topic
+        delivered[topic] = max(delivered[topic] ?? 0, event.sequence)
+    }
+
+    /// A written batch's effects: a publish whose event the store carries to the other nodes is delivered here in
+    /// its topic's order, like theirs; anything else at once.
+    private func carryOut(_ batch: StoreBatch) {
+        if let own = batch.changes.events.first {
+            deliverInOrder(topic: own.event.event.topic, sequence: own.sequence, batch.effects)
+            return
+        }
+        if let shared = batch.shared { noteDelivered(shared) }
+        execute(batch.effects, shared: batch.shared)
+    }
+
     /// The event a publish's effects deliver, with its number in its topic's order.
     func sharedEvent(_ effects: [HubEffect]) -> SharedEvent? {
         guard case .deliver(let accepted, _)? = effects.first else { return nil }
         return SharedEvent(event: accepted, sequence: state.context(of: accepted.event.topic)?.sequence ?? 0)
     }
 
-    /// An event another node accepted: this node's subscribers get it, in the topic's order. One that shows this
-    /// node missed earlier events waits while they are fetched and delivered first (`catchUp`).
+    /// An event another node accepted: this node's copy of the topic follows it (or, having missed some, takes the
+    /// stored context), and this node's subscribers get it in the topic's order.
     func replicated(_ shared: SharedEvent) {
         guard !shuttingDown else { return }
         let topic = shared.event.event.topic
-        if catchingUp[topic] != nil {
-            catchingUp[topic]?.append(shared)
-            return
-        }
+        if delivered[topic] == nil { delivered[topic] = durable.topics[topic]?.sequence ?? 0 }
+        guard shared.sequence > delivered[topic] ?? 0, held[topic]?[shared.sequence] == nil else { return }
         let (effects, follow) = state.replicate(shared.event, sequence: shared.sequence, now: Date())
         switch follow {
         case .applied:
             if keepsState { durable.topics[topic] = state.context(of: topic) }
-            perform(effects)
         case .alreadyAhead:
-            perform(effects)
-        case .gap(let expected):
-            catchingUp[topic] = [shared]
-            let fanOut = self.fanOut
-            submit {
-                let missed = try? await fanOut.missed(topic: topic, after: expected - 1)
-                let stored = missed == nil ? try? await fanOut.storedContext(topic: topic) : nil
-                await self.caughtUp(topic, missed: missed, stored: stored)
-            }
+            break
+        case .gap:
+            refreshContext(topic)
+        }
+        deliverInOrder(topic: topic, sequence: shared.sequence, effects)
+    }
+
+    /// Delivers a cluster event (this node's or another's) once every earlier event of its topic has been delivered
+    /// here; a later one waits (`held`), and if what it waits for does not come by its notice soon, it is read from the
+    /// store (`fillGap`).
+    func deliverInOrder(topic: String, sequence: Int64, _ effects: [HubEffect]) {
+        let last = delivered[topic] ?? 0
+        guard sequence > last else { return }
+        guard sequence == last + 1 else {
+            held[topic, default: [:]][sequence] = effects
+            fillGap(topic)
+            return
+        }
+        execute(effects, shared: nil)
+        var next = sequence
+        while let waiting = held[topic]?.removeValue(forKey: next + 1) {
+            execute(waiting, shared: nil)
+            next += 1
+        }
+        delivered[topic] = next
+        if held[topic]?.isEmpty == true { held.removeValue(forKey: topic) }
+    }
+
+    /// After a moment, reads from the store the events a topic still waits for, and delivers them (their notices
+    /// were lost: the listening connection dropped). When the store no longer keeps them, the waiting events go out
+    /// without them, and the loss is logged.
+    private func fillGap(_ topic: String) {
+        guard !filling.contains(topic) else { return }
+        filling.insert(topic)
+        let fanOut = self.fanOut
+        let wait = Duration.seconds(config.clusterGapWaitSeconds)
+        submit {
+            try? await Task.sleep(for: wait)
+            guard let after = await self.stillWaiting(topic) else { return }
+            let missed = try? await fanOut.missed(topic: topic, after: after)
+            await self.filled(topic, missed: missed)
         }
     }
 
-    /// Delivers the events a node missed, then those that came meanwhile. When the missed ones are no longer kept, the
-    /// topic takes the stored context and only the later events are delivered (logged: this node's subscribers of
-    /// the topic missed some).
-    private func caughtUp(_ topic: String, missed: [SharedEvent]?, stored: TopicContext?) {
-        let held = catchingUp.removeValue(forKey: topic) ?? []
-        if let missed {
-            for event in missed where event.sequence < (held.first?.sequence ?? .max) { replicated(event) }
-        } else {
-            logger.warning("this node missed events of a topic that are no longer kept; it takes the topic's context from the store", metadata: ["topic": "\(topic)"])
-            state.adopt(topic, stored, now: Date())
-            if keepsState { durable.topics[topic] = stored }
+    private func stillWaiting(_ topic: String) -> Int64? {
+        guard held[topic]?.isEmpty == false else {
+            filling.remove(topic)
+            return nil
         }
-        for event in held { replicated(event) }
+        return delivered[topic] ?? 0
+    }
+
+    private func filled(_ topic: String, missed: [SharedEvent]?) {
+        filling.remove(topic)
+        if let missed, !missed.isEmpty {
+            for event in missed { replicated(event) }
+        } else if let first = held[topic]?.keys.min() {
+            logger.warning(
+                "this node missed events of a topic that the store no longer keeps; its subscribers of the topic did not get them",
+                metadata: ["topic": "\(topic)", "from": "\((delivered[topic] ?? 0) + 1)", "to": "\(first - 1)"])
+            delivered[topic] = first - 1
+            if let effects = held[topic]?.removeValue(forKey: first) { deliverInOrder(topic: topic, sequence: first, effects) }
+        }
+        if held[topic]?.isEmpty == false { fillGap(topic) }
+    }
+
+    /// This node's copy of a topic missed events: it takes the store's, when newer.
+    private func refreshContext(_ topic: String) {
+        let fanOut = self.fanOut
+        submit {
+            guard let stored = try? await fanOut.storedContext(topic: topic) else { return }
+            await self.adoptStored(topic, stored)
+        }
+    }
+
+    private func adoptStored(_ topic: String, _ stored: TopicContext) {
+        state.adopt(topic, stored, now: Date())
+        if keepsState, (durable.topics[topic]?.sequence ?? 0) < stored.sequence { durable.topics[topic] = stored }
     }
 }

@@ -19,7 +19,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         var flavor: Flavor
     }
     private var sinks: [SubscriptionID: SinkEntry] = [:]
-    private let config: FHIRcastServiceConfiguration
+    let config: FHIRcastServiceConfiguration
     let logger: Logger
     private let webhooks: WebhookClient
     /// Where webhook callbacks may point, checked on the address resolved once (the routes check a new subscription).
@@ -53,9 +53,13 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Batches queued and not yet written (or failed), and the requests waiting on them.
     var openBatches: Set<Int> = []
     var batchWaiters: [Int: [CheckedContinuation<HubError?, Never>]] = [:]
-    /// Topics this node is catching up on (it missed events of another node): the events that came meanwhile, held
-    /// until the missed ones are delivered.
-    var catchingUp: [String: [SharedEvent]] = [:]
+    /// In a cluster, events that came before an earlier one of their topic, by topic and number: delivered once the
+    /// earlier ones are (`deliverInOrder`). Topics whose missing events are being read from the store.
+    var held: [String: [Int64: [HubEffect]]] = [:]
+    var filling: Set<String> = []
+    /// In a cluster, the number of the last event of each topic this node's subscribers got: an event heard again
+    /// (a notice read twice after the listening connection came back) is not delivered twice.
+    var delivered: [String: Int64] = [:]
     /// What the store holds, as far as this hub knows: loaded at start, then every written batch. A batch the store
     /// refuses is reverted to it.
     var durable = HubRecords()
@@ -83,6 +87,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         self.logger = logger
         self.state = HubState(config: config.hub)
         self.state.tracksChanges = store.keepsState
+        self.state.tracksSocketSubscriptions = store.keepsState && fanOut.sharesThroughStore
         self.webhooks = WebhookClient(
             pins: CallbackPins(policy: config.callbackPolicy, shared: http), timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)),
             logger: logger)
@@ -228,6 +233,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     package func topicExists(_ topic: String) async -> Bool {
         if !restored { await untilRestored() }
         if state.knows(topic: topic) { return true }
+        if sharesEvents, await fanOut.topicExists(topic) { return true }
         guard let castTopics else { return false }
         return await castTopics(topic)
     }
@@ -253,7 +259,12 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     // MARK: Websocket sessions
 
     /// Whether a socket may connect to this endpoint now (checked before the upgrade, C15).
-    package func acceptsConnection(_ id: SubscriptionID) -> Bool {
+    package func acceptsConnection(_ id: SubscriptionID) async -> Bool {
+        if state.subscriptions[id] == nil, sharesEvents, !shuttingDown, let elsewhere = await fanOut.subscription(id),
+            state.adopt(subscription: elsewhere, now: Date())
+        {
+            perform([])
+        }
         guard !shuttingDown, let sub = state.subscriptions[id] else { return false }
         return sub.isWebSocket && sub.state == .awaitingConnection && sub.expiresAt > Date()
     }
@@ -352,7 +363,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// here, then shared with the other nodes), which the hub makes again if another node wrote its topic first.
     func perform(_ effects: [HubEffect], redo: EventNotification? = nil) {
         let shared = redo == nil || !sharesEvents ? nil : sharedEvent(effects)
-        guard keepsState else { return execute(effects, shared: shared) }
+        guard keepsState else {
+            if let shared { noteDelivered(shared) }
+            return execute(effects, shared: shared)
+        }
         var changes = state.takeChanges()
         var sharedAfter = shared
         if let shared, fanOut.sharesThroughStore {
@@ -361,6 +375,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         }
         guard !changes.isEmpty || writing else {
             lastBatch = 0
+            if let shared { noteDelivered(shared) }
             return execute(effects, shared: sharedAfter)
         }
         lastBatch = enqueue(StoreBatch(id: nextBatchID(), changes: changes, effects: effects, shared: sharedAfter, redo: redo))

@@ -1,3 +1,4 @@
+import Synchronization
 import FHIRcastCore
 
 /// One state change waiting for the store: what the store must write, and the effects carried out once it is written
@@ -10,8 +11,6 @@ struct StoreBatch: Sendable {
     let shared: SharedEvent?
     /// The event whose publish this is: made again over the store's context when another node wrote the topic first.
     let redo: EventNotification?
-    /// How many times it was made again.
-    var attempt = 0
 }
 
 extension HubEffect {
@@ -21,4 +20,12 @@ extension HubEffect {
         if case .deny = self { return true }
         return false
     }
+}
+
+/// What a publish made again inside the store's lock produced (`FHIRcastHub.redo`): set on the hub, read on the hub.
+final class Remade: Sendable {
+    private let state = Mutex<(changes: HubChanges?, effects: [HubEffect])>((nil, []))
+    var changes: HubChanges? { state.withLock { $0.changes } }
+    var effects: [HubEffect] { state.withLock { $0.effects } }
+    func set(_ changes: HubChanges, _ effects: [HubEffect]) { state.withLock { $0 = (changes, effects) } }
 }

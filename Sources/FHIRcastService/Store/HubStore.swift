@@ -13,12 +13,24 @@ package protocol HubStore: Sendable {
     /// topic only if it still holds the topic's `topicBasis`, and returns the others as conflicts; a store of one node
     /// has none. Throws when nothing could be written.
     func commit(_ changes: HubChanges) async throws -> HubCommit
+    /// Makes a change again over what the store holds for `topic`, with the topic locked against the other nodes
+    /// until it is written (after a conflict: a node that only retried could lose the race again and again). `make`
+    /// gets the stored context and returns the changes to write; what it throws is thrown, and nothing is written.
+    func rewrite(topic: String, _ make: @escaping @Sendable (TopicContext?) async throws -> HubChanges) async throws
     /// Releases the store (its file, its connections) once the hub has stopped and written its last batch.
     func close() async
 }
 
 extension HubStore {
     package func close() async {}
+    package func rewrite(topic: String, _ make: @escaping @Sendable (TopicContext?) async throws -> HubChanges) async throws {
+        throw StoreConflictUnsupported()
+    }
+}
+
+/// A store of one node reports no conflicts, so it is never asked to rewrite a topic.
+package struct StoreConflictUnsupported: Error, CustomStringConvertible {
+    package var description: String { "this store does not lock topics (it is not shared by several nodes)" }
 }
 
 /// Keeps nothing: every restart begins empty (the behaviour before issue #19, and `--store memory`'s).

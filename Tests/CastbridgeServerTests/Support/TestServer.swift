@@ -39,7 +39,7 @@ struct TestServer: Sendable {
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
         access: (any AccessPolicy)? = nil,
         store: (any HubStore)? = nil,
-        fanOut: any TopicFanOut = SingleNode(),
+        fanOut: (any TopicFanOut)? = nil,
         audit: any AuditSink = NoAudit(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
@@ -48,7 +48,7 @@ struct TestServer: Sendable {
         var castbridge = Castbridge(config: config)
         castbridge.access = access
         if let store { castbridge.store = store }
-        castbridge.fanOut = fanOut
+        if let fanOut { castbridge.fanOut = fanOut }
         castbridge.audit = audit
         let group = try castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in

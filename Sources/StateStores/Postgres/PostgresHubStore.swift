@@ -1,0 +1,366 @@
+import FHIRcastCore
+import FHIRcastService
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+
+/// The FHIRcast hub's state in PostgreSQL, shared by every castbridge given the same database: together they are one
+/// cluster. It is also the cluster's fan-out (`TopicFanOut`): a node writes a topic's context, the topic's accepted
+/// events and a `NOTIFY` in one transaction, and every other node, listening, delivers those events to its own
+/// subscribers.
+///
+/// - A topic is written only over the number of events the writer read (`topicBasis`); a node that lost that race
+///   gets the stored context back as a conflict and makes its publish again over it (C47 across nodes).
+/// - Events stay in `fhircast_events` for `eventRetention`, so that a node that missed a notification (its listening
+///   connection dropped, or it saw a gap) fetches them in order.
+/// - A node's idle-topic sweep is its own: it does not delete the shared row, which other nodes may still use.
+package actor PostgresHubStore: HubStore, TopicFanOut, Service {
+    private nonisolated let client: PostgresClient
+    private let address: PostgresAddress
+    /// This process's name in notices: its own are skipped.
+    package nonisolated let node = UUID().uuidString
+    private let logger: Logger
+    private let eventRetentionSeconds: Double
+    private let operationTimeout: Duration
+    private nonisolated let events: AsyncStream<SharedEvent>
+    private nonisolated let eventSink: AsyncStream<SharedEvent>.Continuation
+    private var migrated = false
+    /// When the last notice came: after a reconnect, events written since then (less a margin) are read again.
+    private var lastHeard: Date?
+
+    static let channel = "castbridge_events"
+
+    package init(address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5)) {
+        self.address = address
+        self.logger = logger
+        self.eventRetentionSeconds = eventRetentionSeconds
+        self.operationTimeout = operationTimeout
+        var configuration = PostgresClient.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
+            tls: Self.tls(address.tls))
+        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.maximumConnections = 10
+        // The pool logs each failed connection at info; castbridge reports them itself.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .warning)
+        client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
+        (events, eventSink) = AsyncStream<SharedEvent>.makeStream()
+    }
+
+    static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .require:
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            return .require(tls)
+        case .verifyFull: return .require(.makeClientConfiguration())
+        }
+    }
+
+    package nonisolated var keepsState: Bool { true }
+    package nonisolated var spansNodes: Bool { true }
+    package nonisolated var sharesThroughStore: Bool { true }
+    package nonisolated func share(_ event: SharedEvent) {}
+    package nonisolated func received() -> AsyncStream<SharedEvent> { events }
+
+    // MARK: Service
+
+    /// Runs the connection pool, the listening connection and the events table's pruning until graceful shutdown
+    /// (which reaches the store after the hub: the hub's last writes still go out).
+    package func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listen() }
+            group.addTask { await self.prune() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        eventSink.finish()
+    }
+
+    // MARK: HubStore
+
+    package func load() async throws -> HubRecords {
+        try await ready()
+        return try await bounded("read the hub's state") { [client, logger] in
+            var records = HubRecords()
+            let decoder = JSONDecoder()
+            let topics = try await client.query("SELECT topic, context FROM fhircast_topics", logger: logger)
+            for try await (topic, json) in topics.decode((String, String).self) {
+                records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
+            }
+            // WebSocket subscriptions stay with the nodes that hold their sockets; a starting node takes the webhooks.
+            let hooks = try await client.query(
+                "SELECT subscription FROM fhircast_subscriptions WHERE channel = 'webhook' AND expires_at > now()", logger: logger)
+            for try await json in hooks.decode(String.self) {
+                let sub = try decoder.decode(Subscription.self, from: Data(json.utf8))
+                records.subscriptions[sub.id] = sub
+            }
+            return records
+        }
+    }
+
+    package func commit(_ changes: HubChanges) async throws -> HubCommit {
+        try await ready()
+        let writes = try PostgresWrites(changes, node: node)
+        return try await bounded("write a change") { [client, logger] in
+            if writes.fitsOneStatement, let topic = writes.topics.first {
+                let conflict = try await topic.write { try await client.query($0, logger: logger) }
+                return HubCommit(conflicts: conflict.map { [topic.topic: $0] } ?? [:])
+            }
+            return try await client.withTransaction(logger: logger) { connection in
+                var conflicts: [String: TopicContext?] = [:]
+                for topic in writes.topics {
+                    if let stored = try await topic.write({ try await connection.query($0, logger: logger) }) {
+                        conflicts[topic.topic] = stored
+                    }
+                }
+                for query in writes.subscriptionQueries { try await connection.query(query, logger: logger) }
+                return HubCommit(conflicts: conflicts)
+            }
+        }
+    }
+
+    package func rewrite(topic: String, _ make: @escaping @Sendable (TopicContext?) async throws -> HubChanges) async throws {
+        try await ready()
+        let node = self.node
+        let placeholder = String(decoding: try JSONEncoder().encode(TopicContext(now: Date())), as: UTF8.self)
+        try await bounded("write a change made again") { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                // A row to lock even for a topic no node has written yet (number 0: any first write takes it).
+                try await connection.query(
+                    "INSERT INTO fhircast_topics (topic, seq, context) VALUES (\(topic), 0, \(placeholder)) ON CONFLICT (topic) DO NOTHING",
+                    logger: logger)
+                var stored: TopicContext?
+                let rows = try await connection.query("SELECT seq, context FROM fhircast_topics WHERE topic = \(topic) FOR UPDATE", logger: logger)
+                for try await (seq, json) in rows.decode((Int64, String).self) where seq > 0 {
+                    stored = try JSONDecoder().decode(TopicContext.self, from: Data(json.utf8))
+                }
+                let writes = try PostgresWrites(try await make(stored), node: node)
+                for write in writes.topics {
+                    if try await write.write({ try await connection.query($0, logger: logger) }) != nil {
+                        throw StoreError("the topic '\(write.topic)' changed while it was locked")
+                    }
+                }
+                for query in writes.subscriptionQueries { try await connection.query(query, logger: logger) }
+            }
+        }
+    }
+
+    // MARK: TopicFanOut
+
+    package func missed(topic: String, after: Int64) async throws -> [SharedEvent]? {
+        try await ready()
+        let found = try await bounded("read missed events") { [client, logger] in
+            try await Self.events(client, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(topic) AND seq > \(after) ORDER BY seq")
+        }
+        guard found.first?.sequence == after + 1 else { return nil }
+        return found
+    }
+
+    package func storedContext(topic: String) async throws -> TopicContext? {
+        try await ready()
+        return try await bounded("read a topic") { [client, logger] in
+            let rows = try await client.query("SELECT context FROM fhircast_topics WHERE topic = \(topic)", logger: logger)
+            for try await json in rows.decode(String.self) { return try JSONDecoder().decode(TopicContext.self, from: Data(json.utf8)) }
+            return nil
+        }
+    }
+
+    package func topicExists(_ topic: String) async -> Bool {
+        do {
+            try await ready()
+            return try await bounded("look a topic up") { [client, logger] in
+                let rows = try await client.query(
+                    """
+                    SELECT EXISTS (SELECT 1 FROM fhircast_subscriptions WHERE topic = \(topic) AND expires_at > now())
+                        OR EXISTS (SELECT 1 FROM fhircast_topics WHERE topic = \(topic) AND seq > 0)
+                    """, logger: logger)
+                for try await exists in rows.decode(Bool.self) { return exists }
+                return false
+            }
+        } catch {
+            logger.warning("could not ask the cluster whether a topic exists", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    package func subscription(_ id: SubscriptionID) async -> Subscription? {
+        do {
+            try await ready()
+            return try await bounded("look a subscription up") { [client, logger] in
+                let rows = try await client.query(
+                    "SELECT subscription FROM fhircast_subscriptions WHERE id = \(id.raw) AND expires_at > now()", logger: logger)
+                for try await json in rows.decode(String.self) { return try JSONDecoder().decode(Subscription.self, from: Data(json.utf8)) }
+                return nil
+            }
+        } catch {
+            logger.warning("could not ask the cluster for a subscription", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    // MARK: Listening
+
+    /// Holds a connection that listens for the other nodes' notices, again with backoff whenever it drops. Once it
+    /// listens again, the events written meanwhile are read from the table (the hub skips those it delivered).
+    private func listen() async {
+        var backoff = Backoff(base: 0.1, max: 5)
+        while !Task.isCancelled {
+            let began = ContinuousClock.now
+            do {
+                try await ready()
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notices in
+                        await self.listening()
+                        for try await notice in notices { await self.heard(notice.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("the cluster's listening connection to PostgreSQL ended; listening again", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            if ContinuousClock.now - began > .seconds(10) { backoff.reset() }
+            do { try await Task.sleep(for: .seconds(backoff.next(unit: Double.random(in: 0..<1)))) } catch { return }
+        }
+    }
+
+    private func listening() async {
+        guard let since = lastHeard else {
+            lastHeard = Date()
+            return
+        }
+        let from = since.addingTimeInterval(-5)
+        do {
+            let missed = try await bounded("read events written while not listening") { [client, logger] in
+                try await Self.events(
+                    client, logger: logger,
+                    "SELECT seq, event FROM fhircast_events WHERE created_at >= \(from) AND origin <> \(self.node) ORDER BY topic, seq")
+            }
+            logger.info("listening to the cluster again", metadata: ["eventsReadAgain": "\(missed.count)"])
+            for event in missed { eventSink.yield(event) }
+        } catch {
+            logger.warning("could not read the events written while this node was not listening", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    private func heard(_ payload: String) async {
+        lastHeard = Date()
+        guard let notice = ClusterNotice.read(payload) else {
+            logger.warning("a cluster notice castbridge cannot read was skipped", metadata: ["bytes": "\(payload.utf8.count)"])
+            return
+        }
+        guard notice.o != node else { return }
+        if notice.n.allSatisfy({ $0.e != nil }) {
+            for entry in notice.n { if let event = entry.e { eventSink.yield(SharedEvent(event: event, sequence: entry.s)) } }
+            return
+        }
+        let numbers = notice.n.map(\.s)
+        do {
+            let fetched = try await bounded("read a notice's events") { [client, logger] in
+                try await Self.events(
+                    client, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(notice.t) AND seq = ANY(\(numbers)) ORDER BY seq")
+            }
+            for event in fetched { eventSink.yield(event) }
+        } catch {
+            // The hub sees the gap at the next event of the topic and catches up from the table then.
+            logger.warning("could not read the events of a cluster notice", metadata: ["topic": "\(notice.t)", "error": "\(String(reflecting: error))"])
+        }
+    }
+
+    private func prune() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(60)) } catch { return }
+            let cutoff = Date().addingTimeInterval(-eventRetentionSeconds)
+            do {
+                try await client.query("DELETE FROM fhircast_events WHERE created_at < \(cutoff)", logger: logger)
+            } catch {
+                logger.warning("could not prune the cluster's events table", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func ready() async throws {
+        guard !migrated else { return }
+        try await probe()
+        try await bounded("prepare its tables") { [client, logger] in try await PostgresSchema.migrate(client, logger: logger) }
+        migrated = true
+    }
+
+    /// One connection of its own, before the pool's: the pool retries quietly, and this gives the reason at once
+    /// (refused, unknown host, bad password, no such database).
+    private func probe() async throws {
+        let tls: PostgresConnection.Configuration.TLS
+        switch address.tls {
+        case .disable: tls = .disable
+        case .require:
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .none
+            tls = .require(try NIOSSLContext(configuration: configuration))
+        case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(3)
+        let address = self.address
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger
+            ).get()
+            try? await connection.close()
+        } catch let error as PSQLError {
+            throw StoreError("cannot connect to PostgreSQL at \(address.host):\(address.port) as \(address.user) to database \(address.database): \(Self.describe(error))")
+        }
+    }
+
+    private static func events(_ client: PostgresClient, logger: Logger, _ query: PostgresQuery) async throws -> [SharedEvent] {
+        var found: [SharedEvent] = []
+        let decoder = JSONDecoder()
+        for try await (seq, json) in try await client.query(query, logger: logger).decode((Int64, String).self) {
+            found.append(SharedEvent(event: try decoder.decode(EventNotification.self, from: Data(json.utf8)), sequence: seq))
+        }
+        return found
+    }
+
+    /// Runs a database operation within `operationTimeout`, and names PostgreSQL and what failed when it does not
+    /// succeed (a PostgreSQL error's own text hides its details).
+    private func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = operationTimeout
+        let address = self.address
+        do {
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await operation() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw StoreError("PostgreSQL at \(address.host):\(address.port) did not answer within \(timeout)")
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { throw CancellationError() }
+                return first
+            }
+        } catch let error as StoreError {
+            throw StoreError("the PostgreSQL store could not \(what): \(error.description)")
+        } catch let error as PSQLError {
+            throw StoreError("the PostgreSQL store could not \(what): \(Self.describe(error))")
+        } catch let error as PostgresTransactionError {
+            // What the transaction's own work threw (a HubError from the hub: the change is refused) comes out as it is.
+            if let inner = error.closureError {
+                if let psql = inner as? PSQLError { throw StoreError("the PostgreSQL store could not \(what): \(Self.describe(psql))") }
+                throw inner
+            }
+            let cause = (error.beginError ?? error.commitError).map { ($0 as? PSQLError).map(Self.describe) ?? "\($0)" } ?? "\(error)"
+            throw StoreError("the PostgreSQL store could not \(what): \(cause)")
+        }
+    }
+
+    static func describe(_ error: PSQLError) -> String {
+        if let message = error.serverInfo?[.message] { return "PostgreSQL says: \(message)" }
+        if let underlying = error.underlying { return "\(underlying)" }
+        return "\(error.code)"
+    }
+}

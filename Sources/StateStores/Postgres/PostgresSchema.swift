@@ -1,0 +1,77 @@
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL store's tables, versioned in `castbridge_schema`. The first node to start brings the database up
+/// to date, under an advisory lock (nodes starting together wait for it), and a database written by a newer castbridge
+/// is refused.
+enum PostgresSchema {
+    /// Each migration, in order; `migrations[n]` brings version n to n + 1.
+    static let migrations: [[PostgresQuery]] = [
+        [
+            // Topics: the context's JSON (TopicContext) and the number of its last event, which every write checks.
+            """
+            CREATE TABLE fhircast_topics (
+                topic text PRIMARY KEY, seq bigint NOT NULL, context text NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now())
+            """,
+            // Subscriptions: the JSON of each (Subscription: channel, webhook callback and secret, events, lease), its
+            // channel, the node that holds it (a WebSocket's socket; the one that wrote it last), and its lease's end.
+            """
+            CREATE TABLE fhircast_subscriptions (
+                id text PRIMARY KEY, topic text NOT NULL, channel text NOT NULL, node text NOT NULL,
+                expires_at timestamptz NOT NULL, subscription text NOT NULL)
+            """,
+            "CREATE INDEX fhircast_subscriptions_topic ON fhircast_subscriptions (topic, expires_at)",
+            // Accepted events, for the nodes that missed a notification or whose notification carried no event.
+            """
+            CREATE TABLE fhircast_events (
+                topic text NOT NULL, seq bigint NOT NULL, origin text NOT NULL, event text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (topic, seq))
+            """,
+            "CREATE INDEX fhircast_events_created ON fhircast_events (created_at)",
+        ]
+    ]
+
+    static var version: Int { migrations.count }
+
+    /// An arbitrary constant: the advisory lock every castbridge takes while it migrates.
+    static let migrationLock: Int64 = 0x6361_7374_6272_6467
+
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
+            do {
+                try await migrateLocked(connection, logger: logger)
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+        }
+    }
+
+    private static func migrateLocked(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("CREATE TABLE IF NOT EXISTS castbridge_schema (version integer NOT NULL)", logger: logger)
+        var found = 0
+        for try await version in try await connection.query("SELECT version FROM castbridge_schema", logger: logger).decode(Int.self) {
+            found = max(found, version)
+        }
+        guard found <= version else {
+            throw StoreError(
+                "the PostgreSQL store's schema is version \(found), written by a newer castbridge than this one (version \(version)); run that castbridge, or restore a backup")
+        }
+        for step in found..<version {
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                for statement in migrations[step] { try await connection.query(statement, logger: logger) }
+                try await connection.query("DELETE FROM castbridge_schema", logger: logger)
+                try await connection.query("INSERT INTO castbridge_schema (version) VALUES (\(step + 1))", logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw StoreError("the PostgreSQL store's migration to schema version \(step + 1) failed: \(String(reflecting: error))")
+            }
+            logger.info("PostgreSQL store schema migrated", metadata: ["version": "\(step + 1)"])
+        }
+    }
+}

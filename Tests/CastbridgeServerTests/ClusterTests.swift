@@ -1,0 +1,210 @@
+import CastbridgeServer
+import FHIRcastCore
+import Foundation
+import Logging
+import NIOHTTP1
+import StateStores
+import Testing
+import TestSupport
+
+/// Issue #19's cluster: castbridges on one PostgreSQL database (`TestPostgres`), live, each test on a database of its
+/// own. They skip without a PostgreSQL server, except in CI.
+@Suite("Cluster on PostgreSQL (live)", .enabled(if: TestPostgres.enabled, "set CASTBRIDGE_TEST_POSTGRES (scripts/test-postgres.sh start)"))
+struct ClusterTests {
+    static func onPostgres(_ address: PostgresAddress) -> (inout ServerConfiguration) -> Void {
+        { $0.store = .postgres(address) }
+    }
+
+    /// Two nodes of one cluster.
+    static func withTwoNodes(_ body: (TestServer, TestServer, PostgresAddress) async throws -> Void) async throws {
+        try await TestPostgres.withDatabase { address in
+            try await TestServer.with(onPostgres(address)) { a in
+                try await TestServer.with(onPostgres(address)) { b in
+                    try await body(a, b, address)
+                }
+            }
+        }
+    }
+
+    @Test("C41 C46 across a restart of every node: the topic's context, its versionId and a verified webhook come back from PostgreSQL; the webhook gets the next event without subscribing again")
+    func restart() async throws {
+        try await TestPostgres.withDatabase { address in
+            try await CallbackServer.with { cb in
+                var version = ""
+                try await TestServer.with(Self.onPostgres(address)) { server in
+                    #expect(try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "kept", events: "DiagnosticReport-open,Patient-open", lease: 600).status == 202)
+                    try await server.untilVerified()
+                    #expect(try await server.publish(Events.reportOpen(topic: "kept")).status == 200)
+                    version = try #require(try await server.get("/fhircast/STU3/kept").json?["context.versionId"]?.stringValue)
+                    #expect(await cb.wait { $0.deliveries.count == 1 })
+                }
+                try await TestServer.with(Self.onPostgres(address)) { server in
+                    let kept = try await server.get("/fhircast/STU3/kept").json?["context.versionId"]?.stringValue
+                    #expect(kept == version)
+                    let after = try await server.publish(Events.patientOpen(topic: "kept", id: "after"), flavor: .stu2)
+                    #expect(after.status == 200)
+                    #expect(await cb.wait { $0.deliveries.count == 2 })
+                    #expect(cb.snapshot().deliveries.last?.json?["id"] == "after")
+                }
+            }
+        }
+    }
+
+    @Test("C26 across nodes: an event accepted by either node reaches every subscriber on both, once, with the same id and versionId; each node's current context follows")
+    func acrossNodes() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            let (onA, _, _) = try await a.subscriber(topic: "shared", events: "DiagnosticReport-open,Patient-open")
+            let (onB, _, _) = try await b.subscriber(topic: "shared", events: "DiagnosticReport-open,Patient-open")
+            #expect(try await a.publish(Events.reportOpen(topic: "shared", id: "from-a")).status == 200)
+            for socket in [onA, onB] {
+                let got = try #require(try await socket.nextJSON(timeout: .seconds(5)))
+                #expect(got["id"] == "from-a")
+                socket.ack("from-a")
+            }
+            let versionOnA = try await a.get("/fhircast/STU3/shared").json?["context.versionId"]
+            #expect(versionOnA != nil)
+            #expect(try await b.get("/fhircast/STU3/shared").json?["context.versionId"] == versionOnA)
+            #expect(try await b.publish(Events.patientOpen(topic: "shared", id: "from-b")).status == 200)
+            for socket in [onA, onB] {
+                #expect(try await socket.nextJSON(timeout: .seconds(5))?["id"] == "from-b")
+                socket.ack("from-b")
+                #expect(try await socket.nextJSON(timeout: .milliseconds(300)) == nil)
+            }
+            onA.close()
+            onB.close()
+        }
+    }
+
+    @Test("C15 C36 across nodes: a subscribe answered by node A whose WebSocket opens on node B (a load balancer does not follow the endpoint) is confirmed there and gets events published to either node; a topic whose only subscriber is on B takes publishes sent to A")
+    func subscribeHereConnectThere() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            let endpoint = try await a.subscribe(topic: "moved", events: "Patient-open")
+            let onB = try await TestSocket.connect(endpoint.replacingOccurrences(of: "127.0.0.1:\(a.port)", with: "127.0.0.1:\(b.port)"))
+            let confirmation = try #require(try await onB.nextJSON())
+            #expect(confirmation["hub.mode"] == "subscribe")
+            #expect(try await a.publish(Events.patientOpen(topic: "moved", id: "via-a")).status == 200)
+            #expect(try await onB.nextJSON(timeout: .seconds(5))?["id"] == "via-a")
+            onB.ack("via-a")
+            #expect(try await b.publish(Events.patientOpen(topic: "moved", id: "via-b")).status == 200)
+            #expect(try await onB.nextJSON(timeout: .seconds(5))?["id"] == "via-b")
+            // A topic no node knows is still refused (C36).
+            #expect(try await a.publish(Events.patientOpen(topic: "nobody", id: "x")).status == 400)
+            onB.close()
+        }
+    }
+
+    @Test("C47 across nodes: DiagnosticReport-updates on one versionId sent to both nodes at once: exactly one wins, every other gets its 400; the winner's update is what both nodes hold")
+    func versionRace() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            try await a.openTopic("race")
+            #expect(try await a.publish(Events.reportOpen(topic: "race")).status == 200)
+            let v1 = try #require(try await a.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue)
+            #expect(try await b.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue == v1)
+            let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for i in 0..<8 {
+                    let node = i % 2 == 0 ? a : b
+                    group.addTask {
+                        (i, try await node.publish(Events.reportUpdate(topic: "race", version: v1, entries: [Events.observationPut("o\(i)")])).status)
+                    }
+                }
+                return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+            }
+            let winners = results.filter { $0.1 == 200 }
+            #expect(winners.count == 1)
+            #expect(results.filter { $0.1 == 400 }.count == 7)
+            let versionA = try await a.get("/fhircast/STU3/race").json?["context.versionId"]
+            let versionB = try await b.get("/fhircast/STU3/race").json?["context.versionId"]
+            #expect(versionA == versionB)
+            #expect(versionA?.stringValue != v1)
+        }
+    }
+
+    @Test("One topic's order across nodes: events published to both nodes at once reach the subscribers of both in the same order, each once")
+    func oneOrder() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            let (onA, _, _) = try await a.subscriber(topic: "order", events: "Patient-open")
+            let (onB, _, _) = try await b.subscriber(topic: "order", events: "Patient-open")
+            let count = 40
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (name, node) in [("a", a), ("b", b)] {
+                    group.addTask {
+                        for i in 0..<count / 2 {
+                            let result = try await node.publish(Events.patientOpen(topic: "order", patient: "p\(i)", id: "\(name)\(i)"))
+                            if result.status != 200 { throw TestFailure("publish \(name)\(i): \(result.status) \(result.body)") }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var orders: [[String]] = []
+            for socket in [onA, onB] {
+                var ids: [String] = []
+                while ids.count < count, let frame = try await socket.nextJSON(timeout: .seconds(5)) {
+                    guard let id = frame["id"]?.stringValue else { continue }
+                    ids.append(id)
+                    socket.ack(id)
+                }
+                orders.append(ids)
+            }
+            #expect(orders[0].count == count)
+            #expect(Set(orders[0]).count == count)
+            #expect(orders[0] == orders[1])
+            onA.close()
+            onB.close()
+        }
+    }
+
+    @Test("An event larger than PostgreSQL's 8,000-byte notification crosses by reference, whole")
+    func largeEvent() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            let (onB, _, _) = try await b.subscriber(topic: "big", events: "DiagnosticReport-open")
+            let note = String(repeating: "x", count: 20_000)
+            let event = Events.notification(
+                "DiagnosticReport-open", topic: "big", id: "big-1",
+                context: [
+                    ["key": "report", "resource": ["resourceType": "DiagnosticReport", "id": "r1", "status": "unknown", "conclusion": .string(note)]],
+                    Events.patient("p1"),
+                ])
+            #expect(try await a.publish(event).status == 200)
+            let got = try #require(try await onB.nextJSON(timeout: .seconds(5)))
+            #expect(got["id"] == "big-1")
+            guard case .array(let context)? = got["event"]?["context"] else { throw TestFailure("no context") }
+            #expect(context.first?["resource"]?["conclusion"]?.stringValue == note)
+            onB.close()
+        }
+    }
+
+    @Test("A node whose listening connection is cut (pg_terminate_backend) listens again and delivers what was published meanwhile, once, in order")
+    func listenerCut() async throws {
+        try await Self.withTwoNodes { a, b, address in
+            let (onB, _, _) = try await b.subscriber(topic: "cut", events: "Patient-open")
+            #expect(try await a.publish(Events.patientOpen(topic: "cut", id: "before")).status == 200)
+            #expect(try await onB.nextJSON(timeout: .seconds(5))?["id"] == "before")
+            onB.ack("before")
+            let cut = try await TestPostgres.run(
+                address, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            #expect(cut == 2)  // one listening connection per node
+            for i in 0..<5 { #expect(try await a.publish(Events.patientOpen(topic: "cut", id: "during-\(i)")).status == 200) }
+            var ids: [String] = []
+            while ids.count < 5, let frame = try await onB.nextJSON(timeout: .seconds(8)) {
+                if let id = frame["id"]?.stringValue { ids.append(id); onB.ack(id) }
+            }
+            #expect(ids == (0..<5).map { "during-\($0)" })
+            #expect(try await onB.nextJSON(timeout: .milliseconds(500)) == nil)
+            onB.close()
+        }
+    }
+
+    @Test("A postgres:// store where nothing answers: castbridge does not start, and says where it looked")
+    func unreachable() async throws {
+        let port = try await LoopbackPort.free()
+        let nowhere: (inout ServerConfiguration) -> Void = {
+            $0.store = .postgres(PostgresAddress(host: "127.0.0.1", port: port, user: "cb", password: "pw", database: "cb"))
+        }
+        await #expect {
+            try await TestServer.with(nowhere) { _ in }
+        } throws: { error in
+            String(describing: error).contains("127.0.0.1:\(port)")
+        }
+    }
+}
