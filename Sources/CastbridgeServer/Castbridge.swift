@@ -78,6 +78,7 @@ public struct Castbridge: Sendable {
             CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
         }
         let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger, audit: audit)
+        logger.info("state store", metadata: ["store": "\(config.store)"])  // the description hides a password
         if config.auth == .off, !ServerConfiguration.isLoopback(config.host) {
             logger.warning(
                 "serving without tokens on an address other machines can reach (--allow-anonymous): anyone who reaches \(config.host):\(config.port) can read and change every patient context")

@@ -93,6 +93,54 @@ struct ClusterTests {
         }
     }
 
+    @Test("STU2 webhooks in a cluster: each event reaches a webhook once, whichever node it was published to; after a restart of every node still once; when the node holding it stops, another takes it over")
+    func webhookOnce() async throws {
+        try await TestPostgres.withDatabase { address in
+            try await CallbackServer.with { cb in
+                let cluster = Self.onPostgres(address)
+                try await TestServer.with(cluster) { a in
+                    try await TestServer.with(cluster) { b in
+                        #expect(try await WebhookTests.subscribeWebhook(a, callback: cb.url, topic: "hook", lease: 600).status == 202)
+                        try await a.untilVerified()
+                        #expect(try await a.publish(Events.patientOpen(topic: "hook", id: "1"), flavor: .stu2).status == 200)
+                        #expect(try await b.publish(Events.patientOpen(topic: "hook", id: "2"), flavor: .stu2).status == 200)
+                        #expect(await cb.wait { $0.deliveries.count == 2 })
+                    }
+                }
+                // Every node restarted: the webhook is taken by one of them.
+                try await TestServer.with(cluster) { a in
+                    try await TestServer.with(cluster) { b in
+                        #expect(try await a.publish(Events.patientOpen(topic: "hook", id: "3"), flavor: .stu2).status == 200)
+                        #expect(try await b.publish(Events.patientOpen(topic: "hook", id: "4"), flavor: .stu2).status == 200)
+                        #expect(await cb.wait { $0.deliveries.count == 4 })
+                        try await Task.sleep(for: .milliseconds(300))
+                        #expect(cb.snapshot().deliveries.compactMap { $0.json?["id"]?.stringValue } == ["1", "2", "3", "4"])
+                    }
+                }
+                // A castbridge process takes the webhook at start (the nodes before it stopped); when it stops, the
+                // node still up takes it over.
+                let url = "postgres://\(address.user):\(address.password ?? "")@\(address.host):\(address.port)/\(address.database)"
+                let holder = try await CastbridgeProcess.start(arguments: ["--store", url])
+                try await TestServer.with(cluster) { b in
+                    #expect(try await b.publish(Events.patientOpen(topic: "hook", id: "5"), flavor: .stu2).status == 200)
+                    #expect(await cb.wait { $0.deliveries.count == 5 })
+                    #expect(try await b.get("/health").json?["subscriptions"] == 0)
+                    await holder.stopAndWait()
+                    // Taken over within a heartbeat (2 s); events published before that are not yet replayed to it.
+                    let deadline = ContinuousClock.now + .seconds(6)
+                    while try await b.get("/health").json?["subscriptions"] != 1, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(try await b.get("/health").json?["subscriptions"] == 1)
+                    #expect(try await b.publish(Events.patientOpen(topic: "hook", id: "6"), flavor: .stu2).status == 200)
+                    #expect(await cb.wait { $0.deliveries.count == 6 })
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(cb.snapshot().deliveries.compactMap { $0.json?["id"]?.stringValue } == ["1", "2", "3", "4", "5", "6"])
+                }
+            }
+        }
+    }
+
     @Test("C47 across nodes: DiagnosticReport-updates on one versionId sent to both nodes at once: exactly one wins, every other gets its 400; the winner's update is what both nodes hold")
     func versionRace() async throws {
         try await Self.withTwoNodes { a, b, _ in

@@ -68,7 +68,7 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("A second castbridge on the same file is refused at start, saying the file is in use; once the first closes, it opens")
+    @Test("A second castbridge on the same file is refused at start, saying the file is in use; a reader (a backup) is not; once the first closes, the second opens")
     func exclusive() async throws {
         try await Self.withFolder { folder in
             let path = folder + "/castbridge.sqlite"
@@ -80,6 +80,9 @@ struct SQLiteHubStoreTests {
             } throws: { error in
                 String(describing: error).contains("in use by another process")
             }
+            let reader = try await SQLiteConnection.open(storage: .file(path: path))
+            #expect(try await reader.query("SELECT count(*) AS n FROM fhircast_topics").first?.column("n")?.integer == 0)
+            try await reader.close()
             await first.close()
             _ = try await second.load()
             await second.close()

@@ -22,6 +22,8 @@ package protocol TopicFanOut: Sendable {
     func topicExists(_ topic: String) async -> Bool
     /// A subscription another node answered, for a socket that connects here.
     func subscription(_ id: SubscriptionID) async -> Subscription?
+    /// Webhook subscriptions whose node stopped, which this node now delivers to (each webhook by one node).
+    func takenOver() -> AsyncStream<Subscription>
 }
 
 extension TopicFanOut {
@@ -30,6 +32,7 @@ extension TopicFanOut {
     package func storedContext(topic: String) async throws -> TopicContext? { nil }
     package func topicExists(_ topic: String) async -> Bool { false }
     package func subscription(_ id: SubscriptionID) async -> Subscription? { nil }
+    package func takenOver() -> AsyncStream<Subscription> { AsyncStream { $0.finish() } }
 }
 
 /// One node: nothing to share, nothing to receive.

@@ -25,6 +25,18 @@ extension FHIRcastHub {
         endRestoreWait()
     }
 
+    /// A webhook subscription whose node stopped: this node delivers to it from now on (or verifies it, if its
+    /// intent was not yet confirmed).
+    func takeOver(_ sub: Subscription) {
+        guard !shuttingDown else { return }
+        let result = state.restore(HubRecords(subscriptions: [sub.id: sub]), now: Date())
+        for taken in result.activeWebhooks {
+            if case .webhook(let callback, let secret) = taken.channel { startWebhookWorker(taken, callback: callback, secret: secret) }
+        }
+        logger.info("took over a webhook subscription from a node that stopped", metadata: ["topic": "\(sub.topic)"])
+        perform(result.effects)
+    }
+
     /// Returns once the store's records are back (at once when nothing is kept).
     func untilRestored() async {
         guard !restored else { return }

@@ -106,6 +106,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                 group.addTask {
                     for await event in fanOut.received() { await self.replicated(event) }
                 }
+                group.addTask {
+                    for await sub in fanOut.takenOver() { await self.takeOver(sub) }
+                }
             }
             group.addTask { await self.tickLoop() }
             group.addTask {

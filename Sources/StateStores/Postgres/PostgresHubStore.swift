@@ -26,14 +26,26 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     private let operationTimeout: Duration
     private nonisolated let events: AsyncStream<SharedEvent>
     private nonisolated let eventSink: AsyncStream<SharedEvent>.Continuation
+    private nonisolated let claims: AsyncStream<Subscription>
+    private nonisolated let claimSink: AsyncStream<Subscription>.Continuation
+    /// How often a node says it is up, and how long after its last word its webhooks are taken over.
+    private let heartbeat: Duration
+    private let presumedGone: Duration
     private var migrated = false
+    /// Set once the hub has stopped: this node no longer says it is up, nor takes webhooks over.
+    private var closed = false
     /// When the last notice came: after a reconnect, events written since then (less a margin) are read again.
     private var lastHeard: Date?
 
     static let channel = "castbridge_events"
 
-    package init(address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5)) {
+    package init(
+        address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5),
+        heartbeat: Duration = .seconds(2), presumedGone: Duration = .seconds(10)
+    ) {
         self.address = address
+        self.heartbeat = heartbeat
+        self.presumedGone = presumedGone
         self.logger = logger
         self.eventRetentionSeconds = eventRetentionSeconds
         self.operationTimeout = operationTimeout
@@ -47,6 +59,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         poolLogger.logLevel = max(logger.logLevel, .warning)
         client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         (events, eventSink) = AsyncStream<SharedEvent>.makeStream()
+        (claims, claimSink) = AsyncStream<Subscription>.makeStream()
     }
 
     static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -65,6 +78,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package nonisolated var sharesThroughStore: Bool { true }
     package nonisolated func share(_ event: SharedEvent) {}
     package nonisolated func received() -> AsyncStream<SharedEvent> { events }
+    package nonisolated func takenOver() -> AsyncStream<Subscription> { claims }
 
     // MARK: Service
 
@@ -75,17 +89,20 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             group.addTask { await self.client.run() }
             group.addTask { await self.listen() }
             group.addTask { await self.prune() }
+            group.addTask { await self.keepPresent() }
             try? await gracefulShutdown()
+            await close()
             group.cancelAll()
         }
         eventSink.finish()
+        claimSink.finish()
     }
 
     // MARK: HubStore
 
     package func load() async throws -> HubRecords {
         try await ready()
-        return try await bounded("read the hub's state") { [client, logger] in
+        var records = try await bounded("read the hub's state") { [client, logger] in
             var records = HubRecords()
             let decoder = JSONDecoder()
             let topics = try await client.query("SELECT topic, context FROM fhircast_topics", logger: logger)
@@ -93,14 +110,11 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
                 records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
             }
             // WebSocket subscriptions stay with the nodes that hold their sockets; a starting node takes the webhooks.
-            let hooks = try await client.query(
-                "SELECT subscription FROM fhircast_subscriptions WHERE channel = 'webhook' AND expires_at > now()", logger: logger)
-            for try await json in hooks.decode(String.self) {
-                let sub = try decoder.decode(Subscription.self, from: Data(json.utf8))
-                records.subscriptions[sub.id] = sub
-            }
             return records
         }
+        // Webhooks: those of nodes that stopped (after a restart of every node, all of them), each taken by one node.
+        for sub in try await claimOrphanedWebhooks() { records.subscriptions[sub.id] = sub }
+        return records
     }
 
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
@@ -147,6 +161,17 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
                 }
                 for query in writes.subscriptionQueries { try await connection.query(query, logger: logger) }
             }
+        }
+    }
+
+    /// The hub has stopped and written its last change: this node is gone at once, so that another takes its
+    /// webhooks without waiting for it to be presumed gone. (The connections close with the service.)
+    package func close() async {
+        guard !closed else { return }
+        closed = true
+        guard migrated else { return }
+        _ = try? await bounded("mark this node as gone") { [client, logger, node] in
+            try await client.query("DELETE FROM castbridge_nodes WHERE node = \(node)", logger: logger)
         }
     }
 
@@ -271,6 +296,46 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
     }
 
+    /// Says every `heartbeat` that this node is up, and takes over the webhooks of nodes that stopped saying so.
+    private func keepPresent() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: heartbeat) } catch { return }
+            if closed { return }
+            do {
+                try await markPresent()
+                for sub in try await claimOrphanedWebhooks() { claimSink.yield(sub) }
+            } catch {
+                logger.warning("could not tell the cluster this node is up", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func markPresent() async throws {
+        try await bounded("mark this node as up") { [client, logger, node] in
+            try await client.query(
+                "INSERT INTO castbridge_nodes (node, seen_at) VALUES (\(node), now()) ON CONFLICT (node) DO UPDATE SET seen_at = now()",
+                logger: logger)
+        }
+    }
+
+    /// Webhook subscriptions whose node has not said it is up for `presumedGone`, now this node's (each row is taken
+    /// by one node: the update is atomic).
+    private func claimOrphanedWebhooks() async throws -> [Subscription] {
+        let gone = Double(presumedGone.components.seconds) + Double(presumedGone.components.attoseconds) / 1e18
+        return try await bounded("take over webhooks") { [client, logger, node] in
+            let rows = try await client.query(
+                """
+                UPDATE fhircast_subscriptions SET node = \(node)
+                WHERE channel = 'webhook' AND expires_at > now() AND node <> \(node)
+                  AND node NOT IN (SELECT node FROM castbridge_nodes WHERE seen_at > now() - make_interval(secs => \(gone)))
+                RETURNING subscription
+                """, logger: logger)
+            var taken: [Subscription] = []
+            for try await json in rows.decode(String.self) { taken.append(try JSONDecoder().decode(Subscription.self, from: Data(json.utf8))) }
+            return taken
+        }
+    }
+
     private func prune() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(60)) } catch { return }
@@ -290,6 +355,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         try await probe()
         try await bounded("prepare its tables") { [client, logger] in try await PostgresSchema.migrate(client, logger: logger) }
         migrated = true
+        try await markPresent()
     }
 
     /// One connection of its own, before the pool's: the pool retries quietly, and this gives the reason at once

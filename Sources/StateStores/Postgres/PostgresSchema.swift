@@ -29,6 +29,9 @@ enum PostgresSchema {
                 created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (topic, seq))
             """,
             "CREATE INDEX fhircast_events_created ON fhircast_events (created_at)",
+            // The nodes that are up: each says so every few seconds; a webhook whose node stopped saying so is taken
+            // over by another.
+            "CREATE TABLE castbridge_nodes (node text PRIMARY KEY, seen_at timestamptz NOT NULL)",
         ]
     ]
 

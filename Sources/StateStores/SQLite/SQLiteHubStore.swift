@@ -7,12 +7,13 @@ import SQLiteNIO
 /// The FHIRcast hub's state in an SQLite file: the store of one node, and `castbridge serve`'s default.
 ///
 /// The file is opened in WAL mode with `synchronous=NORMAL`: a commit survives the process being killed (SIGKILL
-/// included); a power cut may lose the last commits but never corrupts the file. It is held with an exclusive lock,
-/// so a second castbridge on the same file is refused at start instead of writing beside the first.
+/// included); a power cut may lose the last commits but never corrupts the file. A lock file beside it
+/// (`ProcessLock`) refuses a second castbridge on the same file at start, while backup tools may still read it.
 package actor SQLiteHubStore: HubStore {
     private let path: String
     private let logger: Logger
     private var connection: SQLiteConnection?
+    private var lock: ProcessLock?
 
     package init(path: String, logger: Logger) {
         self.path = path
@@ -59,6 +60,7 @@ package actor SQLiteHubStore: HubStore {
         guard let connection else { return }
         self.connection = nil
         try? await connection.close()
+        lock = nil
     }
 
     /// Opens the file (creating its folder, readable by this user only), takes its lock, and brings its schema to
@@ -71,6 +73,7 @@ package actor SQLiteHubStore: HubStore {
         } catch {
             throw StoreError("cannot create the store's folder \(folder): \(error.localizedDescription)")
         }
+        let lock = try ProcessLock(path: path + ".lock")
         // Created readable by this user only before SQLite opens it: its journal files take the same mode, and they
         // hold webhook secrets too.
         if !FileManager.default.fileExists(atPath: path) {
@@ -83,16 +86,13 @@ package actor SQLiteHubStore: HubStore {
             throw StoreError("cannot open the SQLite store \(path): \(error)")
         }
         do {
-            _ = try await db.query("PRAGMA busy_timeout = 250")
-            _ = try await db.query("PRAGMA locking_mode = EXCLUSIVE")
+            // A backup tool reading the file may hold its lock for a moment.
+            _ = try await db.query("PRAGMA busy_timeout = 2000")
             _ = try await db.query("PRAGMA journal_mode = WAL")
             _ = try await db.query("PRAGMA synchronous = NORMAL")
-            // The exclusive lock is taken by the first write: take it now, so that a second castbridge fails here.
-            _ = try await db.query("BEGIN IMMEDIATE")
-            _ = try await db.query("COMMIT")
         } catch {
             try? await db.close()
-            throw StoreError("the SQLite store \(path) is in use by another process (another castbridge?): \(error)")
+            throw StoreError("cannot set up the SQLite store \(path): \(error)")
         }
         do {
             try await SQLiteSchema.migrate(db, logger: logger)
@@ -101,6 +101,7 @@ package actor SQLiteHubStore: HubStore {
             throw error
         }
         connection = db
+        self.lock = lock
         logger.info("SQLite store open", metadata: ["path": "\(path)", "schema": "\(SQLiteSchema.version)"])
         return db
     }
