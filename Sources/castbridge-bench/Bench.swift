@@ -36,6 +36,8 @@ struct Bench: AsyncParsableCommand {
     var peer: String?
     @Option(help: "The store of a castbridge started here: memory, sqlite (a fresh file in a temporary folder for each server) or a postgres:// URL. Not given: no --store is passed (castbridge before issue #19 has none; later ones then use SQLite in the current folder).")
     var store: String?
+    @Option(help: "Publish to this castbridge instead (another node of the same cluster): the fan-out scenarios' subscribers stay on the measured one, so every delivery crosses between nodes.")
+    var publishTo: String?
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
     @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
@@ -111,7 +113,7 @@ struct Bench: AsyncParsableCommand {
         }
         try await Task.sleep(for: .milliseconds(500))
         let rssAfter = await target.rss()
-        let client = try PublishClient(base: base)
+        let client = try PublishClient(base: publishTo.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? base)
         let publish = kind == .fhircast ? Publish.fhircast(client, topic: topic) : Publish.cast(client, topic: topic)
         let cpuBefore = await target.cpuSeconds()
         let ownBefore = ownCPUSeconds()
