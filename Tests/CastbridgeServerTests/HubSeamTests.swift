@@ -70,6 +70,31 @@ struct HubSeamTests {
         }
     }
 
+    @Test("A store of one node (SQLite's way) that cannot keep a publish: delivered at once, answered 503 with the reason, the context as before; the publisher's retry with the same id is kept and delivered again")
+    func oneNodeStoreFailure() async throws {
+        struct DiskFull: Error, CustomStringConvertible { var description: String { "disk full" } }
+        let store = MemoryHubStore(deliversAfterWrite: false)
+        try await TestServer.with(store: store) { server in
+            let (watcher, _, _) = try await server.subscriber(topic: "t", events: "Patient-open")
+            #expect(try await server.publish(Events.patientOpen(topic: "t", patient: "p1", id: "kept")).status == 200)
+            #expect(try await watcher.nextJSON()?["id"] == "kept")
+            watcher.ack("kept")
+            let before = try await server.get("/fhircast/STU3/t").json
+            await store.failCommits(with: DiskFull())
+            let refused = try await server.publish(Events.patientOpen(topic: "t", patient: "p2", id: "retried"))
+            #expect(refused.status == 503)
+            #expect(refused.body.contains("disk full"))
+            #expect(try await watcher.nextJSON()?["id"] == "retried")
+            watcher.ack("retried")
+            #expect(try await server.get("/fhircast/STU3/t").json == before)
+            await store.failCommits(with: nil)
+            #expect(try await server.publish(Events.patientOpen(topic: "t", patient: "p2", id: "retried")).status == 200)
+            #expect(try await watcher.nextJSON()?["id"] == "retried")
+            #expect(await store.snapshot.topics["t"]?.current?.anchorID == "Patient/p2")
+            watcher.close()
+        }
+    }
+
     @Test("C26 across nodes: an event published to one node reaches a subscriber of the other, once, and the other's current context follows it")
     func twoNodes() async throws {
         let pair = PairedFanOut()

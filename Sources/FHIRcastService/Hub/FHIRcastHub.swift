@@ -43,6 +43,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     /// Where topic contexts and webhook subscriptions are kept; `keepsState` is read once.
     let store: any HubStore
     let keepsState: Bool
+    /// Whether a change's effects wait until it is written (`HubStore.deliversAfterWrite`); read once.
+    let deliversAfterWrite: Bool
     /// Changes waiting for the store, in order, each batch with the effects that wait for it (`StoreBatch`).
     var unwritten: [StoreBatch] = []
     /// Whether the writer is running (it runs while `unwritten` is not empty).
@@ -77,6 +79,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     ) {
         self.store = store
         self.keepsState = store.keepsState
+        self.deliversAfterWrite = store.deliversAfterWrite
         self.restored = !store.keepsState
         self.fanOut = fanOut
         self.sharesEvents = fanOut.spansNodes
@@ -376,8 +379,14 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             changes.events.append(shared)
             sharedAfter = nil
         }
-        guard !changes.isEmpty || writing else {
+        guard !changes.isEmpty || (writing && deliversAfterWrite) else {
             lastBatch = 0
+            if let shared { noteDelivered(shared) }
+            return execute(effects, shared: sharedAfter)
+        }
+        guard deliversAfterWrite else {
+            // One node: delivered at once, answered once written (`HubStore.deliversAfterWrite`).
+            lastBatch = enqueue(StoreBatch(id: nextBatchID(), changes: changes, effects: [], shared: nil, redo: nil))
             if let shared { noteDelivered(shared) }
             return execute(effects, shared: sharedAfter)
         }

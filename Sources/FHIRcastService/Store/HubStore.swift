@@ -6,6 +6,12 @@ package protocol HubStore: Sendable {
     /// False for a store that keeps nothing: the hub then neither records nor writes changes, so publishing costs
     /// nothing more.
     var keepsState: Bool { get }
+    /// Whether a change's effects (a publish's delivery) wait until it is written. True for a store shared by several
+    /// nodes, where the store decides the order and may refuse a write another node made first: nothing is delivered
+    /// that the store did not take. False for a store of one node, which cannot conflict: the event is delivered at
+    /// once (no write on the delivery path) and the request still answered only once it is written; if the write
+    /// fails, the publisher gets a 503 and its retry (the same id) is delivered again.
+    var deliversAfterWrite: Bool { get }
     /// What the store holds, read once at start.
     func load() async throws -> HubRecords
     /// Writes one batch of changes. The hub calls it one batch at a time, in the order the changes were made, and
@@ -37,6 +43,7 @@ package struct StoreConflictUnsupported: Error, CustomStringConvertible {
 package struct VolatileHubStore: HubStore {
     package init() {}
     package var keepsState: Bool { false }
+    package var deliversAfterWrite: Bool { false }
     package func load() async throws -> HubRecords { HubRecords() }
     package func commit(_ changes: HubChanges) async throws -> HubCommit { .written }
 }

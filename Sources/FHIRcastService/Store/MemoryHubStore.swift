@@ -7,7 +7,12 @@ package actor MemoryHubStore: HubStore {
     /// When set, commits fail with it (a store that cannot be reached).
     private var failure: (any Error)?
 
-    package init() {}
+    package nonisolated let deliversAfterWrite: Bool
+
+    /// `deliversAfterWrite`: behave as a cluster's store (true) or as one node's (false).
+    package init(deliversAfterWrite: Bool = true) {
+        self.deliversAfterWrite = deliversAfterWrite
+    }
 
     package nonisolated var keepsState: Bool { true }
     package func load() async throws -> HubRecords { records }

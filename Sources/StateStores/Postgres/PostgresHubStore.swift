@@ -74,6 +74,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 
     package nonisolated var keepsState: Bool { true }
+    package nonisolated var deliversAfterWrite: Bool { true }
     package nonisolated var spansNodes: Bool { true }
     package nonisolated var sharesThroughStore: Bool { true }
     package nonisolated func share(_ event: SharedEvent) {}
@@ -395,6 +396,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     /// Runs a database operation within `operationTimeout`, and names PostgreSQL and what failed when it does not
     /// succeed (a PostgreSQL error's own text hides its details).
+    @discardableResult
     private func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = operationTimeout
         let address = self.address

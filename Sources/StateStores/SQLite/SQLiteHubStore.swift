@@ -21,6 +21,7 @@ package actor SQLiteHubStore: HubStore {
     }
 
     package nonisolated var keepsState: Bool { true }
+    package nonisolated var deliversAfterWrite: Bool { false }
 
     package func load() async throws -> HubRecords {
         let db = try await open()
