@@ -155,6 +155,8 @@ let package = Package(
             dependencies: [
                 "FHIRcastCore",
                 "FHIRcastService",
+                "AccessCore",
+                "ServiceSupport",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -314,6 +316,7 @@ let package = Package(
             name: "StateStoresTests",
             dependencies: [
                 "StateStores",
+                "AccessCore",
                 "FHIRcastCore",
                 "FHIRcastService",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import FHIRcastCore
 import FHIRcastService
 import Logging
+import ServiceSupport
 import ServiceLifecycle
 import StateStores
 
@@ -15,12 +16,19 @@ extension Castbridge {
         }
     }
 
+    /// Audit records as log lines, and in the store too when it keeps them and the retention is above 0.
+    static func auditSink(store: any HubStore, retentionDays: Double, lines: LogAuditSink, logger: Logger) -> any AuditSink {
+        guard retentionDays > 0, let archive = store as? any AuditArchive else { return lines }
+        return ArchivingAuditSink(archive: archive, retention: .seconds(retentionDays * 86_400), lines: lines, logger: logger)
+    }
+
     /// The store and fan-out when they run as services of their own (PostgreSQL's connections), started before the
     /// hub and stopped after it.
     var storeServices: [any Service] {
         var services: [any Service] = []
         if let service = store as? any Service { services.append(service) }
         if let service = fanOut as? any Service, (fanOut as AnyObject) !== (store as AnyObject) { services.append(service) }
+        if let service = audit as? any Service { services.append(service) }
         return services
     }
 }

@@ -42,8 +42,8 @@ public struct Castbridge: Sendable {
         self.logger = l
         var auditLogger = Logger(label: "castbridge.audit")
         auditLogger.logLevel = config.logLevel
-        self.audit = LogAuditSink(logger: auditLogger)
         (self.store, self.fanOut) = Self.hubStore(for: config.store, logger: l)
+        self.audit = Self.auditSink(store: store, retentionDays: config.auditRetentionDays, lines: LogAuditSink(logger: auditLogger), logger: l)
     }
 
     /// The services of the process. `onReady` receives the bound port (useful with port 0).

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     /// Where state is kept (Docs/deployment.md). `castbridge serve` defaults to SQLite
     /// (`StoreLocation.defaultSQLitePath`); a configuration made in code keeps nothing unless told.
     public var store: StoreLocation = .memory
+    /// Days audit records are kept in the store (besides their log lines); 0 keeps none there.
+    public var auditRetentionDays: Double = 90
 
     // MARK: Security (Docs/security.md)
 

@@ -65,6 +65,8 @@ struct Serve: AsyncParsableCommand {
     var publicURL: String?
     @Option(help: "Where state is kept across restarts: memory (nothing kept), sqlite:PATH (one node) or postgres://USER:PASS@HOST:PORT/DB (a cluster: every node with the same database). [env: CASTBRIDGE_STORE] (default: sqlite:castbridge-data/castbridge.sqlite)")
     var store: String?
+    @Option(help: "Days audit records are kept in the store, besides their log lines; 0 keeps none there. [env: CASTBRIDGE_AUDIT_RETENTION_DAYS] (default: 90)")
+    var auditRetentionDays: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: CASTBRIDGE_LOG_LEVEL] (default: info)")
     var logLevel: String?
     @Option(help: "Who may call: off (no tokens; only on a loopback address unless --allow-anonymous), mock (castbridge's development authorization server, /oauth/token) or oidc (--oidc-issuer). [env: CASTBRIDGE_AUTH] (default: off)")
@@ -169,6 +171,10 @@ struct Serve: AsyncParsableCommand {
             c.store = try StoreLocation(parsing: try value(store, "STORE", { $0 }) ?? "sqlite:\(StoreLocation.defaultSQLitePath)")
         } catch {
             throw ValidationError("--store: \(error)")
+        }
+        if let v = try value(auditRetentionDays, "AUDIT_RETENTION_DAYS", { Double($0) }) {
+            guard v >= 0, v.isFinite else { throw ValidationError("--audit-retention-days must be 0 or more") }
+            c.auditRetentionDays = v
         }
         if let v = try value(logLevel, "LOG_LEVEL", { $0 }) {
             guard let level = Logger.Level(rawValue: v.lowercased()) else {

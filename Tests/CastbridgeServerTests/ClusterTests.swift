@@ -31,13 +31,16 @@ struct ClusterTests {
         try await TestPostgres.withDatabase { address in
             try await CallbackServer.with { cb in
                 var version = ""
-                try await TestServer.with(Self.onPostgres(address)) { server in
+                try await TestServer.with(Self.onPostgres(address), audit: nil) { server in
                     #expect(try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "kept", events: "DiagnosticReport-open,Patient-open", lease: 600).status == 202)
                     try await server.untilVerified()
                     #expect(try await server.publish(Events.reportOpen(topic: "kept")).status == 200)
                     version = try #require(try await server.get("/fhircast/STU3/kept").json?["context.versionId"]?.stringValue)
                     #expect(await cb.wait { $0.deliveries.count == 1 })
                 }
+                // Its audit record (the webhook subscribe) is in the database too.
+                let audited = try await TestPostgres.run(address, "SELECT 1 FROM audit_records WHERE record LIKE '%\"subscribe\"%'")
+                #expect(audited == 1)
                 try await TestServer.with(Self.onPostgres(address)) { server in
                     let kept = try await server.get("/fhircast/STU3/kept").json?["context.versionId"]?.stringValue
                     #expect(kept == version)

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import StateStores
+import AccessCore
 import Testing
 import TestSupport
 
@@ -46,6 +47,29 @@ struct DurableStateTests {
                     #expect(cb.snapshot().verifications.count == 1)
                 }
             }
+        }
+    }
+
+    @Test("Audit records are kept in the store across a restart (and still logged); none with a retention of 0")
+    func auditKept() async throws {
+        try await Self.withStorePath { path in
+            let sqlite: (inout ServerConfiguration) -> Void = { $0.store = .sqlite(path: path) }
+            try await TestServer.with(sqlite, audit: nil) { server in
+                _ = try await server.subscribe(topic: "audited", events: "Patient-open")
+            }
+            var records = try await SQLiteHubStore(path: path, logger: .init(label: "test")).latestAuditAndClose()
+            #expect(records.first?.action == "subscribe")
+            #expect(records.first?.topic == "audited")
+            #expect(records.first?.outcome == "allowed")
+            let none: (inout ServerConfiguration) -> Void = {
+                $0.store = .sqlite(path: path)
+                $0.auditRetentionDays = 0
+            }
+            try await TestServer.with(none, audit: nil) { server in
+                _ = try await server.subscribe(topic: "not-kept", events: "Patient-open")
+            }
+            records = try await SQLiteHubStore(path: path, logger: .init(label: "test")).latestAuditAndClose()
+            #expect(records.count == 1)
         }
     }
 
@@ -105,6 +129,12 @@ struct DurableStateTests {
 }
 
 extension SQLiteHubStore {
+    func latestAuditAndClose() async throws -> [AuditRecord] {
+        let records = try await latestAudit(limit: 10)
+        await close()
+        return records
+    }
+
     /// Reads the file as the next castbridge would, then lets it go.
     func loadAndClose() async throws -> HubRecords {
         let records = try await load()

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SQLiteNIO
 import StateStores
+import AccessCore
 import Testing
 
 @testable import StateStores
@@ -110,11 +111,37 @@ struct SQLiteHubStoreTests {
         }
     }
 
+    @Test("A file of schema version 1 is migrated to this version at start, its topics kept; audit records are appended and pruned by age")
+    func migratesAndAudits() async throws {
+        try await Self.withFolder { folder in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let path = folder + "/castbridge.sqlite"
+            let old = try await SQLiteConnection.open(storage: .file(path: path))
+            for sql in SQLiteSchema.migrations[0] { _ = try await old.query(sql) }
+            _ = try await old.query("INSERT INTO fhircast_topics (topic, context) VALUES ('t', ?)", [.text(String(decoding: try JSONEncoder().encode(TopicContext(now: Date())), as: UTF8.self))])
+            _ = try await old.query("PRAGMA user_version = 1")
+            try await old.close()
+            let store = SQLiteHubStore(path: path, logger: Self.logger)
+            #expect(try await store.load().topics.keys.sorted() == ["t"])
+            let record = AuditRecord(action: "subscribe", side: .fhircast, status: 202, subject: "s", topic: "t")
+            try await store.append([record, record])
+            #expect(try await store.latestAudit(limit: 10).count == 2)
+            try await store.pruneAudit(before: Date().addingTimeInterval(-60))
+            #expect(try await store.latestAudit(limit: 10).count == 2)
+            try await store.pruneAudit(before: Date().addingTimeInterval(60))
+            #expect(try await store.latestAudit(limit: 10).isEmpty)
+            await store.close()
+            let check = try await SQLiteConnection.open(storage: .file(path: path))
+            #expect(try await check.query("PRAGMA user_version").first?.column("user_version")?.integer == SQLiteSchema.version)
+            try await check.close()
+        }
+    }
+
     @Test("A path where no folder can be made is refused with the folder's name")
     func unwritable() async throws {
         try await Self.withFolder { folder in
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: folder + "/file", contents: Data())
+            _ = FileManager.default.createFile(atPath: folder + "/file", contents: Data())
             let store = SQLiteHubStore(path: folder + "/file/inside/castbridge.sqlite", logger: Self.logger)
             await #expect {
                 _ = try await store.load()

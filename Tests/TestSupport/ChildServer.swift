@@ -16,14 +16,28 @@ public actor ChildServer {
         public let description: String
     }
 
+    /// Where the child's standard error goes: read when it exits before answering, to tell why.
+    private let errors: URL
+
     private init(binary: URL, port: Int, arguments: [String]) throws {
         self.port = port
         process = Process()
         process.executableURL = binary
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        errors = FileManager.default.temporaryDirectory.appendingPathComponent("castbridge-child-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
+    }
+
+    /// The child exited before it answered: a port another process took first is `PortTaken` (the caller picks
+    /// another), anything else a `Failure` with the child's last words.
+    private func exitedEarly() -> any Error {
+        let said = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        if said.contains("Address already in use") { return PortTaken(port: port) }
+        let last = said.split(separator: "\n").suffix(3).joined(separator: " | ")
+        return Failure(description: "castbridge exited with status \(process.terminationStatus): \(last)")
     }
 
     public nonisolated var base: String { "http://127.0.0.1:\(port)" }
@@ -41,10 +55,10 @@ public actor ChildServer {
             if await healthAnswers() {
                 // Another process may have taken the port between choosing it and our bind: then ours has exited.
                 try await Task.sleep(for: .milliseconds(100))
-                guard process.isRunning else { throw PortTaken(port: port) }
+                guard process.isRunning else { throw exitedEarly() }
                 return
             }
-            guard process.isRunning else { throw Failure(description: "castbridge exited with status \(process.terminationStatus)") }
+            guard process.isRunning else { throw exitedEarly() }
             try await Task.sleep(for: .milliseconds(50))
         }
         stop()
@@ -111,5 +125,6 @@ public actor ChildServer {
 
     deinit {
         if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(at: errors)
     }
 }

@@ -17,11 +17,11 @@ import ServiceLifecycle
 ///   connection dropped, or it saw a gap) fetches them in order.
 /// - A node's idle-topic sweep is its own: it does not delete the shared row, which other nodes may still use.
 package actor PostgresHubStore: HubStore, TopicFanOut, Service {
-    private nonisolated let client: PostgresClient
+    nonisolated let client: PostgresClient
     private let address: PostgresAddress
     /// This process's name in notices: its own are skipped.
     package nonisolated let node = UUID().uuidString
-    private let logger: Logger
+    let logger: Logger
     private let eventRetentionSeconds: Double
     private let operationTimeout: Duration
     private nonisolated let events: AsyncStream<SharedEvent>
@@ -351,7 +351,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     // MARK: Helpers
 
-    private func ready() async throws {
+    func ready() async throws {
         guard !migrated else { return }
         try await probe()
         try await bounded("prepare its tables") { [client, logger] in try await PostgresSchema.migrate(client, logger: logger) }
@@ -397,7 +397,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// Runs a database operation within `operationTimeout`, and names PostgreSQL and what failed when it does not
     /// succeed (a PostgreSQL error's own text hides its details).
     @discardableResult
-    private func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = operationTimeout
         let address = self.address
         do {

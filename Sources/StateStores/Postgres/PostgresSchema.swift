@@ -32,7 +32,12 @@ enum PostgresSchema {
             // The nodes that are up: each says so every few seconds; a webhook whose node stopped saying so is taken
             // over by another.
             "CREATE TABLE castbridge_nodes (node text PRIMARY KEY, seen_at timestamptz NOT NULL)",
-        ]
+        ],
+        [
+            // Audit records (issue #13's), kept for the retention setting.
+            "CREATE TABLE audit_records (id bigserial PRIMARY KEY, at timestamptz NOT NULL, record text NOT NULL)",
+            "CREATE INDEX audit_records_at ON audit_records (at)",
+        ],
     ]
 
     static var version: Int { migrations.count }

@@ -14,6 +14,9 @@ package actor SQLiteHubStore: HubStore {
     private let logger: Logger
     private var connection: SQLiteConnection?
     private var lock: ProcessLock?
+    /// The operation last started: each waits for the one before, so that a transaction (the hub's batch, a batch of
+    /// audit records) never has another operation's statements run inside it on the one connection.
+    private var last: Task<Void, Never>?
 
     package init(path: String, logger: Logger) {
         self.path = path
@@ -22,6 +25,18 @@ package actor SQLiteHubStore: HubStore {
 
     package nonisolated var keepsState: Bool { true }
     package nonisolated var deliversAfterWrite: Bool { false }
+
+    /// Runs `body` once every operation started before it has finished.
+    func exclusively<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        let db = try await open()
+        let previous = last
+        let task = Task {
+            await previous?.value
+            return try await body(db)
+        }
+        last = Task { _ = try? await task.value }
+        return try await task.value
+    }
 
     package func load() async throws -> HubRecords {
         let db = try await open()
@@ -40,19 +55,20 @@ package actor SQLiteHubStore: HubStore {
     }
 
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
-        let db = try await open()
         let statements = try SQLiteStatements.writing(changes)
-        if statements.count == 1, let only = statements.first {
-            _ = try await db.query(only.sql, only.binds)
-            return .written
-        }
-        _ = try await db.query("BEGIN IMMEDIATE")
-        do {
-            for statement in statements { _ = try await db.query(statement.sql, statement.binds) }
-            _ = try await db.query("COMMIT")
-        } catch {
-            _ = try? await db.query("ROLLBACK")
-            throw error
+        try await exclusively { db in
+            if statements.count == 1, let only = statements.first {
+                _ = try await db.query(only.sql, only.binds)
+                return
+            }
+            _ = try await db.query("BEGIN IMMEDIATE")
+            do {
+                for statement in statements { _ = try await db.query(statement.sql, statement.binds) }
+                _ = try await db.query("COMMIT")
+            } catch {
+                _ = try? await db.query("ROLLBACK")
+                throw error
+            }
         }
         return .written
     }
@@ -66,7 +82,7 @@ package actor SQLiteHubStore: HubStore {
 
     /// Opens the file (creating its folder, readable by this user only), takes its lock, and brings its schema to
     /// this version.
-    private func open() async throws -> SQLiteConnection {
+    func open() async throws -> SQLiteConnection {
         if let connection { return connection }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
@@ -78,7 +94,7 @@ package actor SQLiteHubStore: HubStore {
         // Created readable by this user only before SQLite opens it: its journal files take the same mode, and they
         // hold webhook secrets too.
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         let db: SQLiteConnection
         do {

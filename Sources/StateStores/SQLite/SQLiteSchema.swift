@@ -11,7 +11,12 @@ enum SQLiteSchema {
             "CREATE TABLE fhircast_topics (topic TEXT PRIMARY KEY NOT NULL, context TEXT NOT NULL) WITHOUT ROWID",
             // STU2 webhook subscriptions: the JSON of each (Subscription: callback, secret, events, lease).
             "CREATE TABLE fhircast_webhooks (id TEXT PRIMARY KEY NOT NULL, topic TEXT NOT NULL, subscription TEXT NOT NULL) WITHOUT ROWID",
-        ]
+        ],
+        [
+            // Audit records (issue #13's), kept for the retention setting: when (Unix seconds), and the record's JSON.
+            "CREATE TABLE audit_records (at REAL NOT NULL, record TEXT NOT NULL)",
+            "CREATE INDEX audit_records_at ON audit_records (at)",
+        ],
     ]
 
     static var version: Int { migrations.count }

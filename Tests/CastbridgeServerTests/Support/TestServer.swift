@@ -40,7 +40,7 @@ struct TestServer: Sendable {
         access: (any AccessPolicy)? = nil,
         store: (any HubStore)? = nil,
         fanOut: (any TopicFanOut)? = nil,
-        audit: any AuditSink = NoAudit(),
+        audit: (any AuditSink)? = NoAudit(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
         let config = testConfiguration(configure)
@@ -49,7 +49,7 @@ struct TestServer: Sendable {
         castbridge.access = access
         if let store { castbridge.store = store }
         if let fanOut { castbridge.fanOut = fanOut }
-        castbridge.audit = audit
+        if let audit { castbridge.audit = audit }
         let group = try castbridge.makeServiceGroup(handleSignals: false) { portContinuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
