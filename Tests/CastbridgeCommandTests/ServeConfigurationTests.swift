@@ -27,7 +27,7 @@ struct ServeConfigurationTests {
         #expect(!c.castRequireAuth && !c.castSingleUser)
     }
 
-    @Test("--store: SQLite next to the server by default; memory, another file or PostgreSQL when told (CASTBRIDGE_STORE too); anything else refused")
+    @Test("--store: SQLite next to the server by default; memory, another file or PostgreSQL when told (CASTBRIDGE_STORE too); anything else refused. --audit-retention-days: 90, or what is given, never negative")
     func store() throws {
         #expect(try configuration([]).store == .sqlite(path: "castbridge-data/castbridge.sqlite"))
         #expect(try configuration(["--store", "memory"]).store == .memory)
@@ -38,6 +38,10 @@ struct ServeConfigurationTests {
         for bad in ["redis://x", "sqlite:", "postgres://db/cb"] {
             #expect(throws: ValidationError.self, "\(bad)") { try configuration(["--store", bad]) }
         }
+        #expect(try configuration([]).auditRetentionDays == 90)
+        #expect(try configuration(["--audit-retention-days", "0"]).auditRetentionDays == 0)
+        #expect(try configuration([], ["CASTBRIDGE_AUDIT_RETENTION_DAYS": "7"]).auditRetentionDays == 7)
+        #expect(throws: ValidationError.self) { try configuration(["--audit-retention-days=-1"]) }
     }
 
     @Test("Environment variables set every option; a flag given on the command line wins")
