@@ -144,6 +144,39 @@ struct ClusterTests {
         }
     }
 
+    @Test("A node killed with SIGKILL mid-stream loses nothing it acknowledged: every update it answered 200 reached the other node's subscriber once and in order, and the other node goes on from the last versionId")
+    func sigkillNode() async throws {
+        try await TestPostgres.withDatabase { address in
+            let url = "postgres://\(address.user):\(address.password ?? "")@\(address.host):\(address.port)/\(address.database)"
+            let doomed = try await CastbridgeProcess.start(arguments: ["--store", url])
+            try await TestServer.with(Self.onPostgres(address)) { survivor in
+                let (watcher, _, _) = try await survivor.subscriber(topic: "k", events: "DiagnosticReport-open,DiagnosticReport-update")
+                func post(_ base: String, _ event: JSONValue) async throws -> Int {
+                    let body = String(decoding: try JSONEncoder().encode(event), as: UTF8.self)
+                    return try await TestServer.request(.POST, "\(base)/fhircast/STU3", body: body, contentType: "application/json").status
+                }
+                #expect(try await post(doomed.base, Events.reportOpen(topic: "k", id: "open")) == 200)
+                var version = try #require(try await TestServer.request(.GET, "\(doomed.base)/fhircast/STU3/k").json?["context.versionId"]?.stringValue)
+                var acknowledged = ["open"]
+                for i in 0..<15 {
+                    #expect(try await post(doomed.base, Events.reportUpdate(topic: "k", version: version, entries: [Events.observationPut("o\(i)")], id: "u\(i)")) == 200)
+                    acknowledged.append("u\(i)")
+                    version = try #require(try await TestServer.request(.GET, "\(doomed.base)/fhircast/STU3/k").json?["context.versionId"]?.stringValue)
+                }
+                await doomed.kill()
+                var received: [String] = []
+                while received.count < acknowledged.count, let frame = try await watcher.nextJSON(timeout: .seconds(5)) {
+                    if let id = frame["id"]?.stringValue { received.append(id); watcher.ack(id) }
+                }
+                #expect(received == acknowledged)
+                #expect(try await survivor.get("/fhircast/STU3/k").json?["context.versionId"]?.stringValue == version)
+                #expect(try await survivor.publish(Events.reportUpdate(topic: "k", version: version, entries: [Events.observationPut("after")], id: "after")).status == 200)
+                #expect(try await watcher.nextJSON(timeout: .seconds(5))?["id"] == "after")
+                watcher.close()
+            }
+        }
+    }
+
     @Test("C47 across nodes: DiagnosticReport-updates on one versionId sent to both nodes at once: exactly one wins, every other gets its 400; the winner's update is what both nodes hold")
     func versionRace() async throws {
         try await Self.withTwoNodes { a, b, _ in
