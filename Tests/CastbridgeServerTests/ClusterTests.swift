@@ -183,6 +183,11 @@ struct ClusterTests {
             try await a.openTopic("race")
             #expect(try await a.publish(Events.reportOpen(topic: "race")).status == 200)
             let v1 = try #require(try await a.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue)
+            // B's copy follows A's write by its notice (milliseconds; more on a loaded machine).
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try await b.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue != v1, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(try await b.get("/fhircast/STU3/race").json?["context.versionId"]?.stringValue == v1)
             let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
                 for i in 0..<8 {

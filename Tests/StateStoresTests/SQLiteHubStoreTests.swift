@@ -137,6 +137,22 @@ struct SQLiteHubStoreTests {
         }
     }
 
+    @Test("Operations that come together at start (the hub's load, the audit's first prune) share one opening of the file: none finds the store's own lock held")
+    func concurrentOpen() async throws {
+        try await Self.withFolder { folder in
+            let store = SQLiteHubStore(path: folder + "/castbridge.sqlite", logger: Self.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        if i % 2 == 0 { _ = try await store.load() } else { try await store.pruneAudit(before: Date()) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            await store.close()
+        }
+    }
+
     @Test("A path where no folder can be made is refused with the folder's name")
     func unwritable() async throws {
         try await Self.withFolder { folder in

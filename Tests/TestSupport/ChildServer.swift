@@ -36,7 +36,10 @@ public actor ChildServer {
     private func exitedEarly() -> any Error {
         let said = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
         if said.contains("Address already in use") { return PortTaken(port: port) }
-        let last = said.split(separator: "\n").suffix(3).joined(separator: " | ")
+        let lines = said.split(separator: "\n")
+        // A crash's report begins with its reason, and its backtrace follows.
+        let last = (lines.first { $0.contains("Fatal error") || $0.contains("Crash") || $0.hasPrefix("Error:") }.map { [$0] } ?? lines.suffix(3)).joined(separator: " | ")
+        try? FileManager.default.copyItem(at: errors, to: FileManager.default.temporaryDirectory.appendingPathComponent("castbridge-child-failed-\(port).log"))
         return Failure(description: "castbridge exited with status \(process.terminationStatus): \(last)")
     }
 

@@ -14,6 +14,7 @@ package actor SQLiteHubStore: HubStore {
     private let logger: Logger
     private var connection: SQLiteConnection?
     private var lock: ProcessLock?
+    private var opening: Task<SQLiteConnection, any Error>?
     /// The operation last started: each waits for the one before, so that a transaction (the hub's batch, a batch of
     /// audit records) never has another operation's statements run inside it on the one connection.
     private var last: Task<Void, Never>?
@@ -76,13 +77,29 @@ package actor SQLiteHubStore: HubStore {
     package func close() async {
         guard let connection else { return }
         self.connection = nil
+        opening = nil
         try? await connection.close()
         lock = nil
     }
 
+    /// The connection, opened by the first caller; callers that come while it opens wait for the same opening (two
+    /// openings would take the lock twice, and the second would find it held).
+    func open() async throws -> SQLiteConnection {
+        if let connection { return connection }
+        if let opening { return try await opening.value }
+        let task = Task { try await self.openOnce() }
+        opening = task
+        do {
+            return try await task.value
+        } catch {
+            opening = nil
+            throw error
+        }
+    }
+
     /// Opens the file (creating its folder, readable by this user only), takes its lock, and brings its schema to
     /// this version.
-    func open() async throws -> SQLiteConnection {
+    private func openOnce() async throws -> SQLiteConnection {
         if let connection { return connection }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
