@@ -19,7 +19,7 @@ extension Castbridge {
     /// Audit records as log lines, and in the store too when it keeps them and the retention is above 0.
     static func auditSink(store: any HubStore, retentionDays: Double, lines: LogAuditSink, logger: Logger) -> any AuditSink {
         guard retentionDays > 0, let archive = store as? any AuditArchive else { return lines }
-        return ArchivingAuditSink(archive: archive, retention: .seconds(retentionDays * 86_400), lines: lines, logger: logger)
+        return ArchivingAuditSink(archive: archive, retention: retentionDays * 86_400, lines: lines, logger: logger)
     }
 
     /// The store and fan-out when they run as services of their own (PostgreSQL's connections), started before the

@@ -11,14 +11,14 @@ import Synchronization
 package final class ArchivingAuditSink: AuditSink, Service {
     private let lines: LogAuditSink
     private let archive: any AuditArchive
-    private let retention: Duration
+    private let retention: TimeInterval
     private let logger: Logger
     private let capacity: Int
     private let pending = Mutex<(records: [AuditRecord], dropped: Int)>(([], 0))
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    package init(archive: any AuditArchive, retention: Duration, lines: LogAuditSink, logger: Logger, capacity: Int = 10_000) {
+    package init(archive: any AuditArchive, retention: TimeInterval, lines: LogAuditSink, logger: Logger, capacity: Int = 10_000) {
         self.archive = archive
         self.retention = retention
         self.lines = lines
@@ -69,9 +69,8 @@ package final class ArchivingAuditSink: AuditSink, Service {
 
     private func prune() async {
         while !Task.isCancelled {
-            let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
             do {
-                try await archive.pruneAudit(before: Date().addingTimeInterval(-seconds))
+                try await archive.pruneAudit(before: Date().addingTimeInterval(-retention))
             } catch {
                 logger.warning("could not prune old audit records", metadata: ["error": "\(error)"])
             }

@@ -18,18 +18,21 @@ struct ClusterNotice: Codable, Sendable, Equatable {
     /// PostgreSQL's limit is 8,000 bytes; a little is kept for the channel's bookkeeping.
     static let maxPayloadBytes = 7_800
 
-    /// The notice for `events` of one topic: inline when they fit, by number otherwise.
-    static func payload(origin: String, topic: String, events: [SharedEvent]) throws -> String {
-        let encoder = JSONEncoder()
-        let inline = ClusterNotice(o: origin, t: topic, n: events.map { Entry(s: $0.sequence, e: $0.event) })
-        let data = try encoder.encode(inline)
-        if data.count <= maxPayloadBytes { return String(decoding: data, as: UTF8.self) }
-        let byReference = ClusterNotice(o: origin, t: topic, n: events.map { Entry(s: $0.sequence, e: nil) })
-        let small = try encoder.encode(byReference)
-        guard small.count <= maxPayloadBytes else {
-            throw StoreError("the notice of \(events.count) events of one topic does not fit in a PostgreSQL notification")
+    /// The notice for one topic's events, numbered `numbers`, whose JSON (`bodies`, as written to the events table) is
+    /// used as it is, not encoded again: inline when they fit, by number otherwise.
+    static func payload(origin: String, topic: String, numbers: [Int64], bodies: [String]) throws -> String {
+        let head = "{\"o\":\(try quoted(origin)),\"t\":\(try quoted(topic)),\"n\":["
+        let inline = head + zip(numbers, bodies).map { "{\"s\":\($0),\"e\":\($1)}" }.joined(separator: ",") + "]}"
+        if inline.utf8.count <= maxPayloadBytes { return inline }
+        let byReference = head + numbers.map { "{\"s\":\($0)}" }.joined(separator: ",") + "]}"
+        guard byReference.utf8.count <= maxPayloadBytes else {
+            throw StoreError("the notice of \(numbers.count) events of one topic does not fit in a PostgreSQL notification")
         }
-        return String(decoding: small, as: UTF8.self)
+        return byReference
+    }
+
+    private static func quoted(_ text: String) throws -> String {
+        String(decoding: try JSONEncoder().encode(text), as: UTF8.self)
     }
 
     static func read(_ payload: String) -> ClusterNotice? {

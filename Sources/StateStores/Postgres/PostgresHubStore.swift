@@ -30,7 +30,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     private nonisolated let claimSink: AsyncStream<Subscription>.Continuation
     /// How often a node says it is up, and how long after its last word its webhooks are taken over.
     private let heartbeat: Duration
-    private let presumedGone: Duration
+    private let presumedGone: TimeInterval
     private var migrated = false
     /// Set once the hub has stopped: this node no longer says it is up, nor takes webhooks over.
     private var closed = false
@@ -41,7 +41,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     package init(
         address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5),
-        heartbeat: Duration = .seconds(2), presumedGone: Duration = .seconds(10)
+        heartbeat: Duration = .seconds(2), presumedGone: TimeInterval = 10
     ) {
         self.address = address
         self.heartbeat = heartbeat
@@ -322,7 +322,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// Webhook subscriptions whose node has not said it is up for `presumedGone`, now this node's (each row is taken
     /// by one node: the update is atomic).
     private func claimOrphanedWebhooks() async throws -> [Subscription] {
-        let gone = Double(presumedGone.components.seconds) + Double(presumedGone.components.attoseconds) / 1e18
+        let gone = presumedGone
         return try await bounded("take over webhooks") { [client, logger, node] in
             let rows = try await client.query(
                 """

@@ -38,7 +38,7 @@ struct PostgresWrites: Sendable {
             let events = eventsByTopic[topic] ?? []
             let numbers = events.map(\.sequence)
             let bodies = try events.map { String(decoding: try encoder.encode($0.event), as: UTF8.self) }
-            let notice = events.isEmpty ? "" : try ClusterNotice.payload(origin: node, topic: topic, events: events)
+            let notice = events.isEmpty ? "" : try ClusterNotice.payload(origin: node, topic: topic, numbers: numbers, bodies: bodies)
             let sequence = context.sequence
             let channel = PostgresHubStore.channel
             // The topic row is written only over `basis` (a new topic: only if no node made it first); the events and

@@ -40,19 +40,20 @@ package actor SQLiteHubStore: HubStore {
     }
 
     package func load() async throws -> HubRecords {
-        let db = try await open()
-        var records = HubRecords()
-        let decoder = JSONDecoder()
-        for row in try await db.query("SELECT topic, context FROM fhircast_topics") {
-            guard let topic = row.column("topic")?.string, let json = row.column("context")?.string else { continue }
-            records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
+        try await exclusively { db in
+            var records = HubRecords()
+            let decoder = JSONDecoder()
+            for row in try await db.query("SELECT topic, context FROM fhircast_topics") {
+                guard let topic = row.column("topic")?.string, let json = row.column("context")?.string else { continue }
+                records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
+            }
+            for row in try await db.query("SELECT subscription FROM fhircast_webhooks") {
+                guard let json = row.column("subscription")?.string else { continue }
+                let sub = try decoder.decode(Subscription.self, from: Data(json.utf8))
+                records.subscriptions[sub.id] = sub
+            }
+            return records
         }
-        for row in try await db.query("SELECT subscription FROM fhircast_webhooks") {
-            guard let json = row.column("subscription")?.string else { continue }
-            let sub = try decoder.decode(Subscription.self, from: Data(json.utf8))
-            records.subscriptions[sub.id] = sub
-        }
-        return records
     }
 
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
