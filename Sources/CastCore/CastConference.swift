@@ -3,7 +3,7 @@ import Foundation
 import OrderedCollections
 
 /// A tumor-board conference: events on any participant topic reach every participant topic (cast-protocol.md §5).
-public struct CastConference: Sendable, Hashable {
+public struct CastConference: Sendable, Hashable, Codable {
     public var hostTopic: String
     public var title: String
     /// Attendee topics: deduplicated, without `*` and without the host's own topic.

@@ -7,7 +7,7 @@ import OrderedCollections
 public struct CastHubState: Sendable {
     public var matching: CastEventMatching
     /// By endpoint id, in subscription order (the reference's "first subscription" rules depend on order).
-    public private(set) var subscriptions: OrderedDictionary<String, CastSubscription> = [:]
+    public internal(set) var subscriptions: OrderedDictionary<String, CastSubscription> = [:]
     public private(set) var pending: [String: PendingCastRequest] = [:]
     public internal(set) var conferences: [CastConference] = []
     var lastContexts: OrderedDictionary<String, JSONValue> = [:]
@@ -145,17 +145,22 @@ public struct CastHubState: Sendable {
     }
 
     /// One pass over the addressees: the bound sockets and the WebSub subscribers of an envelope.
-    func routed(_ envelope: [String: JSONValue]) -> Delivery {
-        let addressees = addressees(of: envelope)
+    func routed(_ envelope: [String: JSONValue], fromThisNode: Bool = true) -> Delivery {
+        let addressees = addressees(of: envelope).filter { fromThisNode || !$0.nodeLocal }
         return Delivery(
             envelope: .object(envelope),
             endpoints: addressees.filter { $0.bound && $0.isWebSocket }.map(\.endpoint),
-            webSub: addressees.filter { !$0.isWebSocket && $0.callback != nil })
+            webSub: fromThisNode ? addressees.filter { !$0.isWebSocket && $0.callback != nil } : [])
     }
 
     /// Validates and routes a publish. Throws the reference's 400s. `pathTopic` (generation B's
     /// `POST /api/hub/{topic}`) fills an empty `event.hub.topic`.
     public mutating func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) -> Delivery {
+        route(try accept(body, host: host, pathTopic: pathTopic), fromThisNode: true)
+    }
+
+    /// Validates a publish and returns the envelope as it is fanned out. Throws the reference's 400s.
+    public func accept(_ body: JSONValue, host: String?, pathTopic: String? = nil) throws(CastError) -> [String: JSONValue] {
         guard case .object(var root) = body else { throw CastError(400, "Invalid JSON body") }
         if let pathTopic, !pathTopic.isEmpty, case .object(var ev)? = root["event"],
             (ev["hub.topic"]?.stringValue ?? "").isEmpty
@@ -176,9 +181,15 @@ public struct CastHubState: Sendable {
             }
             try CastFilenamePolicy.validateFiles(of: root)
         }
-        let forwarded = Self.forwarded(root, host: host)
+        return Self.forwarded(root, host: host)
+    }
+
+    /// Routes an accepted envelope: remembered as its topic's last context, then its addressees and the conference
+    /// pass. Another node's envelope reaches no node-local subscription (each node bridges what it took itself), and
+    /// no WebSub subscriber (the node that took it posts to them).
+    public mutating func route(_ forwarded: [String: JSONValue], fromThisNode: Bool) -> Delivery {
         remember(forwarded)
-        var delivery = routed(forwarded)
+        var delivery = routed(forwarded, fromThisNode: fromThisNode)
         delivery.endpoints += conferenceEndpoints(for: forwarded, excluding: delivery.endpoints)
         return delivery
     }

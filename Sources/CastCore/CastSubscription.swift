@@ -65,6 +65,9 @@ public struct CastSubscription: Sendable, Hashable {
     public var bound = false
     /// Who made it (the token's subject), for the per-owner cap.
     public var owner: String?
+    /// A subscription of this node's own (the bridge's, on the embedded hub): never shared with other nodes of a
+    /// cluster, and given only the events accepted on this node, so that each event is bridged by one node.
+    public var nodeLocal = false
 
     /// The reference treats every channel type other than `websocket` (and a missing one) as WebSub.
     public var isWebSocket: Bool { channelType == "websocket" || channelType.lowercased() == "websocket" }
@@ -166,5 +169,50 @@ extension CastSubscription {
     /// Topic rule: equal, or the subscription is `*` and the event has a topic.
     public func matchesTopic(_ topic: String) -> Bool {
         self.topic == topic || (self.topic == "*" && !topic.isEmpty)
+    }
+}
+
+/// What a store keeps of a subscription, and what one node tells the others: every field as given; the parsed forms
+/// (`eventNames`, `nameKey`) are made again on decoding. `bound` is the cluster's (a socket on some node).
+extension CastSubscription: Codable {
+    enum CodingKeys: String, CodingKey {
+        case endpoint, topic, events, channelType, callback, secret, leaseSeconds, name, actors, productName, productVersion, clientInfo,
+            bound, owner, nodeLocal
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            endpoint: try c.decode(String.self, forKey: .endpoint), topic: try c.decode(String.self, forKey: .topic),
+            events: try c.decode(String.self, forKey: .events), channelType: try c.decode(String.self, forKey: .channelType),
+            callback: try c.decodeIfPresent(String.self, forKey: .callback), secret: try c.decodeIfPresent(String.self, forKey: .secret),
+            leaseSeconds: try c.decode(Int.self, forKey: .leaseSeconds), name: try c.decode(String.self, forKey: .name),
+            actors: try c.decode([String].self, forKey: .actors), productName: try c.decodeIfPresent(String.self, forKey: .productName),
+            productVersion: try c.decodeIfPresent(String.self, forKey: .productVersion),
+            clientInfo: try c.decode([String: JSONValue].self, forKey: .clientInfo))
+        eventNames = EventNameSet(events)
+        nameKey = name.lowercased()
+        bound = try c.decodeIfPresent(Bool.self, forKey: .bound) ?? false
+        owner = try c.decodeIfPresent(String.self, forKey: .owner)
+        nodeLocal = try c.decodeIfPresent(Bool.self, forKey: .nodeLocal) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(endpoint, forKey: .endpoint)
+        try c.encode(topic, forKey: .topic)
+        try c.encode(events, forKey: .events)
+        try c.encode(channelType, forKey: .channelType)
+        try c.encodeIfPresent(callback, forKey: .callback)
+        try c.encodeIfPresent(secret, forKey: .secret)
+        try c.encode(leaseSeconds, forKey: .leaseSeconds)
+        try c.encode(name, forKey: .name)
+        try c.encode(actors, forKey: .actors)
+        try c.encodeIfPresent(productName, forKey: .productName)
+        try c.encodeIfPresent(productVersion, forKey: .productVersion)
+        try c.encode(clientInfo, forKey: .clientInfo)
+        try c.encode(bound, forKey: .bound)
+        try c.encodeIfPresent(owner, forKey: .owner)
+        if nodeLocal { try c.encode(true, forKey: .nodeLocal) }
     }
 }
