@@ -155,6 +155,8 @@ let package = Package(
             dependencies: [
                 "FHIRcastCore",
                 "FHIRcastService",
+                "CastCore",
+                "CastService",
                 "AccessCore",
                 "ServiceSupport",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),

@@ -21,6 +21,10 @@ package actor CastBridge: Service {
     private let fhircast: FHIRcastHub
     private let config: BridgeServiceConfiguration
     private let logger: Logger
+    /// Which node of a cluster holds the link to an external Cast hub (one at a time); on one node, this one.
+    private let leadership: any Leadership
+    /// Whether this node holds the link, or another node of the cluster does (`standby`).
+    private var leading = false
     private var link: CastLink?
     private var backoff: Backoff
     private var stopping = false
@@ -33,7 +37,11 @@ package actor CastBridge: Service {
         payloadBase = config.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "http://\(config.host):\(port)"
     }
 
-    package init(outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: BridgeServiceConfiguration, logger: Logger) {
+    package init(
+        outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: BridgeServiceConfiguration, logger: Logger,
+        leadership: any Leadership = SoleNode()
+    ) {
+        self.leadership = leadership
         self.outlet = outlet
         self.upstream = upstream
         self.fhircast = fhircast
@@ -48,7 +56,7 @@ package actor CastBridge: Service {
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.connectionLoop() }
+            group.addTask { await self.leadLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.tickLoop() }
             group.addTask { await self.topicLoop() }
@@ -71,8 +79,44 @@ package actor CastBridge: Service {
 
     /// For `/health`.
     package func status() -> JSONValue {
-        state.status(upstream: upstream.label, connected: link != nil, queued: outlet.count, queuedBytes: outlet.bytes, overflowed: outlet.overflowed)
+        var status = state.status(
+            upstream: upstream.label, connected: link != nil, queued: outlet.count, queuedBytes: outlet.bytes, overflowed: outlet.overflowed)
+        if leadership.spansNodes, case .object(var fields) = status {
+            // A standby node sends its own FHIRcast events to the Cast hub; the leader holds the one subscription.
+            fields["role"] = leading ? "leader" : "standby"
+            status = .object(fields)
+        }
+        return status
     }
+
+    /// On a cluster, this node waits its turn to hold the link; the others stand by (and still send their FHIRcast
+    /// apps' events to the Cast hub, which needs no link). Leading again whenever the lead is lost.
+    private func leadLoop() async {
+        while !stopping && !Task.isCancelled {
+            await leadership.whileLeading(.bridgeLink) {
+                await self.setLeading(true)
+                await self.connectionLoop()
+            }
+            await lostLead()
+        }
+    }
+
+    private func setLeading(_ value: Bool) {
+        leading = value
+        if value { outlet.wakeUp() }
+    }
+
+    /// The lead is lost (or the bridge stops): the link, if any, is closed, so that the next leader's is the only one.
+    private func lostLead() async {
+        leading = false
+        if let link {
+            self.link = nil
+            await link.close()
+        }
+    }
+
+    /// Whether the sender may publish: over this node's link, or, standing by, straight to the Cast hub.
+    private var canSend: Bool { link != nil || (leadership.spansNodes && !leading) }
 
     // MARK: The upstream connection
 
@@ -81,6 +125,10 @@ package actor CastBridge: Service {
         while !stopping && !Task.isCancelled {
             do {
                 let link = try await upstream.connect(events: events, identity: translator.identity)
+                if Task.isCancelled {
+                    await link.close()
+                    return
+                }
                 if stopping {
                     await link.close()
                     return
@@ -96,6 +144,8 @@ package actor CastBridge: Service {
                     await handle(buffer, link: link)
                 }
                 self.link = nil
+                // The lead was lost: this link ends here, before another node opens its own.
+                if Task.isCancelled { await link.close() }
                 if !stopping { logger.warning("the Cast hub connection ended; reconnecting", metadata: ["upstream": "\(upstream.label)"]) }
             } catch {
                 state.connectFailed("\(error)")
@@ -133,7 +183,7 @@ package actor CastBridge: Service {
     private enum DrainEnd { case done, busy }
 
     private func drainOutbox() async -> DrainEnd {
-        while !stopping, let link, let item = outlet.next() {
+        while !stopping, canSend, let item = outlet.next() {
             // Recorded before sending: the echo could come back before the publish returns.
             state.sending(item.notification.id)
             let topic = item.notification.event.topic
@@ -156,7 +206,7 @@ package actor CastBridge: Service {
                 // Certainly not received: kept at the head, sent again after reconnecting.
                 outlet.retry()
                 logger.warning("the Cast hub did not take a publish; reconnecting", metadata: ["reason": "\(why)"])
-                await link.close()
+                if let link { await link.close() } else { return .busy }
                 return .done
             case .failed(let why):
                 _ = outlet.abandon()

@@ -105,7 +105,8 @@ package struct EmbeddedCastUpstream: CastUpstream {
 
     package func connect(events: [String], identity: BridgeIdentity) async throws -> CastLink {
         let fields = Self.subscribeFields(events: events, identity: identity).mapValues(JSONValue.string)
-        let sub = try await hub.subscribe(CastFields(fields))
+        // This node's own: in a cluster each node's bridge takes only the events its own hub took.
+        let sub = try await hub.subscribe(CastFields(fields), nodeLocal: true)
         let (sink, commands) = WebSocketSink.queue(capacity: capacity)
         await hub.bind(sub.endpoint, sink: sink)
         let hub = self.hub

@@ -97,7 +97,7 @@ package struct CastRoutes: Sendable {
             case .string(let s)?: single = s.lowercased() == "true"
             default: single = false
             }
-            await hub.reset(singleUserMode: single)
+            do throws(CastError) { try await hub.reset(singleUserMode: single) } catch { throw CastHTTPError(error: error) }
             return JSONBody.response([
                 "status": "reset",
                 "message": "All subscriptions, conferences, audit log cleared, and all WebSocket connections disconnected",
@@ -174,7 +174,7 @@ package struct CastRoutes: Sendable {
         do throws(CastError) {
             if fields.values.isEmpty {
                 try await authorize(.admin, topic: nil, request)
-                await hub.clear()
+                try await hub.clear()
                 return JSONBody.response(["status": "cleared"])
             }
             let grant = try await authorize(.unsubscribe, topic: fields.string("hub.topic"), request)
@@ -194,8 +194,14 @@ package struct CastRoutes: Sendable {
             record("unsubscribe", grant: grant, fields: fields, status: refusal.status, reason: refusal.detail.stringValue)
             throw refusal
         }
+        let removed: Int
+        do {
+            removed = try await hub.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
+        } catch {
+            record("unsubscribe", grant: grant, fields: fields, status: error.status, reason: error.detail.stringValue)
+            throw error
+        }
         record("unsubscribe", grant: grant, fields: fields, status: 200)
-        let removed = await hub.unsubscribe(endpoint: endpoint, callback: callback, topic: topic)
         return JSONBody.response(["status": "unsubscribed", "removed": .int(Int64(removed))])
     }
 

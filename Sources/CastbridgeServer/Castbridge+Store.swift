@@ -4,15 +4,20 @@ import Logging
 import ServiceSupport
 import ServiceLifecycle
 import StateStores
+import CastService
 
 extension Castbridge {
     /// The FHIRcast hub's store for a `--store` location, and the other nodes it shares (PostgreSQL: a cluster).
-    static func hubStore(for location: StoreLocation, logger: Logger) -> (any HubStore, any TopicFanOut) {
+    /// The embedded Cast hub's store is the same one (`CastHubStore`).
+    static func hubStore(for location: StoreLocation, logger: Logger) -> (any HubStore, any TopicFanOut, any CastHubStore) {
         switch location {
-        case .memory: (VolatileHubStore(), SingleNode())
-        case .sqlite(let path): (SQLiteHubStore(path: path, logger: logger), SingleNode())
+        case .memory: return (VolatileHubStore(), SingleNode(), VolatileCastStore())
+        case .sqlite(let path):
+            let store = SQLiteHubStore(path: path, logger: logger)
+            return (store, SingleNode(), store)
         case .postgres(let address):
-            { let cluster = PostgresHubStore(address: address, logger: logger); return (cluster, cluster) }()
+            let cluster = PostgresHubStore(address: address, logger: logger)
+            return (cluster, cluster, cluster)
         }
     }
 

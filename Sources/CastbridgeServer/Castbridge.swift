@@ -29,8 +29,10 @@ public struct Castbridge: Sendable {
     /// Where the FHIRcast hub keeps topic contexts and webhook subscriptions: the store `config.store` names; tests
     /// set their own.
     package var store: any HubStore
-    /// The other nodes of a cluster (issue #19; until then one node).
+    /// The other nodes of a cluster: PostgreSQL's, else none.
     package var fanOut: any TopicFanOut
+    /// Where the embedded Cast hub keeps its WebSub subscriptions, and meets the other nodes of a cluster.
+    package var castStore: any CastHubStore
 
     public init(config: ServerConfiguration, logger: Logger? = nil) {
         var config = config
@@ -42,7 +44,7 @@ public struct Castbridge: Sendable {
         self.logger = l
         var auditLogger = Logger(label: "castbridge.audit")
         auditLogger.logLevel = config.logLevel
-        (self.store, self.fanOut) = Self.hubStore(for: config.store, logger: l)
+        (self.store, self.fanOut, self.castStore) = Self.hubStore(for: config.store, logger: l)
         self.audit = Self.auditSink(store: store, retentionDays: config.auditRetentionDays, lines: LogAuditSink(logger: auditLogger), logger: l)
     }
 
@@ -52,7 +54,7 @@ public struct Castbridge: Sendable {
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> ServiceGroup {
-        let castHub = CastHub(config: config.castService, logger: logger)
+        let castHub = CastHub(config: config.castService, logger: logger, store: castStore)
         let outlet: BridgeOutlet? =
             config.bridgeEnabled
             ? BridgeOutlet(
@@ -75,7 +77,9 @@ public struct Castbridge: Sendable {
         let hub = FHIRcastHub(
             config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics, store: store, fanOut: fanOut)
         let bridge = outlet.map { outlet in
-            CastBridge(outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger)
+            CastBridge(
+                outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger,
+                leadership: bridgeLeadership)
         }
         let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger, audit: audit)
         logger.info("state store", metadata: ["store": "\(config.store)"])  // the description hides a password
@@ -129,6 +133,13 @@ public struct Castbridge: Sendable {
         // Past the grace period, whatever still holds the shutdown open is cancelled.
         groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
         return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// Who holds the bridge's link: on an external Cast hub, one node of a cluster at a time (each would otherwise
+    /// pass every Cast event to FHIRcast once); on the embedded hub every node bridges what its own hub took.
+    var bridgeLeadership: any Leadership {
+        guard config.castHubURL != nil, let shared = store as? any Leadership else { return SoleNode() }
+        return shared
     }
 
     /// The Cast hub the bridge works through: the external one when configured, else the embedded one in process.

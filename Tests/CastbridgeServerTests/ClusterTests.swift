@@ -9,7 +9,7 @@ import TestSupport
 
 /// Issue #19's cluster: castbridges on one PostgreSQL database (`TestPostgres`), live, each test on a database of its
 /// own. They skip without a PostgreSQL server, except in CI.
-@Suite("Cluster on PostgreSQL (live)", .enabled(if: TestPostgres.enabled, "set CASTBRIDGE_TEST_POSTGRES (scripts/test-postgres.sh start)"))
+@Suite("Cluster on PostgreSQL (live)", .serialized, .enabled(if: TestPostgres.enabled, "set CASTBRIDGE_TEST_POSTGRES (scripts/test-postgres.sh start)"))
 struct ClusterTests {
     static func onPostgres(_ address: PostgresAddress) -> (inout ServerConfiguration) -> Void {
         { $0.store = .postgres(address) }
@@ -272,7 +272,7 @@ struct ClusterTests {
             onB.ack("before")
             let cut = try await TestPostgres.run(
                 address, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
-            #expect(cut == 2)  // one listening connection per node
+            #expect(cut == 4)  // two listening connections per node: FHIRcast events and Cast messages
             for i in 0..<5 { #expect(try await a.publish(Events.patientOpen(topic: "cut", id: "during-\(i)")).status == 200) }
             var ids: [String] = []
             while ids.count < 5, let frame = try await onB.nextJSON(timeout: .seconds(8)) {

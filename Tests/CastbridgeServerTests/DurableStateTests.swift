@@ -50,6 +50,37 @@ struct DurableStateTests {
         }
     }
 
+    @Test("Cast WebSub subscriptions across a restart over SQLite: the subscription comes back, is posted the next event without being verified again, and an unsubscribe is kept too; WebSocket subscriptions end with their sockets")
+    func castWebSubRestart() async throws {
+        try await Self.withStorePath { path in
+            try await CallbackServer.with { cb in
+                let sqlite: (inout ServerConfiguration) -> Void = { $0.store = .sqlite(path: path) }
+                let body = "hub.mode=subscribe&hub.channel.type=websub&hub.topic=W&hub.events=annotation-update&subscriber.name=Hook&hub.secret=s3cr3t&hub.callback=\(TestServer.formEncode(cb.url))"
+                try await TestServer.with(sqlite) { server in
+                    let subscribed = try await CastHubTests.form(server, "/api/hub", body)
+                    #expect(subscribed.status == 202)
+                    _ = try await server.castSubscriber(topic: "W", events: "*", name: "Socket")
+                }
+                try await TestServer.with(sqlite) { server in
+                    let snapshot = try await server.get("/api/hub/admin/snapshot")
+                    #expect(snapshot.json?["stats"]?["total_subscriptions"] == 1)
+                    let published = try await server.castPost(CastHubTests.event("annotation-update", topic: "W", from: "Slicer"))
+                    #expect(published.status == 200)
+                    #expect(await cb.wait { $0.deliveries.count == 1 })
+                    let d = try #require(cb.snapshot().deliveries.first)
+                    #expect(d.signature == "sha256=" + CallbackServer.hmac(d.body, secret: "s3cr3t"))
+                    #expect(cb.snapshot().verifications.count == 1)
+                    let un = try await CastHubTests.form(server, "/api/hub", "hub.mode=unsubscribe&hub.topic=W&hub.callback=\(TestServer.formEncode(cb.url))")
+                    #expect(un.json?["removed"] == 1)
+                }
+                try await TestServer.with(sqlite) { server in
+                    let snapshot = try await server.get("/api/hub/admin/snapshot")
+                    #expect(snapshot.json?["stats"]?["total_subscriptions"] == 0)
+                }
+            }
+        }
+    }
+
     @Test("Audit records are kept in the store across a restart (and still logged); none with a retention of 0")
     func auditKept() async throws {
         try await Self.withStorePath { path in

@@ -37,3 +37,21 @@ struct ClusterNoticeTests {
         }
     }
 }
+
+@Suite("Recent numbers")
+struct RecentNumbersTests {
+    @Test("A number is new once; the oldest is forgotten past the capacity, so memory stays bounded")
+    func bounded() {
+        var recent = RecentNumbers(capacity: 3)
+        let firsts = [recent.insert(1), recent.insert(2), recent.insert(3)]
+        #expect(firsts == [true, true, true])
+        let again = recent.insert(2)
+        #expect(!again)
+        let fourth = recent.insert(4)  // 1 forgotten
+        #expect(fourth)
+        #expect(!recent.contains(1) && recent.contains(4))
+        #expect(recent.count == 3)
+        let oneAgain = recent.insert(1)
+        #expect(oneAgain)
+    }
+}

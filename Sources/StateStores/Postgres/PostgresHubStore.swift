@@ -1,3 +1,4 @@
+import CastCore
 import FHIRcastCore
 import FHIRcastService
 import Foundation
@@ -5,6 +6,7 @@ import Logging
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
+import ServiceSupport
 
 /// The FHIRcast hub's state in PostgreSQL, shared by every castbridge given the same database: together they are one
 /// cluster. It is also the cluster's fan-out (`TopicFanOut`): a node writes a topic's context, the topic's accepted
@@ -23,26 +25,41 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package nonisolated let node = UUID().uuidString
     let logger: Logger
     private let eventRetentionSeconds: Double
-    private let operationTimeout: Duration
+    let operationTimeout: Duration
     private nonisolated let events: AsyncStream<SharedEvent>
     private nonisolated let eventSink: AsyncStream<SharedEvent>.Continuation
     private nonisolated let claims: AsyncStream<Subscription>
     private nonisolated let claimSink: AsyncStream<Subscription>.Continuation
     /// How often a node says it is up, and how long after its last word its webhooks are taken over.
     private let heartbeat: Duration
-    private let presumedGone: TimeInterval
+    let presumedGone: TimeInterval
+    /// How often a node that waits for a lead tries to take it, and the leader checks it still holds it.
+    let leadershipRetry: Duration
     private var migrated = false
     /// Set once the hub has stopped: this node no longer says it is up, nor takes webhooks over.
     private var closed = false
     /// When the last notice came: after a reconnect, events written since then (less a margin) are read again.
     private var lastHeard: Date?
+    /// Whether the events channel is listened to: the hub's records are read only once it is, so that no event
+    /// written after the read is missed (a node that served before it listened would miss what others wrote).
+    var eventsListening = false
+    /// The embedded Cast hub's messages as heard (`PostgresHubStore+Cast`).
+    nonisolated let castHeard: AsyncStream<CastClusterNote>
+    nonisolated let castHeardSink: AsyncStream<CastClusterNote>.Continuation
+    /// Whether the Cast channel is listened to: the Cast hub's records are read only once it is, so that nothing
+    /// written after the read is missed.
+    var castListening = false
+    /// When the last Cast message came, and the numbers of those heard lately (read again after a reconnect).
+    var castLastHeard: Date?
+    var castSeen = RecentNumbers(capacity: 50_000)
 
     static let channel = "castbridge_events"
 
     package init(
         address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5),
-        heartbeat: Duration = .seconds(2), presumedGone: TimeInterval = 10
+        heartbeat: Duration = .seconds(2), presumedGone: TimeInterval = 10, leadershipRetry: Duration = .seconds(1)
     ) {
+        self.leadershipRetry = leadershipRetry
         self.address = address
         self.heartbeat = heartbeat
         self.presumedGone = presumedGone
@@ -60,6 +77,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         (events, eventSink) = AsyncStream<SharedEvent>.makeStream()
         (claims, claimSink) = AsyncStream<Subscription>.makeStream()
+        (castHeard, castHeardSink) = AsyncStream<CastClusterNote>.makeStream()
     }
 
     static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -89,6 +107,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.listen() }
+            group.addTask { await self.listenCast() }
             group.addTask { await self.prune() }
             group.addTask { await self.keepPresent() }
             try? await gracefulShutdown()
@@ -97,12 +116,14 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
         eventSink.finish()
         claimSink.finish()
+        castHeardSink.finish()
     }
 
     // MARK: HubStore
 
     package func load() async throws -> HubRecords {
         try await ready()
+        try await untilListening({ $0.eventsListening }, "the cluster's events")
         var records = try await bounded("read the hub's state") { [client, logger] in
             var records = HubRecords()
             let decoder = JSONDecoder()
@@ -234,27 +255,39 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// Holds a connection that listens for the other nodes' notices, again with backoff whenever it drops. Once it
     /// listens again, the events written meanwhile are read from the table (the hub skips those it delivered).
     private func listen() async {
+        await listen(on: Self.channel, listening: { await $0.listening() }, heard: { await $0.heard($1) })
+    }
+
+    /// Listens on `channel` until cancelled, again with backoff whenever the connection drops; `listening` runs each
+    /// time it listens (again), before any notice is handled.
+    func listen(
+        on channel: String, listening: @escaping @Sendable (PostgresHubStore) async -> Void,
+        heard: @escaping @Sendable (PostgresHubStore, String) async -> Void
+    ) async {
         var backoff = Backoff(base: 0.1, max: 5)
         while !Task.isCancelled {
             let began = ContinuousClock.now
             do {
                 try await ready()
                 try await client.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notices in
-                        await self.listening()
-                        for try await notice in notices { await self.heard(notice.payload) }
+                    try await connection.listen(on: channel) { notices in
+                        await listening(self)
+                        for try await notice in notices { await heard(self, notice.payload) }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("the cluster's listening connection to PostgreSQL ended; listening again", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning(
+                    "a listening connection to PostgreSQL ended; listening again", metadata: ["channel": "\(channel)", "error": "\(String(reflecting: error))"])
             }
+            if channel == Self.castChannel { castListening = false } else { eventsListening = false }
             if ContinuousClock.now - began > .seconds(10) { backoff.reset() }
             do { try await Task.sleep(for: .seconds(backoff.next(unit: Double.random(in: 0..<1)))) } catch { return }
         }
     }
 
     private func listening() async {
+        defer { eventsListening = true }
         guard let since = lastHeard else {
             lastHeard = Date()
             return
@@ -303,8 +336,10 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             do { try await Task.sleep(for: heartbeat) } catch { return }
             if closed { return }
             do {
+                try await ready()  // a node still migrating the schema has nothing to say yet
                 try await markPresent()
                 for sub in try await claimOrphanedWebhooks() { claimSink.yield(sub) }
+                try await sweepCastSubscriptions()
             } catch {
                 logger.warning("could not tell the cluster this node is up", metadata: ["error": "\(error)"])
             }
@@ -343,6 +378,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             let cutoff = Date().addingTimeInterval(-eventRetentionSeconds)
             do {
                 try await client.query("DELETE FROM fhircast_events WHERE created_at < \(cutoff)", logger: logger)
+                try await client.query("DELETE FROM cast_messages WHERE created_at < \(cutoff)", logger: logger)
             } catch {
                 logger.warning("could not prune the cluster's events table", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -350,6 +386,15 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 
     // MARK: Helpers
+
+    /// Waits until a channel is listened to (at most `operationTimeout`).
+    func untilListening(_ flag: (isolated PostgresHubStore) -> Bool, _ what: String) async throws {
+        let deadline = ContinuousClock.now + operationTimeout
+        while !flag(self) {
+            guard ContinuousClock.now < deadline else { throw StoreError("the PostgreSQL store could not listen for \(what) within \(operationTimeout)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
 
     func ready() async throws {
         guard !migrated else { return }
@@ -395,21 +440,16 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 
     /// Runs a database operation within `operationTimeout`, and names PostgreSQL and what failed when it does not
-    /// succeed (a PostgreSQL error's own text hides its details).
+    /// succeed (a PostgreSQL error's own text hides its details). The bound holds even for work that does not stop
+    /// when cancelled (a connection lease from a pool that cannot connect): the caller gets its error at the timeout,
+    /// and the work is cancelled and left to end by itself.
     @discardableResult
     func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = operationTimeout
         let address = self.address
         do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw StoreError("PostgreSQL at \(address.host):\(address.port) did not answer within \(timeout)")
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next() else { throw CancellationError() }
-                return first
+            return try await Self.racing(timeout: timeout, operation) {
+                StoreError("PostgreSQL at \(address.host):\(address.port) did not answer within \(timeout)")
             }
         } catch let error as StoreError {
             throw StoreError("the PostgreSQL store could not \(what): \(error.description)")
@@ -426,9 +466,58 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
     }
 
+    /// `operation`'s result, or `timedOut()` thrown once `timeout` has passed, whichever comes first; the caller's
+    /// cancellation cancels the operation.
+    static func racing<T: Sendable>(
+        timeout: Duration, _ operation: @escaping @Sendable () async throws -> T, timedOut: @escaping @Sendable () -> any Error
+    ) async throws -> T {
+        let answer = Answer<T>()
+        let work = Task { await answer.give(await Result(catching: { try await operation() })) }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            await answer.give(.failure(timedOut()))
+        }
+        return try await withTaskCancellationHandler {
+            defer {
+                work.cancel()
+                timer.cancel()
+            }
+            return try await answer.value()
+        } onCancel: {
+            work.cancel()
+            timer.cancel()
+            Task { await answer.give(.failure(CancellationError())) }
+        }
+    }
+
     static func describe(_ error: PSQLError) -> String {
         if let message = error.serverInfo?[.message] { return "PostgreSQL says: \(message)" }
         if let underlying = error.underlying { return "\(underlying)" }
         return "\(error.code)"
+    }
+}
+
+/// The first of several answers to one question, for whoever waits for it.
+private actor Answer<T: Sendable> {
+    private var result: Result<T, any Error>?
+    private var waiter: CheckedContinuation<Result<T, any Error>, Never>?
+
+    func give(_ result: Result<T, any Error>) {
+        guard self.result == nil else { return }
+        self.result = result
+        waiter?.resume(returning: result)
+        waiter = nil
+    }
+
+    func value() async throws -> T {
+        if let result { return try result.get() }
+        return try await withCheckedContinuation { waiter = $0 }.get()
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The result of async work that may throw.
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -38,6 +38,26 @@ enum PostgresSchema {
             "CREATE TABLE audit_records (id bigserial PRIMARY KEY, at timestamptz NOT NULL, record text NOT NULL)",
             "CREATE INDEX audit_records_at ON audit_records (at)",
         ],
+        [
+            // The embedded Cast hub (issue #19): its subscriptions (the JSON of each; the node that holds a WebSocket's
+            // socket, or took the subscription; whether a socket is bound), its conferences, and the messages nodes
+            // tell each other, kept for the nodes that missed a notice or whose notice carried only a number.
+            """
+            CREATE TABLE cast_subscriptions (
+                endpoint text PRIMARY KEY, channel text NOT NULL, node text NOT NULL, bound boolean NOT NULL,
+                subscription text NOT NULL, created timestamptz NOT NULL DEFAULT clock_timestamp())
+            """,
+            """
+            CREATE TABLE cast_conferences (
+                host_topic text PRIMARY KEY, title text NOT NULL, topics text[] NOT NULL,
+                created timestamptz NOT NULL DEFAULT clock_timestamp())
+            """,
+            """
+            CREATE TABLE cast_messages (
+                id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX cast_messages_created ON cast_messages (created_at)",
+        ],
     ]
 
     static var version: Int { migrations.count }

@@ -2,6 +2,7 @@ import FHIRcastCore
 import FHIRcastService
 import Foundation
 import Logging
+import ServiceLifecycle
 import SQLiteNIO
 
 /// The FHIRcast hub's state in an SQLite file: the store of one node, and `castbridge serve`'s default.
@@ -75,7 +76,10 @@ package actor SQLiteHubStore: HubStore {
         return .written
     }
 
+    /// Closes the file once the operations already started have finished (an audit batch may still be writing when the
+    /// hub stops). An operation after this opens it again; the store's own service closes it for good at the end.
     package func close() async {
+        await last?.value
         guard let connection else { return }
         self.connection = nil
         opening = nil
@@ -139,5 +143,14 @@ package actor SQLiteHubStore: HubStore {
         self.lock = lock
         logger.info("SQLite store open", metadata: ["path": "\(path)", "schema": "\(SQLiteSchema.version)"])
         return db
+    }
+}
+
+/// As a service, started before every user of the file and stopped after them all: the file is closed last, after the
+/// audit's final records (the hub closes it when it stops, and a later write opens it again).
+extension SQLiteHubStore: Service {
+    package func run() async throws {
+        try? await gracefulShutdown()
+        await close()
     }
 }

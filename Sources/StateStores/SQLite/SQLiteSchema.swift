@@ -17,6 +17,11 @@ enum SQLiteSchema {
             "CREATE TABLE audit_records (at REAL NOT NULL, record TEXT NOT NULL)",
             "CREATE INDEX audit_records_at ON audit_records (at)",
         ],
+        [
+            // The embedded Cast hub's WebSub subscriptions (issue #19): the JSON of each (CastSubscription: callback,
+            // secret, events, subscriber). Its WebSocket subscriptions end with their sockets, so none is kept.
+            "CREATE TABLE cast_websub (endpoint TEXT PRIMARY KEY NOT NULL, subscription TEXT NOT NULL)",
+        ],
     ]
 
     static var version: Int { migrations.count }

@@ -24,7 +24,7 @@ struct TestServer: Sendable {
     static func testConfiguration(_ configure: (inout ServerConfiguration) -> Void) -> ServerConfiguration {
         var config = ServerConfiguration()
         config.port = 0
-        config.logLevel = .critical
+        config.logLevel = ProcessInfo.processInfo.environment["CASTBRIDGE_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         config.tickIntervalSeconds = 0.05
         config.pingIntervalSeconds = 0
         config.webhookBackoffSeconds = 0.05
