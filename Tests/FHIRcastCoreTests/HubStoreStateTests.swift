@@ -54,6 +54,31 @@ struct HubStoreStateTests {
         init(_ d: String) { description = d }
     }
 
+    @Test("C34 across nodes: with sharesSyncErrors, a SyncError the hub makes about a subscriber is also handed to the other nodes, even when no subscriber here takes it; another node's SyncError goes to this node's syncerror subscribers only")
+    func syncErrorsAcrossNodes() throws {
+        var state = HubStateTests.makeState()
+        state.sharesSyncErrors = true
+        let silent = try state.subscribe(base.request(topic: "t", events: ["Patient-open"], name: "Silent"), flavor: .stu3, now: t0, newID: SubscriptionID("silent")).subscription.id
+        _ = try state.connect(silent, now: t0)
+        let effects = state.disconnected(silent, closeCode: 1006, now: t0)
+        guard case .shareSyncError(let shared)? = effects.last else { throw TestFailure("not shared") }
+        #expect(shared.event.name == "SyncError")
+        #expect(effects.count == 1)  // no syncerror subscriber here
+        // On another node: only its syncerror subscribers get it.
+        var other = HubStateTests.makeState()
+        let watcher = try other.subscribe(base.request(topic: "t", events: ["Patient-open", "SyncError"], name: "W"), flavor: .stu3, now: t0, newID: SubscriptionID("w")).subscription.id
+        _ = try other.connect(watcher, now: t0)
+        let plain = try other.subscribe(base.request(topic: "t", events: ["Patient-open"], name: "P"), flavor: .stu3, now: t0, newID: SubscriptionID("p")).subscription.id
+        _ = try other.connect(plain, now: t0)
+        guard case .deliver(_, let targets)? = other.relaySyncError(shared).first else { throw TestFailure("not relayed") }
+        #expect(targets == [watcher])
+        // Without the flag (one node), nothing is handed on.
+        var single = HubStateTests.makeState()
+        let lone = try single.subscribe(base.request(topic: "t", events: ["Patient-open"], name: "L"), flavor: .stu3, now: t0, newID: SubscriptionID("l")).subscription.id
+        _ = try single.connect(lone, now: t0)
+        #expect(single.disconnected(lone, closeCode: 1006, now: t0).isEmpty)
+    }
+
     @Test("Without a store nothing is recorded")
     func untracked() throws {
         var state = HubStateTests.makeState()

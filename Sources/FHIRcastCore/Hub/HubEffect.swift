@@ -10,6 +10,9 @@ public enum HubEffect: Sendable {
     case deny(Subscription, reason: String)
     /// Verify a webhook subscriber's intent (STU2): GET the callback with a challenge.
     case verify(Subscription)
+    /// A SyncError the hub made about one of this node's subscribers, for the `syncerror` subscribers of the topic
+    /// on the other nodes of a cluster (only when `HubState.sharesSyncErrors`).
+    case shareSyncError(EventNotification)
 }
 
 /// The shapes the hub writes that are not event notifications (C16, C21, C41, C44).

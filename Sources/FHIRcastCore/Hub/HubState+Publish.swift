@@ -174,6 +174,18 @@ extension HubState {
             guard id != sub.id, let s = subscriptions[id] else { return false }
             return s.state == .active && s.wants("syncerror")
         }
+        var effects: [HubEffect] = targets.isEmpty ? [] : [.deliver(n, to: Array(targets))]
+        if sharesSyncErrors { effects.append(.shareSyncError(n)) }
+        return effects
+    }
+
+    /// A SyncError another node of a cluster made about one of its subscribers: to this node's `syncerror`
+    /// subscribers of the topic (C34, C35).
+    public func relaySyncError(_ n: EventNotification) -> [HubEffect] {
+        let targets = (byTopic[n.event.topic] ?? []).filter { id in
+            guard let s = subscriptions[id] else { return false }
+            return s.state == .active && s.wants("syncerror")
+        }
         return targets.isEmpty ? [] : [.deliver(n, to: Array(targets))]
     }
 

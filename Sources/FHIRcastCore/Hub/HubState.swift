@@ -45,6 +45,9 @@ public struct HubState: Sendable {
     /// Whether WebSocket subscriptions are recorded too: a cluster's store tells every node which topics have
     /// subscribers, and which node holds each subscription.
     public var tracksSocketSubscriptions = false
+    /// Whether the SyncErrors the hub makes about a subscriber also go to the other nodes of a cluster
+    /// (`HubEffect.shareSyncError`), whose `syncerror` subscribers get them too (C34 across nodes).
+    public var sharesSyncErrors = false
     /// Topics changed since the last `takeChanges`, each with its `sequence` before the first of those changes.
     var changedTopics: [String: Int64] = [:]
     var changedSubscriptions: Set<SubscriptionID> = []

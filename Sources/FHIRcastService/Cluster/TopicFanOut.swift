@@ -24,6 +24,10 @@ package protocol TopicFanOut: Sendable {
     func subscription(_ id: SubscriptionID) async -> Subscription?
     /// Webhook subscriptions whose node stopped, which this node now delivers to (each webhook by one node).
     func takenOver() -> AsyncStream<Subscription>
+    /// A SyncError this node's hub made about one of its subscribers, for the other nodes' `syncerror` subscribers.
+    func shareSyncError(_ notification: EventNotification) async
+    /// The SyncErrors the other nodes made, until the fan-out ends.
+    func syncErrors() -> AsyncStream<EventNotification>
 }
 
 extension TopicFanOut {
@@ -33,6 +37,8 @@ extension TopicFanOut {
     package func topicExists(_ topic: String) async -> Bool { false }
     package func subscription(_ id: SubscriptionID) async -> Subscription? { nil }
     package func takenOver() -> AsyncStream<Subscription> { AsyncStream { $0.finish() } }
+    package func shareSyncError(_ notification: EventNotification) async {}
+    package func syncErrors() -> AsyncStream<EventNotification> { AsyncStream { $0.finish() } }
 }
 
 /// One node: nothing to share, nothing to receive.

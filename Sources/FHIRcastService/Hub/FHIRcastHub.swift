@@ -91,6 +91,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         self.state = HubState(config: config.hub)
         self.state.tracksChanges = store.keepsState
         self.state.tracksSocketSubscriptions = store.keepsState && fanOut.sharesThroughStore
+        self.state.sharesSyncErrors = fanOut.spansNodes
         self.webhooks = WebhookClient(
             pins: CallbackPins(policy: config.callbackPolicy, shared: http), timeout: TimeAmount(.seconds(config.webhookTimeoutSeconds)),
             logger: logger)
@@ -111,6 +112,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                 }
                 group.addTask {
                     for await sub in fanOut.takenOver() { await self.takeOver(sub) }
+                }
+                group.addTask {
+                    for await syncError in fanOut.syncErrors() { await self.perform(self.state.relaySyncError(syncError)) }
                 }
             }
             group.addTask { await self.tickLoop() }
@@ -446,6 +450,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                     let result = await client.verify(sub, callback: callback)
                     await self.verificationFinished(sub, result)
                 }
+            case .shareSyncError(let notification):
+                let fanOut = self.fanOut
+                submit { await fanOut.shareSyncError(notification) }
             }
         }
     }
