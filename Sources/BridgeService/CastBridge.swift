@@ -23,6 +23,8 @@ package actor CastBridge: Service {
     private let logger: Logger
     /// Which node of a cluster holds the link to an external Cast hub (one at a time); on one node, this one.
     private let leadership: any Leadership
+    /// In a cluster, where the links to Cast files are kept too, so that any node serves them.
+    private let sharedPayloads: (any SharedPayloads)?
     /// Whether this node holds the link, or another node of the cluster does (`standby`).
     private var leading = false
     private var link: CastLink?
@@ -39,9 +41,10 @@ package actor CastBridge: Service {
 
     package init(
         outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: BridgeServiceConfiguration, logger: Logger,
-        leadership: any Leadership = SoleNode()
+        leadership: any Leadership = SoleNode(), sharedPayloads: (any SharedPayloads)? = nil
     ) {
         self.leadership = leadership
+        self.sharedPayloads = sharedPayloads
         self.outlet = outlet
         self.upstream = upstream
         self.fhircast = fhircast
@@ -298,13 +301,37 @@ package actor CastBridge: Service {
                 payloadIds: file.payloadIds, size: size, mimeType: file.mimeType ?? "application/octet-stream", fileName: file.fileName,
                 expiresAt: expires)
             guard state.payloads.register(entry, id: id) else { continue }
+            await share(entry, id: id)
             urls[i] = "\(base)/fhircast/payloads/\(id)"
         }
         return Attachments.entries(for: described, url: { urls[$0] }, sha1: { hashes[$0] }, data: { inline[$0] })
     }
 
-    /// A file for `GET /fhircast/payloads/{id}`, or nil when unknown or expired.
-    package func payloadFile(_ id: String) -> PayloadRegistry.File? { state.payloads.file(id, now: Date()) }
+    /// A file for `GET /fhircast/payloads/{id}`, or nil when unknown or expired: this node's link, or in a cluster
+    /// another node's.
+    package func payloadFile(_ id: String) async -> PayloadRegistry.File? {
+        if let file = state.payloads.file(id, now: Date()) { return file }
+        guard let sharedPayloads else { return nil }
+        do {
+            guard let json = try await sharedPayloads.link(id: id) else { return nil }
+            let file = try JSONDecoder().decode(PayloadRegistry.File.self, from: Data(json.utf8))
+            return file.expiresAt > Date() ? file : nil
+        } catch {
+            logger.warning("a Cast file link could not be read from the cluster's store", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// A link made here, kept for the other nodes of a cluster (without it, only this node serves the file).
+    private func share(_ file: PayloadRegistry.File, id: String) async {
+        guard let sharedPayloads else { return }
+        do {
+            let json = String(decoding: try JSONEncoder().encode(file), as: UTF8.self)
+            try await sharedPayloads.putLink(id: id, json: json, expiresAt: file.expiresAt)
+        } catch {
+            logger.warning("a Cast file link could not be shared with the cluster; only this node serves it", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// Streams a file's chunks, in order, from the Cast hub (or the embedded store).
     package nonisolated func stream(_ file: PayloadRegistry.File, into body: (ByteBuffer) async throws -> Void) async throws {

@@ -153,9 +153,15 @@ package struct EmbeddedCastUpstream: CastUpstream {
 
     package func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws {
         let store = try await hub.payloadStore()
-        guard let entry = await store.lookup(id) else { throw PayloadGone(id: id) }
-        try await FileSystem.shared.withFileHandle(forReadingAt: entry.path) { handle in
-            for try await piece in handle.readChunks(in: 0..., chunkLength: .kibibytes(256)) { try await body(piece) }
+        switch try await store.find(id) {
+        case nil:
+            throw PayloadGone(id: id)
+        case .local(let entry)?:
+            try await FileSystem.shared.withFileHandle(forReadingAt: entry.path) { handle in
+                for try await piece in handle.readChunks(in: 0..., chunkLength: .kibibytes(256)) { try await body(piece) }
+            }
+        case .shared(let payload)?:
+            try await body(payload.bytes)
         }
     }
 }

@@ -50,7 +50,8 @@ package actor CastHub: Service {
     package func payloadStore() async throws(CastError) -> PayloadStore {
         if let payloads { return payloads }
         do {
-            let store = try await PayloadStore.temporary(config: config, logger: logger)
+            let shared = store.spansNodes ? store as? any SharedPayloads : nil
+            let store = try await PayloadStore.temporary(config: config, logger: logger, shared: shared)
             if let payloads { return payloads }  // made meanwhile by another upload
             payloads = store
             return store

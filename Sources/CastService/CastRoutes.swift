@@ -259,16 +259,31 @@ package struct CastRoutes: Sendable {
         let id = context.parameters.get("id") ?? ""
         let store: PayloadStore
         do { store = try await hub.payloadStore() } catch { throw CastHTTPError(error: error) }
-        guard let entry = await store.lookup(id) else {
-            throw CastHTTPError(error: CastError(404, "payload not found or expired"))
+        let found: PayloadStore.Found?
+        do {
+            found = try await store.find(id)
+        } catch {
+            throw CastHTTPError(error: CastError(503, "the payload could not be read from the cluster's store: \(error)"))
         }
-        let body = try await FileIO().loadFile(path: String(describing: entry.path), context: context)
-        let safeName = entry.fileName.replacingOccurrences(of: "\"", with: "")
+        switch found {
+        case nil:
+            throw CastHTTPError(error: CastError(404, "payload not found or expired"))
+        case .local(let entry)?:
+            let body = try await FileIO().loadFile(path: String(describing: entry.path), context: context)
+            return Self.download(body, mimeType: entry.mimeType, fileName: entry.fileName, size: entry.size)
+        case .shared(let payload)?:
+            return Self.download(
+                ResponseBody(byteBuffer: payload.bytes), mimeType: payload.mimeType, fileName: payload.fileName, size: payload.bytes.readableBytes)
+        }
+    }
+
+    static func download(_ body: ResponseBody, mimeType: String, fileName: String, size: Int) -> Response {
+        let safeName = fileName.replacingOccurrences(of: "\"", with: "")
         return Response(
             status: .ok,
             headers: [
-                .contentType: entry.mimeType, .contentDisposition: "attachment; filename=\"\(safeName)\"",
-                .cacheControl: "no-store", .contentLength: String(entry.size),
+                .contentType: mimeType, .contentDisposition: "attachment; filename=\"\(safeName)\"",
+                .cacheControl: "no-store", .contentLength: String(size),
             ],
             body: body)
     }

@@ -225,7 +225,7 @@ package struct CastUpload {
             for (index, chunks) in done {
                 let file = manifest.files[index]
                 for c in chunks {
-                    await store.register(
+                    try await store.register(
                         id: c.id,
                         entry: .init(
                             path: c.path, size: c.size, mimeType: file.mimeType ?? "application/octet-stream",

@@ -22,11 +22,16 @@ package actor PayloadStore {
     package let ttl: TimeInterval
     package let capBytes: Int
     private let logger: Logger
+    /// In a cluster, where every chunk is also kept so that any node serves it.
+    package let shared: (any SharedPayloads)?
     private var entries: [String: Entry] = [:]
     /// Bytes stored or reserved by uploads in progress.
     private var usedBytes = 0
 
-    package init(directory: FilePath, chunkBytes: Int, ttl: TimeInterval, capBytes: Int, logger: Logger) {
+    package init(
+        directory: FilePath, chunkBytes: Int, ttl: TimeInterval, capBytes: Int, logger: Logger, shared: (any SharedPayloads)? = nil
+    ) {
+        self.shared = shared
         self.directory = directory
         self.chunkBytes = max(chunkBytes, 1)
         self.ttl = ttl
@@ -35,12 +40,14 @@ package actor PayloadStore {
     }
 
     /// A fresh store in a new directory under the system's temporary directory (`TMPDIR`, else `/tmp`).
-    package static func temporary(config: CastServiceConfiguration, logger: Logger) async throws -> PayloadStore {
+    package static func temporary(
+        config: CastServiceConfiguration, logger: Logger, shared: (any SharedPayloads)? = nil
+    ) async throws -> PayloadStore {
         let temp = try await FileSystem.shared.temporaryDirectory
         let dir = try await FileSystem.shared.createTemporaryDirectory(template: temp.appending("castbridge-payloads-XXXXXX"))
         return PayloadStore(
             directory: dir, chunkBytes: config.castPayloadChunkBytes, ttl: config.castPayloadTTLSeconds,
-            capBytes: config.castPayloadMaxTotalBytes, logger: logger)
+            capBytes: config.castPayloadMaxTotalBytes, logger: logger, shared: shared)
     }
 
     /// Reserves room for an upload; false when it would pass the cap (the batch then goes out as metadata only).
@@ -53,11 +60,39 @@ package actor PayloadStore {
 
     package func release(_ bytes: Int) { usedBytes = max(0, usedBytes - bytes) }
 
-    package func register(id: String, entry: Entry) { entries[id] = entry }
+    /// Makes a written chunk downloadable; in a cluster it is copied to the shared store first, so that a download
+    /// through any node finds it once the batch is published.
+    package func register(id: String, entry: Entry) async throws(CastError) {
+        if let shared {
+            do {
+                let bytes = try await FileSystem.shared.withFileHandle(forReadingAt: entry.path) { handle in
+                    try await handle.readToEnd(maximumSizeAllowed: .bytes(Int64(max(entry.size, 1))))
+                }
+                try await shared.putPayload(
+                    SharedPayload(id: id, mimeType: entry.mimeType, fileName: entry.fileName, expiresAt: entry.expiresAt, bytes: bytes))
+            } catch {
+                logger.warning("a Cast payload chunk could not be shared with the cluster", metadata: ["error": "\(error)"])
+                throw CastError(503, "the uploaded files could not be stored for the cluster: \(error)")
+            }
+        }
+        entries[id] = entry
+    }
 
     package func lookup(_ id: String) -> Entry? {
         guard let entry = entries[id], entry.expiresAt > Date() else { return nil }
         return entry
+    }
+
+    /// Where a chunk is: on this node's disk, or (uploaded through another node of a cluster) in the shared store.
+    package enum Found: Sendable {
+        case local(Entry)
+        case shared(SharedPayload)
+    }
+
+    package func find(_ id: String) async throws -> Found? {
+        if let entry = lookup(id) { return .local(entry) }
+        guard let shared, let payload = try await shared.payload(id: id), payload.expiresAt > Date() else { return nil }
+        return .shared(payload)
     }
 
     /// Deletes what has expired and gives its room back.

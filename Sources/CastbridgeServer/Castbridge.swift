@@ -79,7 +79,7 @@ public struct Castbridge: Sendable {
         let bridge = outlet.map { outlet in
             CastBridge(
                 outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger,
-                leadership: bridgeLeadership)
+                leadership: bridgeLeadership, sharedPayloads: castStore.spansNodes ? castStore as? any SharedPayloads : nil)
         }
         let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger, audit: audit)
         logger.info("state store", metadata: ["store": "\(config.store)"])  // the description hides a password

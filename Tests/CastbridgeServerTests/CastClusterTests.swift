@@ -280,3 +280,48 @@ extension CastClusterTests {
         }
     }
 }
+
+extension CastClusterTests {
+    @Test("Binary batches across nodes: files uploaded through node A download whole through node B, chunk by chunk; the bridge's FHIRcast attachment links made on node A serve the same bytes through node B")
+    func payloadsAcrossNodes() async throws {
+        try await TestPostgres.withDatabase { address in
+            let bridged: (inout ServerConfiguration) -> Void = {
+                ClusterTests.onPostgres(address)(&$0)
+                BridgeTests.bridged(&$0)
+                $0.castPayloadChunkBytes = 1 << 20
+            }
+            try await TestServer.with(bridged) { a in
+                try await TestServer.with(bridged) { b in
+                    try await BridgeTests.waitForBridge(a)
+                    let (viewer, _) = try await b.castSubscriber(topic: "T", events: "dicom-send", name: "Viewer")
+                    let ehr = try await a.subscriber(topic: "T", events: "org.castbridge.dicom_send", name: "EHR")
+                    let big = CastBinaryTests.randomBytes((2 << 20) + 99)  // three chunks of 1 MiB at most
+                    let files: [JSONValue] = [["fileName": "series.dcm", "byteLength": .int(Int64(big.count)), "mimeType": "application/dicom"]]
+                    let body = CastBinaryTests.batch(CastBinaryTests.envelope(files), parts: [("application/dicom", big)])
+                    let uploaded = try await CastBinaryTests.upload(a, body)
+                    #expect(uploaded.status == 200)
+                    let frame = try #require(try await viewer.nextJSON(timeout: .seconds(10)))
+                    let ids = frame["event"]?["context"]?["files"]?.arrayValue?.first?["payloadIds"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                    #expect(ids.count == 3)
+                    var reassembled: [UInt8] = []
+                    for id in ids {
+                        let (status, bytes, headers) = try await CastBinaryTests.download(b, id)
+                        #expect(status == 200)
+                        #expect(headers.first(name: "Content-Type") == "application/dicom")
+                        reassembled += bytes
+                    }
+                    #expect(reassembled == big)
+                    // The bridge on node A described the files; its link serves them through node B too.
+                    let event = try #require(try await ehr.socket.nextJSON(timeout: .seconds(10)))
+                    let url = try #require(BridgeBinaryTests.attachments(event).first?["url"]?.stringValue)
+                    #expect(url.hasPrefix("\(a.base)/fhircast/payloads/"))
+                    let throughB = url.replacingOccurrences(of: a.base, with: b.base)
+                    let (status, got, _) = try await BridgeBinaryTests.fetch(throughB)
+                    #expect(status == 200)
+                    #expect(got == big)
+                    #expect(try await CastBinaryTests.download(b, "unknown").0 == 404)
+                }
+            }
+        }
+    }
+}

@@ -284,6 +284,33 @@ struct ClusterTests {
         }
     }
 
+    @Test("C33a C34 across nodes: a subscriber on node B that does not ACK in time is dropped, and the SyncError about it reaches the publisher's syncerror subscription on node A, once")
+    func ackTimeoutAcrossNodes() async throws {
+        try await TestPostgres.withDatabase { address in
+            let cluster: (inout ServerConfiguration) -> Void = {
+                Self.onPostgres(address)(&$0)
+                $0.hub.ackTimeoutSeconds = 1.5
+            }
+            try await TestServer.with(cluster) { a in
+                try await TestServer.with(cluster) { b in
+                    let (publisher, _, _) = try await a.subscriber(topic: "to", events: "Patient-open,SyncError", name: "Publisher")
+                    let (silent, _, _) = try await b.subscriber(topic: "to", events: "Patient-open", name: "Silent")
+                    #expect(try await a.publish(Events.patientOpen(topic: "to", id: "ev-t")).status == 200)
+                    #expect(try await publisher.nextJSON(timeout: .seconds(5))?["id"] == "ev-t")
+                    publisher.ack("ev-t")
+                    #expect(try await silent.nextJSON(timeout: .seconds(5))?["id"] == "ev-t")
+                    let syncError = try #require(try await publisher.nextJSON(timeout: .seconds(6)))
+                    #expect(syncError["event"]?["hub.event"] == "SyncError")
+                    #expect(SyncErrorTests.codings(syncError)["subscribername"] == "Silent")
+                    #expect(SyncErrorTests.codings(syncError)["eventid"] == "ev-t")
+                    let (frames, _) = await silent.waitForClose(timeout: .seconds(3))
+                    #expect(frames.first?["hub.mode"] == "denied")
+                    #expect(await publisher.expectSilence(.milliseconds(800)) == nil)
+                }
+            }
+        }
+    }
+
     @Test("A postgres:// store where nothing answers: castbridge does not start, and says where it looked")
     func unreachable() async throws {
         let port = try await LoopbackPort.free()

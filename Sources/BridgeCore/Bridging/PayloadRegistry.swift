@@ -3,7 +3,7 @@ import Foundation
 /// Files of Cast binary events that FHIRcast subscribers download at `GET /fhircast/payloads/{id}`: each maps a
 /// castbridge id to the Cast hub's chunks, until the Cast hub's own copy expires. Bounded by `capacity`.
 public struct PayloadRegistry: Sendable {
-    public struct File: Sendable, Equatable {
+    public struct File: Sendable, Equatable, Codable {
         public var payloadIds: [String]
         public var size: Int
         public var mimeType: String

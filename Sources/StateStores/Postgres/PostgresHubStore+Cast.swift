@@ -16,10 +16,18 @@ import PostgresNIO
 extension PostgresHubStore: CastHubStore {
     static let castChannel = "castbridge_cast"
 
-    /// A message as written: the node that wrote it, and the message.
+    /// A message as written: the node that wrote it, and a Cast message, or a SyncError the FHIRcast hub made (which
+    /// travels the same way: in order, by number when large, read again after a reconnect).
     struct CastWire: Codable {
         var o: String
-        var m: CastClusterMessage
+        var m: CastClusterMessage?
+        var s: EventNotification?
+
+        init(o: String, m: CastClusterMessage? = nil, s: EventNotification? = nil) {
+            self.o = o
+            self.m = m
+            self.s = s
+        }
     }
 
     /// The writer of the messages a node writes for a node that stopped: every node, that one included, applies them.
@@ -124,7 +132,11 @@ extension PostgresHubStore: CastHubStore {
 
     /// One statement: the message's row, and its notice (the message inline when it fits, else its number alone).
     static func castMessageQuery(_ message: CastClusterMessage, origin: String) throws -> PostgresQuery {
-        let body = String(decoding: try JSONEncoder().encode(CastWire(o: origin, m: message)), as: UTF8.self)
+        try clusterMessageQuery(CastWire(o: origin, m: message))
+    }
+
+    static func clusterMessageQuery(_ wire: CastWire) throws -> PostgresQuery {
+        let body = String(decoding: try JSONEncoder().encode(wire), as: UTF8.self)
         // The notice is "<number> <message>": 20 digits and a space at most before the message.
         let inline = body.utf8.count <= ClusterNotice.maxPayloadBytes - 21
         return """
@@ -188,7 +200,8 @@ extension PostgresHubStore: CastHubStore {
             logger.warning("a Cast message castbridge cannot read was skipped", metadata: ["id": "\(id)"])
             return
         }
-        castHeardSink.yield(CastClusterNote(message: wire.m, fromThisNode: wire.o == node))
+        if let message = wire.m { castHeardSink.yield(CastClusterNote(message: message, fromThisNode: wire.o == node)) }
+        if let syncError = wire.s, wire.o != node { syncErrorsHeardSink.yield(syncError) }
     }
 
     // MARK: Nodes that stopped

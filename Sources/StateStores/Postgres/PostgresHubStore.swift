@@ -46,6 +46,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// The embedded Cast hub's messages as heard (`PostgresHubStore+Cast`).
     nonisolated let castHeard: AsyncStream<CastClusterNote>
     nonisolated let castHeardSink: AsyncStream<CastClusterNote>.Continuation
+    /// The SyncErrors other nodes' FHIRcast hubs made, carried on the same channel as the Cast messages.
+    nonisolated let syncErrorsHeard: AsyncStream<EventNotification>
+    nonisolated let syncErrorsHeardSink: AsyncStream<EventNotification>.Continuation
     /// Whether the Cast channel is listened to: the Cast hub's records are read only once it is, so that nothing
     /// written after the read is missed.
     var castListening = false
@@ -78,6 +81,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         (events, eventSink) = AsyncStream<SharedEvent>.makeStream()
         (claims, claimSink) = AsyncStream<Subscription>.makeStream()
         (castHeard, castHeardSink) = AsyncStream<CastClusterNote>.makeStream()
+        (syncErrorsHeard, syncErrorsHeardSink) = AsyncStream<EventNotification>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
     }
 
     static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -98,6 +102,17 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package nonisolated func share(_ event: SharedEvent) {}
     package nonisolated func received() -> AsyncStream<SharedEvent> { events }
     package nonisolated func takenOver() -> AsyncStream<Subscription> { claims }
+    package nonisolated func syncErrors() -> AsyncStream<EventNotification> { syncErrorsHeard }
+
+    package func shareSyncError(_ notification: EventNotification) async {
+        do {
+            try await ready()
+            let query = try Self.clusterMessageQuery(CastWire(o: node, s: notification))
+            try await bounded("tell the cluster of a SyncError") { [client, logger] in try await client.query(query, logger: logger) }
+        } catch {
+            logger.warning("a SyncError could not be told to the other nodes", metadata: ["error": "\(error)"])
+        }
+    }
 
     // MARK: Service
 
@@ -117,6 +132,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         eventSink.finish()
         claimSink.finish()
         castHeardSink.finish()
+        syncErrorsHeardSink.finish()
     }
 
     // MARK: HubStore
@@ -379,6 +395,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             do {
                 try await client.query("DELETE FROM fhircast_events WHERE created_at < \(cutoff)", logger: logger)
                 try await client.query("DELETE FROM cast_messages WHERE created_at < \(cutoff)", logger: logger)
+                try await client.query("DELETE FROM cast_payloads WHERE expires_at < now()", logger: logger)
+                try await client.query("DELETE FROM bridge_payload_links WHERE expires_at < now()", logger: logger)
             } catch {
                 logger.warning("could not prune the cluster's events table", metadata: ["error": "\(String(reflecting: error))"])
             }

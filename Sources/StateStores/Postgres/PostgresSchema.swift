@@ -58,6 +58,18 @@ enum PostgresSchema {
             """,
             "CREATE INDEX cast_messages_created ON cast_messages (created_at)",
         ],
+        [
+            // Binary batches served by any node: the embedded Cast hub's uploaded chunks, and the bridge's links to
+            // Cast files, each until it expires.
+            """
+            CREATE TABLE cast_payloads (
+                id text PRIMARY KEY, mime_type text NOT NULL, file_name text NOT NULL, expires_at timestamptz NOT NULL,
+                bytes bytea NOT NULL)
+            """,
+            "CREATE INDEX cast_payloads_expires ON cast_payloads (expires_at)",
+            "CREATE TABLE bridge_payload_links (id text PRIMARY KEY, file text NOT NULL, expires_at timestamptz NOT NULL)",
+            "CREATE INDEX bridge_payload_links_expires ON bridge_payload_links (expires_at)",
+        ],
     ]
 
     static var version: Int { migrations.count }
