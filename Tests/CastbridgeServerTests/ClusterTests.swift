@@ -311,6 +311,27 @@ struct ClusterTests {
         }
     }
 
+    @Test("C21 C22 across nodes: an unsubscribe sent to node B for a socket node A holds answers 202 with the endpoint; A denies and closes the socket, and the subscription gets no more events; another topic's endpoint is still a 400")
+    func unsubscribeElsewhere() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            let (socket, endpoint, _) = try await a.subscriber(topic: "un", events: "Patient-open")
+            let (other, _, _) = try await a.subscriber(topic: "un", events: "Patient-open")
+            let wrongTopic = try await b.post(
+                "", form: [("hub.mode", "unsubscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "other"), ("hub.channel.endpoint", endpoint)])
+            #expect(wrongTopic.status == 400)
+            let result = try await b.post(
+                "", form: [("hub.mode", "unsubscribe"), ("hub.channel.type", "websocket"), ("hub.topic", "un"), ("hub.channel.endpoint", endpoint)])
+            #expect(result.status == 202)
+            // The same endpoint, as node B advertises it (behind a load balancer both name its --public-url).
+            #expect(result.json?["hub.channel.endpoint"]?.stringValue == endpoint.replacingOccurrences(of: ":\(a.port)/", with: ":\(b.port)/"))
+            let (frames, code) = await socket.waitForClose(timeout: .seconds(5))
+            #expect(frames.first?["hub.mode"] == "denied")
+            #expect(code != nil)
+            #expect(try await b.publish(Events.patientOpen(topic: "un", id: "after")).status == 200)
+            #expect(try await other.nextJSON(timeout: .seconds(5))?["id"] == "after")
+        }
+    }
+
     @Test("A postgres:// store where nothing answers: castbridge does not start, and says where it looked")
     func unreachable() async throws {
         let port = try await LoopbackPort.free()

@@ -167,6 +167,14 @@ public struct HubState: Sendable {
         return (sub, sub.isWebSocket ? [.deny(sub, reason: "unsubscribed")] : [])
     }
 
+    /// Another node of a cluster took an unsubscribe for a WebSocket subscription this node holds: it ends here, its
+    /// socket denied and closed (C21), as if the unsubscribe had come here.
+    public mutating func unsubscribedElsewhere(_ id: SubscriptionID) -> [HubEffect] {
+        guard let sub = subscriptions[id], sub.isWebSocket else { return [] }
+        remove(id)
+        return [.deny(sub, reason: "unsubscribed")]
+    }
+
     func existing(for request: SubscriptionRequest) -> SubscriptionID? {
         switch request.channelType {
         case .websocket:

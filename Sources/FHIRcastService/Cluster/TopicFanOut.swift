@@ -28,6 +28,10 @@ package protocol TopicFanOut: Sendable {
     func shareSyncError(_ notification: EventNotification) async
     /// The SyncErrors the other nodes made, until the fan-out ends.
     func syncErrors() -> AsyncStream<EventNotification>
+    /// Tells the node that holds a WebSocket subscription's socket that it was unsubscribed here.
+    func shareUnsubscribe(_ id: SubscriptionID) async throws
+    /// The subscriptions other nodes were asked to end, until the fan-out ends.
+    func unsubscribes() -> AsyncStream<SubscriptionID>
 }
 
 extension TopicFanOut {
@@ -39,6 +43,8 @@ extension TopicFanOut {
     package func takenOver() -> AsyncStream<Subscription> { AsyncStream { $0.finish() } }
     package func shareSyncError(_ notification: EventNotification) async {}
     package func syncErrors() -> AsyncStream<EventNotification> { AsyncStream { $0.finish() } }
+    package func shareUnsubscribe(_ id: SubscriptionID) async throws {}
+    package func unsubscribes() -> AsyncStream<SubscriptionID> { AsyncStream { $0.finish() } }
 }
 
 /// One node: nothing to share, nothing to receive.

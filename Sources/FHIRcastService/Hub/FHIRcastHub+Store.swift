@@ -27,6 +27,21 @@ extension FHIRcastHub {
 
     /// A webhook subscription whose node stopped: this node delivers to it from now on (or verifies it, if its
     /// intent was not yet confirmed).
+    /// A WebSocket unsubscribe for a subscription whose socket another node of the cluster holds (a load balancer
+    /// sent the request elsewhere): that node is told, and ends it. Nil when this node holds it, or none does.
+    func unsubscribeElsewhere(_ request: SubscriptionRequest) async throws(HubError) -> Subscription? {
+        guard sharesEvents, request.channelType == .websocket, let endpoint = request.endpoint else { return nil }
+        let id = SubscriptionID(HubState.endpointID(endpoint))
+        guard state.subscriptions[id] == nil, let sub = await fanOut.subscription(id) else { return nil }
+        guard sub.topic == request.topic else { throw .badRequest("hub.channel.endpoint does not belong to topic '\(request.topic)'") }
+        do {
+            try await fanOut.shareUnsubscribe(id)
+        } catch {
+            throw .unavailable("the unsubscribe could not be passed to the node that holds the socket: \(error)", retryAfter: 1)
+        }
+        return sub
+    }
+
     func takeOver(_ sub: Subscription) {
         guard !shuttingDown else { return }
         let result = state.restore(HubRecords(subscriptions: [sub.id: sub]), now: Date())

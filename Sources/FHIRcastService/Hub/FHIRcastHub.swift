@@ -116,6 +116,9 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                 group.addTask {
                     for await syncError in fanOut.syncErrors() { await self.perform(self.state.relaySyncError(syncError)) }
                 }
+                group.addTask {
+                    for await id in fanOut.unsubscribes() { await self.unsubscribedElsewhere(id) }
+                }
             }
             group.addTask { await self.tickLoop() }
             group.addTask {
@@ -190,8 +193,14 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         return result.subscription
     }
 
+    /// Another node took an unsubscribe for a socket held here: it ends here, and the store forgets it.
+    func unsubscribedElsewhere(_ id: SubscriptionID) {
+        perform(state.unsubscribedElsewhere(id))
+    }
+
     package func unsubscribe(_ request: SubscriptionRequest) async throws(HubError) -> Subscription {
         if !restored { await untilRestored() }
+        if let elsewhere = try await unsubscribeElsewhere(request) { return elsewhere }
         let (sub, effects) = try state.unsubscribe(request)
         perform(effects)
         if keepsState { try await written() }

@@ -22,11 +22,14 @@ extension PostgresHubStore: CastHubStore {
         var o: String
         var m: CastClusterMessage?
         var s: EventNotification?
+        /// A FHIRcast WebSocket subscription unsubscribed through another node than the one holding its socket.
+        var u: String?
 
-        init(o: String, m: CastClusterMessage? = nil, s: EventNotification? = nil) {
+        init(o: String, m: CastClusterMessage? = nil, s: EventNotification? = nil, u: String? = nil) {
             self.o = o
             self.m = m
             self.s = s
+            self.u = u
         }
     }
 
@@ -202,6 +205,7 @@ extension PostgresHubStore: CastHubStore {
         }
         if let message = wire.m { castHeardSink.yield(CastClusterNote(message: message, fromThisNode: wire.o == node)) }
         if let syncError = wire.s, wire.o != node { syncErrorsHeardSink.yield(syncError) }
+        if let id = wire.u, wire.o != node { unsubscribesHeardSink.yield(SubscriptionID(id)) }
     }
 
     // MARK: Nodes that stopped

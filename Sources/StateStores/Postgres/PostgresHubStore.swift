@@ -7,6 +7,7 @@ import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 import ServiceSupport
+import Synchronization
 
 /// The FHIRcast hub's state in PostgreSQL, shared by every castbridge given the same database: together they are one
 /// cluster. It is also the cluster's fan-out (`TopicFanOut`): a node writes a topic's context, the topic's accepted
@@ -49,6 +50,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// The SyncErrors other nodes' FHIRcast hubs made, carried on the same channel as the Cast messages.
     nonisolated let syncErrorsHeard: AsyncStream<EventNotification>
     nonisolated let syncErrorsHeardSink: AsyncStream<EventNotification>.Continuation
+    /// The WebSocket subscriptions other nodes took unsubscribes for, on the same channel.
+    nonisolated let unsubscribesHeard: AsyncStream<SubscriptionID>
+    nonisolated let unsubscribesHeardSink: AsyncStream<SubscriptionID>.Continuation
     /// Whether the Cast channel is listened to: the Cast hub's records are read only once it is, so that nothing
     /// written after the read is missed.
     var castListening = false
@@ -82,6 +86,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         (claims, claimSink) = AsyncStream<Subscription>.makeStream()
         (castHeard, castHeardSink) = AsyncStream<CastClusterNote>.makeStream()
         (syncErrorsHeard, syncErrorsHeardSink) = AsyncStream<EventNotification>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        (unsubscribesHeard, unsubscribesHeardSink) = AsyncStream<SubscriptionID>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
     }
 
     static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -103,6 +108,13 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package nonisolated func received() -> AsyncStream<SharedEvent> { events }
     package nonisolated func takenOver() -> AsyncStream<Subscription> { claims }
     package nonisolated func syncErrors() -> AsyncStream<EventNotification> { syncErrorsHeard }
+    package nonisolated func unsubscribes() -> AsyncStream<SubscriptionID> { unsubscribesHeard }
+
+    package func shareUnsubscribe(_ id: SubscriptionID) async throws {
+        try await ready()
+        let query = try Self.clusterMessageQuery(CastWire(o: node, u: id.raw))
+        try await bounded("pass an unsubscribe on") { [client, logger] in try await client.query(query, logger: logger) }
+    }
 
     package func shareSyncError(_ notification: EventNotification) async {
         do {
@@ -133,6 +145,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         claimSink.finish()
         castHeardSink.finish()
         syncErrorsHeardSink.finish()
+        unsubscribesHeardSink.finish()
     }
 
     // MARK: HubStore
@@ -485,26 +498,26 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 
     /// `operation`'s result, or `timedOut()` thrown once `timeout` has passed, whichever comes first; the caller's
-    /// cancellation cancels the operation.
+    /// cancellation cancels the operation. The timer is an event loop's scheduled task (cheaper than a sleeping task
+    /// on the publish path), and the first outcome wins.
     static func racing<T: Sendable>(
         timeout: Duration, _ operation: @escaping @Sendable () async throws -> T, timedOut: @escaping @Sendable () -> any Error
     ) async throws -> T {
-        let answer = Answer<T>()
-        let work = Task { await answer.give(await Result(catching: { try await operation() })) }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            await answer.give(.failure(timedOut()))
-        }
+        let race = Race<T>()
         return try await withTaskCancellationHandler {
-            defer {
-                work.cancel()
-                timer.cancel()
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                race.start(continuation)
+                let work = Task {
+                    do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+                }
+                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
+                    if race.finish(.failure(timedOut())) { work.cancel() }
+                }
+                race.onFinish { timer.cancel() }
+                race.onCancel { work.cancel() }
             }
-            return try await answer.value()
         } onCancel: {
-            work.cancel()
-            timer.cancel()
-            Task { await answer.give(.failure(CancellationError())) }
+            race.cancel()
         }
     }
 
@@ -515,27 +528,67 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 }
 
-/// The first of several answers to one question, for whoever waits for it.
-private actor Answer<T: Sendable> {
-    private var result: Result<T, any Error>?
-    private var waiter: CheckedContinuation<Result<T, any Error>, Never>?
+/// One continuation resumed by the first of several outcomes (the operation, its timer, the caller's cancellation).
+/// A lock, not an actor: it is on every database operation's path, and nothing here waits.
+private final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var done = false
+        var cancelled = false
+        var finished: [@Sendable () -> Void] = []
+        var cancellers: [@Sendable () -> Void] = []
+    }
+    private let state = Mutex(State())
 
-    func give(_ result: Result<T, any Error>) {
-        guard self.result == nil else { return }
-        self.result = result
-        waiter?.resume(returning: result)
-        waiter = nil
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.continuation = continuation
+            return state.cancelled
+        }
+        if cancelled { finish(.failure(CancellationError())) }
     }
 
-    func value() async throws -> T {
-        if let result { return try result.get() }
-        return try await withCheckedContinuation { waiter = $0 }.get()
+    /// True when this outcome was the first.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (continuation, after) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
+            guard !state.done, let continuation = state.continuation else { return (nil, []) }
+            state.done = true
+            state.continuation = nil
+            defer { state.finished = [] }
+            return (continuation, state.finished)
+        }
+        guard let continuation else { return false }
+        continuation.resume(with: result)
+        for action in after { action() }
+        return true
     }
-}
 
-extension Result where Failure == any Error {
-    /// The result of async work that may throw.
-    init(catching body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.finished.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    func onCancel(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.cancelled { return true }
+            state.cancellers.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    func cancel() {
+        let actions = state.withLock { state -> [@Sendable () -> Void] in
+            state.cancelled = true
+            defer { state.cancellers = [] }
+            return state.cancellers
+        }
+        for action in actions { action() }
+        finish(.failure(CancellationError()))
     }
 }
