@@ -7,7 +7,7 @@ import PostgresNIO
 /// `bytea` row of `cast_payloads`, and each of the bridge's links a row of `bridge_payload_links`, until they expire;
 /// the pruning removes them then. PostgreSQL rather than a shared directory: the cluster needs nothing more than the
 /// database it already has, a chunk is written once with the batch and read back by whichever node serves it, and
-/// payloads live minutes (Docs/deployment.md has the measurements).
+/// payloads live minutes (Docs/performance.md has the measurements).
 extension PostgresHubStore: SharedPayloads {
     package func putPayload(_ payload: SharedPayload) async throws {
         try await ready()
