@@ -79,6 +79,22 @@ struct HubStoreStateTests {
         #expect(single.disconnected(lone, closeCode: 1006, now: t0).isEmpty)
     }
 
+    @Test("A webhook taken over from a stopped node is replayed the events it takes, in order, to it alone; events it does not take are skipped")
+    func handoverReplay() throws {
+        var state = HubStateTests.makeState()
+        let hook = try state.subscribe(webhook(), flavor: .stu2, now: t0, newID: SubscriptionID("w")).subscription.id
+        state.verified(hook, success: true)
+        let other = EventNotification(
+            timestamp: "2026-01-01T00:00:00Z", id: "x", event: Event(topic: "t", name: "Patient-open", context: [["key": "patient", "resource": ["resourceType": "Patient", "id": "p"]]]))
+        let effects = state.replay([reportOpen("a"), other, reportOpen("b")], to: hook, now: t0)
+        let delivered = effects.compactMap { effect -> String? in
+            guard case .deliver(let n, let targets) = effect, targets == [hook] else { return nil }
+            return n.id
+        }
+        #expect(delivered == ["a", "b"])
+        #expect(state.replay([reportOpen("c")], to: SubscriptionID("unknown"), now: t0).isEmpty)
+    }
+
     @Test("Without a store nothing is recorded")
     func untracked() throws {
         var state = HubStateTests.makeState()

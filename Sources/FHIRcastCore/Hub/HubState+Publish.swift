@@ -179,6 +179,17 @@ extension HubState {
         return effects
     }
 
+    /// Events a webhook taken over from a stopped node may have missed, in order: those it takes, to it alone.
+    public mutating func replay(_ events: [EventNotification], to id: SubscriptionID, now: Date) -> [HubEffect] {
+        var effects: [HubEffect] = []
+        for n in events {
+            guard let sub = subscriptions[id], sub.state == .active, sub.wants(n.event.key) else { continue }
+            subscriptions[id]?.lastEvent = (n.id, n.event.name)
+            effects.append(.deliver(n, to: [id]))
+        }
+        return effects
+    }
+
     /// A SyncError another node of a cluster made about one of its subscribers: to this node's `syncerror`
     /// subscribers of the topic (C34, C35).
     public func relaySyncError(_ n: EventNotification) -> [HubEffect] {

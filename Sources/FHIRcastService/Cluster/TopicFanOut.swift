@@ -22,8 +22,9 @@ package protocol TopicFanOut: Sendable {
     func topicExists(_ topic: String) async -> Bool
     /// A subscription another node answered, for a socket that connects here.
     func subscription(_ id: SubscriptionID) async -> Subscription?
-    /// Webhook subscriptions whose node stopped, which this node now delivers to (each webhook by one node).
-    func takenOver() -> AsyncStream<Subscription>
+    /// Webhook subscriptions whose node stopped, which this node now delivers to (each webhook by one node), each with
+    /// the events its old node may not have delivered.
+    func takenOver() -> AsyncStream<WebhookHandover>
     /// A SyncError this node's hub made about one of its subscribers, for the other nodes' `syncerror` subscribers.
     func shareSyncError(_ notification: EventNotification) async
     /// The SyncErrors the other nodes made, until the fan-out ends.
@@ -40,11 +41,23 @@ extension TopicFanOut {
     package func storedContext(topic: String) async throws -> TopicContext? { nil }
     package func topicExists(_ topic: String) async -> Bool { false }
     package func subscription(_ id: SubscriptionID) async -> Subscription? { nil }
-    package func takenOver() -> AsyncStream<Subscription> { AsyncStream { $0.finish() } }
+    package func takenOver() -> AsyncStream<WebhookHandover> { AsyncStream { $0.finish() } }
     package func shareSyncError(_ notification: EventNotification) async {}
     package func syncErrors() -> AsyncStream<EventNotification> { AsyncStream { $0.finish() } }
     package func shareUnsubscribe(_ id: SubscriptionID) async throws {}
     package func unsubscribes() -> AsyncStream<SubscriptionID> { AsyncStream { $0.finish() } }
+}
+
+/// A webhook subscription taken over from a node that stopped, and the events of its topic written since that node's
+/// last word, in order.
+package struct WebhookHandover: Sendable {
+    package var subscription: Subscription
+    package var missed: [EventNotification]
+
+    package init(subscription: Subscription, missed: [EventNotification]) {
+        self.subscription = subscription
+        self.missed = missed
+    }
 }
 
 /// One node: nothing to share, nothing to receive.

@@ -42,14 +42,19 @@ extension FHIRcastHub {
         return sub
     }
 
-    func takeOver(_ sub: Subscription) {
+    func takeOver(_ handover: WebhookHandover) {
         guard !shuttingDown else { return }
-        let result = state.restore(HubRecords(subscriptions: [sub.id: sub]), now: Date())
+        let sub = handover.subscription
+        let now = Date()
+        let result = state.restore(HubRecords(subscriptions: [sub.id: sub]), now: now)
         for taken in result.activeWebhooks {
             if case .webhook(let callback, let secret) = taken.channel { startWebhookWorker(taken, callback: callback, secret: secret) }
         }
-        logger.info("took over a webhook subscription from a node that stopped", metadata: ["topic": "\(sub.topic)"])
-        perform(result.effects)
+        let replay = state.replay(handover.missed, to: sub.id, now: now)
+        logger.info(
+            "took over a webhook subscription from a node that stopped",
+            metadata: ["topic": "\(sub.topic)", "replayed": "\(replay.count)"])
+        perform(result.effects + replay)
     }
 
     /// Returns once the store's records are back (at once when nothing is kept).

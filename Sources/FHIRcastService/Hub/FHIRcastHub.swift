@@ -111,7 +111,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                     for await event in fanOut.received() { await self.replicated(event) }
                 }
                 group.addTask {
-                    for await sub in fanOut.takenOver() { await self.takeOver(sub) }
+                    for await handover in fanOut.takenOver() { await self.takeOver(handover) }
                 }
                 group.addTask {
                     for await syncError in fanOut.syncErrors() { await self.perform(self.state.relaySyncError(syncError)) }

@@ -29,8 +29,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     let operationTimeout: Duration
     private nonisolated let events: AsyncStream<SharedEvent>
     private nonisolated let eventSink: AsyncStream<SharedEvent>.Continuation
-    private nonisolated let claims: AsyncStream<Subscription>
-    private nonisolated let claimSink: AsyncStream<Subscription>.Continuation
+    private nonisolated let claims: AsyncStream<WebhookHandover>
+    private nonisolated let claimSink: AsyncStream<WebhookHandover>.Continuation
     /// How often a node says it is up, and how long after its last word its webhooks are taken over.
     private let heartbeat: Duration
     let presumedGone: TimeInterval
@@ -83,7 +83,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         poolLogger.logLevel = max(logger.logLevel, .warning)
         client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         (events, eventSink) = AsyncStream<SharedEvent>.makeStream()
-        (claims, claimSink) = AsyncStream<Subscription>.makeStream()
+        (claims, claimSink) = AsyncStream<WebhookHandover>.makeStream()
         (castHeard, castHeardSink) = AsyncStream<CastClusterNote>.makeStream()
         (syncErrorsHeard, syncErrorsHeardSink) = AsyncStream<EventNotification>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         (unsubscribesHeard, unsubscribesHeardSink) = AsyncStream<SubscriptionID>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
@@ -106,7 +106,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package nonisolated var sharesThroughStore: Bool { true }
     package nonisolated func share(_ event: SharedEvent) {}
     package nonisolated func received() -> AsyncStream<SharedEvent> { events }
-    package nonisolated func takenOver() -> AsyncStream<Subscription> { claims }
+    package nonisolated func takenOver() -> AsyncStream<WebhookHandover> { claims }
     package nonisolated func syncErrors() -> AsyncStream<EventNotification> { syncErrorsHeard }
     package nonisolated func unsubscribes() -> AsyncStream<SubscriptionID> { unsubscribesHeard }
 
@@ -164,7 +164,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             return records
         }
         // Webhooks: those of nodes that stopped (after a restart of every node, all of them), each taken by one node.
-        for sub in try await claimOrphanedWebhooks() { records.subscriptions[sub.id] = sub }
+        for (sub, _) in try await claimOrphanedWebhooks() { records.subscriptions[sub.id] = sub }
         return records
     }
 
@@ -222,7 +222,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         closed = true
         guard migrated else { return }
         _ = try? await bounded("mark this node as gone") { [client, logger, node] in
-            try await client.query("DELETE FROM castbridge_nodes WHERE node = \(node)", logger: logger)
+            // Presumed gone at once, with the time of its last word kept for the node that takes its webhooks over.
+            try await client.query(
+                "UPDATE castbridge_nodes SET seen_at = '-infinity', last_word = now() WHERE node = \(node)", logger: logger)
         }
     }
 
@@ -367,7 +369,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
             do {
                 try await ready()  // a node still migrating the schema has nothing to say yet
                 try await markPresent()
-                for sub in try await claimOrphanedWebhooks() { claimSink.yield(sub) }
+                for (sub, lastWord) in try await claimOrphanedWebhooks() {
+                    claimSink.yield(WebhookHandover(subscription: sub, missed: await missedDuringHandover(sub, since: lastWord)))
+                }
                 try await sweepCastSubscriptions()
             } catch {
                 logger.warning("could not tell the cluster this node is up", metadata: ["error": "\(error)"])
@@ -378,26 +382,52 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     private func markPresent() async throws {
         try await bounded("mark this node as up") { [client, logger, node] in
             try await client.query(
-                "INSERT INTO castbridge_nodes (node, seen_at) VALUES (\(node), now()) ON CONFLICT (node) DO UPDATE SET seen_at = now()",
+                """
+                INSERT INTO castbridge_nodes (node, seen_at, last_word) VALUES (\(node), now(), now())
+                ON CONFLICT (node) DO UPDATE SET seen_at = now(), last_word = now()
+                """,
                 logger: logger)
         }
     }
 
     /// Webhook subscriptions whose node has not said it is up for `presumedGone`, now this node's (each row is taken
     /// by one node: the update is atomic).
-    private func claimOrphanedWebhooks() async throws -> [Subscription] {
+    /// Each with its old node's last word (its last heartbeat, or when it stopped), when that is known.
+    private func claimOrphanedWebhooks() async throws -> [(Subscription, Date?)] {
         let gone = presumedGone
         return try await bounded("take over webhooks") { [client, logger, node] in
             let rows = try await client.query(
                 """
-                UPDATE fhircast_subscriptions SET node = \(node)
-                WHERE channel = 'webhook' AND expires_at > now() AND node <> \(node)
-                  AND node NOT IN (SELECT node FROM castbridge_nodes WHERE seen_at > now() - make_interval(secs => \(gone)))
-                RETURNING subscription
+                WITH orphans AS (
+                    SELECT s.id, n.last_word FROM fhircast_subscriptions s LEFT JOIN castbridge_nodes n ON n.node = s.node
+                    WHERE s.channel = 'webhook' AND s.expires_at > now() AND s.node <> \(node)
+                      AND s.node NOT IN (SELECT node FROM castbridge_nodes WHERE seen_at > now() - make_interval(secs => \(gone)))
+                    FOR UPDATE OF s SKIP LOCKED)
+                UPDATE fhircast_subscriptions s SET node = \(node) FROM orphans o WHERE s.id = o.id
+                RETURNING s.subscription, o.last_word
                 """, logger: logger)
-            var taken: [Subscription] = []
-            for try await json in rows.decode(String.self) { taken.append(try JSONDecoder().decode(Subscription.self, from: Data(json.utf8))) }
+            var taken: [(Subscription, Date?)] = []
+            for try await (json, lastWord) in rows.decode((String, Date?).self) {
+                taken.append((try JSONDecoder().decode(Subscription.self, from: Data(json.utf8)), lastWord))
+            }
             return taken
+        }
+    }
+
+    /// The events of a taken-over webhook's topic written since its old node's last word: that node may not have
+    /// delivered them (it stopped, or died after its last heartbeat), so the new node does. Those it did deliver in
+    /// its last seconds come again: the webhook's app may see an event twice (same id), never miss one.
+    private func missedDuringHandover(_ sub: Subscription, since lastWord: Date?) async -> [EventNotification] {
+        guard let lastWord else { return [] }
+        do {
+            return try await bounded("read a taken-over webhook's missed events") { [client, logger] in
+                try await Self.events(
+                    client, logger: logger,
+                    "SELECT seq, event FROM fhircast_events WHERE topic = \(sub.topic) AND created_at >= \(lastWord) ORDER BY seq")
+            }.map(\.event)
+        } catch {
+            logger.warning("could not read the events a taken-over webhook missed", metadata: ["topic": "\(sub.topic)", "error": "\(error)"])
+            return []
         }
     }
 
@@ -410,6 +440,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
                 try await client.query("DELETE FROM cast_messages WHERE created_at < \(cutoff)", logger: logger)
                 try await client.query("DELETE FROM cast_payloads WHERE expires_at < now()", logger: logger)
                 try await client.query("DELETE FROM bridge_payload_links WHERE expires_at < now()", logger: logger)
+                // Nodes silent for a day are forgotten: their webhooks and sockets were taken over long ago.
+                try await client.query(
+                    "DELETE FROM castbridge_nodes WHERE coalesce(last_word, seen_at) < now() - interval '1 day'", logger: logger)
             } catch {
                 logger.warning("could not prune the cluster's events table", metadata: ["error": "\(String(reflecting: error))"])
             }

@@ -70,6 +70,11 @@ enum PostgresSchema {
             "CREATE TABLE bridge_payload_links (id text PRIMARY KEY, file text NOT NULL, expires_at timestamptz NOT NULL)",
             "CREATE INDEX bridge_payload_links_expires ON bridge_payload_links (expires_at)",
         ],
+        [
+            // When each node last said it was up, or stopped: a node taking over its webhooks replays what they
+            // missed since then. (A stopped node's seen_at is -infinity: presumed gone at once.)
+            "ALTER TABLE castbridge_nodes ADD COLUMN last_word timestamptz",
+        ],
     ]
 
     static var version: Int { migrations.count }
