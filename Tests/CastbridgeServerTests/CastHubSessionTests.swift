@@ -2,6 +2,7 @@ import CastClient
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
+import Synchronization
 import NIOCore
 import Testing
 
@@ -16,17 +17,33 @@ struct CastHubSessionTests {
         ]
     }
 
-    /// The next event that is not the hub's first frame, within a bound.
-    static func next(
-        _ iterator: inout AsyncStream<CastHubSession.Event>.Iterator, timeout: Duration = .seconds(10)
-    ) async throws -> CastHubSession.Event {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            guard let event = await iterator.next() else { break }
-            if case .frame(let text) = event, String(buffer: text).contains("connection.established") { continue }
-            return event
+    /// The session's events as they come, read by a task of their own, so that waiting for one is bounded.
+    final class Inbox: Sendable {
+        final class Buffer: Sendable {
+            let events = Mutex<[CastHubSession.Event]>([])
         }
-        throw TestFailure("no event from the session")
+        private let buffer = Buffer()
+        private let reader: Task<Void, Never>
+
+        init(_ stream: AsyncStream<CastHubSession.Event>) {
+            let buffer = self.buffer
+            reader = Task { for await event in stream { buffer.events.withLock { $0.append(event) } } }
+        }
+
+        deinit { reader.cancel() }
+
+        /// The next event that is not the hub's first frame; fails after `timeout`.
+        func next(timeout: Duration = .seconds(10)) async throws -> CastHubSession.Event {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let event = buffer.events.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                    if case .frame(let text) = event, String(buffer: text).contains("connection.established") { continue }
+                    return event
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            throw TestFailure("no event from the session within \(timeout)")
+        }
     }
 
     @Test("A session subscribes, binds and gets events; when the hub restarts on the same port it subscribes and binds again, and events flow")
@@ -40,26 +57,26 @@ struct CastHubSessionTests {
         let (events, sink) = AsyncStream<CastHubSession.Event>.makeStream()
         let running = Task { await session.run { sink.yield($0) } }
         defer { running.cancel() }
-        var iterator = events.makeAsyncIterator()
+        let inbox = Inbox(events)
 
-        guard case .connected = try await Self.next(&iterator) else { throw TestFailure("not connected first") }
+        guard case .connected = try await inbox.next() else { throw TestFailure("not connected first") }
         _ = await client.publish(Self.envelope("s-1", topic: "USER-9"))
-        guard case .frame(let one) = try await Self.next(&iterator) else { throw TestFailure("no frame") }
+        guard case .frame(let one) = try await inbox.next() else { throw TestFailure("no frame") }
         #expect(try JSONValue.parse(Data(String(buffer: one).utf8))["id"] == "s-1")
 
         try await first.stop()
-        guard case .disconnected = try await Self.next(&iterator) else { throw TestFailure("the end of the socket was not reported") }
+        guard case .disconnected = try await inbox.next() else { throw TestFailure("the end of the socket was not reported") }
         let second = try await TestServer.start { $0.port = port }
         var connected = false
         while !connected {
-            switch try await Self.next(&iterator) {
+            switch try await inbox.next() {
             case .connected: connected = true
             case .disconnected: continue  // attempts before the second hub listened
             case .frame: throw TestFailure("a frame before the session connected again")
             }
         }
         _ = await client.publish(Self.envelope("s-2", topic: "USER-9"))
-        let after = try await Self.next(&iterator)
+        let after = try await inbox.next()
         guard case .frame(let two) = after else { throw TestFailure("no frame after the restart: \(after)") }
         #expect(try JSONValue.parse(Data(String(buffer: two).utf8))["id"] == "s-2")
         running.cancel()

@@ -334,6 +334,25 @@ struct ClusterTests {
         }
     }
 
+    @Test("The pruning deletes expired events, Cast messages, payloads and links, and forgets nodes silent for a day, but keeps every topic: a topic's event numbers never start again")
+    func pruning() async throws {
+        try await Self.withTwoNodes { a, _, address in
+            let (_, _, _) = try await a.subscriber(topic: "kept", events: "Patient-open")
+            #expect(try await a.publish(Events.patientOpen(topic: "kept", id: "k1")).status == 200)
+            try await TestPostgres.run(address, "UPDATE fhircast_topics SET updated_at = now() - interval '2 days'")
+            try await TestPostgres.run(address, "UPDATE fhircast_events SET created_at = now() - interval '1 hour'")
+            try await TestPostgres.run(address, "INSERT INTO castbridge_nodes (node, seen_at, last_word) VALUES ('old', now() - interval '2 days', NULL)")
+            for query in PostgresHubStore.pruning(eventRetentionSeconds: 600) {
+                try await TestPostgres.run(address, query)
+            }
+            #expect(try await TestPostgres.run(address, "SELECT 1 FROM fhircast_events") == 0)
+            #expect(try await TestPostgres.run(address, "SELECT 1 FROM castbridge_nodes WHERE node = 'old'") == 0)
+            #expect(try await TestPostgres.run(address, "SELECT 1 FROM castbridge_nodes") == 2)
+            #expect(try await TestPostgres.run(address, "SELECT 1 FROM fhircast_topics WHERE topic = 'kept'") == 1)
+            #expect(try await a.publish(Events.patientOpen(topic: "kept", id: "k2")).status == 200)
+        }
+    }
+
     @Test("A postgres:// store where nothing answers: castbridge does not start, and says where it looked")
     func unreachable() async throws {
         let port = try await LoopbackPort.free()

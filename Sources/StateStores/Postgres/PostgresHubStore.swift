@@ -63,7 +63,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     static let channel = "castbridge_events"
 
     package init(
-        address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600, operationTimeout: Duration = .seconds(5),
+        address: PostgresAddress, logger: Logger, eventRetentionSeconds: Double = 600,
+        operationTimeout: Duration = .seconds(5),
         heartbeat: Duration = .seconds(2), presumedGone: TimeInterval = 10, leadershipRetry: Duration = .seconds(1)
     ) {
         self.leadershipRetry = leadershipRetry
@@ -434,19 +435,32 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     private func prune() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(60)) } catch { return }
-            let cutoff = Date().addingTimeInterval(-eventRetentionSeconds)
             do {
-                try await client.query("DELETE FROM fhircast_events WHERE created_at < \(cutoff)", logger: logger)
-                try await client.query("DELETE FROM cast_messages WHERE created_at < \(cutoff)", logger: logger)
-                try await client.query("DELETE FROM cast_payloads WHERE expires_at < now()", logger: logger)
-                try await client.query("DELETE FROM bridge_payload_links WHERE expires_at < now()", logger: logger)
-                // Nodes silent for a day are forgotten: their webhooks and sockets were taken over long ago.
-                try await client.query(
-                    "DELETE FROM castbridge_nodes WHERE coalesce(last_word, seen_at) < now() - interval '1 day'", logger: logger)
+                for query in Self.pruning(eventRetentionSeconds: eventRetentionSeconds) {
+                    try await client.query(query, logger: logger)
+                }
             } catch {
-                logger.warning("could not prune the cluster's events table", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("could not prune the cluster's tables", metadata: ["error": "\(String(reflecting: error))"])
             }
         }
+    }
+
+    /// What the pruning deletes, every minute:
+    /// - events and Cast messages older than the retention (nodes that missed a notice read them within it);
+    /// - Cast payloads and the bridge's links once expired;
+    /// - nodes silent for a day (their webhooks and sockets were taken over long ago).
+    ///
+    /// Not topics: a topic written again after its row was deleted would number its events from 1 again, and a node
+    /// still holding the old copy would take them for events it has seen (Docs/deployment.md).
+    package static func pruning(eventRetentionSeconds: Double) -> [PostgresQuery] {
+        let cutoff = Date().addingTimeInterval(-eventRetentionSeconds)
+        return [
+            "DELETE FROM fhircast_events WHERE created_at < \(cutoff)",
+            "DELETE FROM cast_messages WHERE created_at < \(cutoff)",
+            "DELETE FROM cast_payloads WHERE expires_at < now()",
+            "DELETE FROM bridge_payload_links WHERE expires_at < now()",
+            "DELETE FROM castbridge_nodes WHERE coalesce(last_word, seen_at) < now() - interval '1 day'",
+        ]
     }
 
     // MARK: Helpers

@@ -34,6 +34,11 @@ enum TestPostgres {
     /// Runs one statement (text made here, never from input) on `address`'s database; returns how many rows it gave.
     @discardableResult
     static func run(_ address: PostgresAddress, _ sql: String) async throws -> Int {
+        try await run(address, PostgresQuery(unsafeSQL: sql))
+    }
+
+    @discardableResult
+    static func run(_ address: PostgresAddress, _ query: PostgresQuery) async throws -> Int {
         let client = PostgresClient(
             configuration: .init(host: address.host, port: address.port, username: address.user, password: address.password, database: address.database, tls: .disable),
             backgroundLogger: Logger(label: "test-postgres"))
@@ -43,7 +48,7 @@ enum TestPostgres {
                 return -1
             }
             var rows = 0
-            for try await _ in try await client.query(PostgresQuery(unsafeSQL: sql)) { rows += 1 }
+            for try await _ in try await client.query(query) { rows += 1 }
             group.cancelAll()
             return rows
         }
