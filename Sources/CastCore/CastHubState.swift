@@ -146,7 +146,8 @@ public struct CastHubState: Sendable {
 
     /// One pass over the addressees: the bound sockets and the WebSub subscribers of an envelope.
     func routed(_ envelope: [String: JSONValue], fromThisNode: Bool = true) -> Delivery {
-        let addressees = addressees(of: envelope).filter { fromThisNode || !$0.nodeLocal }
+        // Another node's envelope skips the node-local subscriptions (a second pass only then).
+        let addressees = fromThisNode ? addressees(of: envelope) : addressees(of: envelope).filter { !$0.nodeLocal }
         return Delivery(
             envelope: .object(envelope),
             endpoints: addressees.filter { $0.bound && $0.isWebSocket }.map(\.endpoint),
