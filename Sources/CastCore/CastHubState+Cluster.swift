@@ -29,13 +29,13 @@ extension CastHubState {
     /// deliveries are made for its own notes.
     public mutating func apply(_ note: CastClusterNote) -> Replicated {
         var result = Replicated()
+        // The sender made its own state changes when it took the request; only what is delivered when heard is left.
+        if note.fromThisNode && !note.message.isDeliveredWhenHeard { return result }
         switch note.message {
         case .published(let envelope):
             if let object = envelope.objectValue { result.deliveries.append(route(object, fromThisNode: note.fromThisNode)) }
         case .removalNotice(let envelope):
             if let object = envelope.objectValue { result.deliveries.append(routed(object, fromThisNode: note.fromThisNode)) }
-        case _ where note.fromThisNode:
-            break
         case .subscribed(var sub):
             // A socket may have bound here before the notice came.
             sub.bound = sub.bound || (subscriptions[sub.endpoint]?.bound ?? false)
