@@ -41,7 +41,7 @@ package actor CastBridge: Service {
 
     package init(
         outlet: BridgeOutlet, upstream: any CastUpstream, fhircast: FHIRcastHub, config: BridgeServiceConfiguration, logger: Logger,
-        leadership: any Leadership = SoleNode(), sharedPayloads: (any SharedPayloads)? = nil
+        leadership: any Leadership = SingleNode(), sharedPayloads: (any SharedPayloads)? = nil
     ) {
         self.leadership = leadership
         self.sharedPayloads = sharedPayloads

@@ -138,7 +138,7 @@ public struct Castbridge: Sendable {
     /// Who holds the bridge's link: on an external Cast hub, one node of a cluster at a time (each would otherwise
     /// pass every Cast event to FHIRcast once); on the embedded hub every node bridges what its own hub took.
     var bridgeLeadership: any Leadership {
-        guard config.castHubURL != nil, let shared = store as? any Leadership else { return SoleNode() }
+        guard config.castHubURL != nil, let shared = store as? any Leadership else { return SingleNode() }
         return shared
     }
 

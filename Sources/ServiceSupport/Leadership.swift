@@ -1,6 +1,6 @@
 /// Something one node of a cluster does at a time (the bridge's link to an external Cast hub): the node that leads
 /// does it until it stops or loses the lead, then another takes over. The PostgreSQL store is one (an advisory lock
-/// held on a connection of its own); a single node always leads.
+/// held on a connection of its own); a single node (`SingleNode`) always leads.
 package protocol Leadership: Sendable {
     /// Whether other nodes may lead instead of this one.
     var spansNodes: Bool { get }
@@ -13,11 +13,4 @@ package protocol Leadership: Sendable {
 package enum LeadershipRole: Int64, Sendable {
     /// The bridge's subscription on an external Cast hub.
     case bridgeLink = 0x6362_6272_6964_6765
-}
-
-/// One node: it always leads.
-package struct SoleNode: Leadership {
-    package init() {}
-    package var spansNodes: Bool { false }
-    package func whileLeading(_ role: LeadershipRole, _ lead: @escaping @Sendable () async -> Void) async { await lead() }
 }

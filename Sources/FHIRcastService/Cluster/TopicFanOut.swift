@@ -1,3 +1,4 @@
+import ServiceSupport
 import FHIRcastCore
 
 /// Carries the events this node's hub accepts to the hubs of the other nodes of a cluster, and theirs to it: each
@@ -60,10 +61,11 @@ package struct WebhookHandover: Sendable {
     }
 }
 
-/// One node: nothing to share, nothing to receive.
-package struct SingleNode: TopicFanOut {
+/// One node: nothing to share, nothing to receive, and it always leads.
+package struct SingleNode: TopicFanOut, Leadership {
     package init() {}
     package var spansNodes: Bool { false }
     package func share(_ event: SharedEvent) {}
     package func received() -> AsyncStream<SharedEvent> { AsyncStream { $0.finish() } }
+    package func whileLeading(_ role: LeadershipRole, _ lead: @escaping @Sendable () async -> Void) async { await lead() }
 }
