@@ -279,6 +279,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
 
     /// Whether a socket may connect to this endpoint now (checked before the upgrade, C15).
     package func acceptsConnection(_ id: SubscriptionID) async -> Bool {
+        // A socket bound before the store's records are back would be given a topic's events by a copy of the topic
+        // that the restore then replaces: an event the store already held when read counts as delivered here, and
+        // this socket would never get it.
+        if !restored { await untilRestored() }
         if state.subscriptions[id] == nil, sharesEvents, !shuttingDown, let elsewhere = await fanOut.subscription(id),
             state.adopt(subscription: elsewhere, now: Date())
         {
