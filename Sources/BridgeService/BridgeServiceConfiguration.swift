@@ -1,3 +1,5 @@
+import ServiceSupport
+
 /// What the bridge is told. The application makes it from `castbridge serve`'s options (`ServerConfiguration`, which
 /// holds the defaults); the upstream itself comes ready-made (`CastUpstream`).
 package struct BridgeServiceConfiguration: Sendable {
@@ -11,6 +13,8 @@ package struct BridgeServiceConfiguration: Sendable {
     /// Where castbridge serves files to FHIRcast subscribers: the public URL, else the bound host.
     package var publicURL: String?
     package var host: String
+    /// Where the bridge records its reconnects (`/metrics`).
+    package var telemetry = Telemetry.disabled
 
     package init(
         bridgeQueueMaxWaitSeconds: Double, bridgeReconnectBaseSeconds: Double, bridgeReconnectMaxSeconds: Double,

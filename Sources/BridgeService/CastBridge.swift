@@ -29,6 +29,8 @@ package actor CastBridge: Service {
     private var leading = false
     private var link: CastLink?
     private var backoff: Backoff
+    /// Whether a link was ever made: each one after the first is a reconnect.
+    private var everConnected = false
     private var stopping = false
     /// Counters, echoes, forwarded requests, served files (pure).
     private var state = BridgeState()
@@ -78,6 +80,23 @@ package actor CastBridge: Service {
         if !left.isEmpty {
             logger.warning("shutting down with events not yet sent to the Cast hub", metadata: ["events": "\(left.count)"])
         }
+    }
+
+    /// What `/metrics` and `/health/ready` read of the bridge.
+    package struct Reading: Sendable {
+        package var connected: Bool
+        /// Whether this node holds the link (a cluster's leader, or a single node).
+        package var leading: Bool
+        package var queued: Int
+        package var queuedBytes: Int
+        package var overflowed: Int
+        package var counters: BridgeState.Counters
+    }
+
+    package func reading() -> Reading {
+        Reading(
+            connected: link != nil, leading: !leadership.spansNodes || leading, queued: outlet.count, queuedBytes: outlet.bytes,
+            overflowed: outlet.overflowed, counters: state.counters)
     }
 
     /// For `/health`.
@@ -137,6 +156,8 @@ package actor CastBridge: Service {
                     return
                 }
                 self.link = link
+                if everConnected { config.telemetry.bridgeReconnects.add() }
+                everConnected = true
                 state.connected()
                 backoff.reset()
                 logger.info("bridge subscribed on the Cast hub", metadata: ["upstream": "\(upstream.label)"])

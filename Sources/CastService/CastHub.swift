@@ -17,6 +17,10 @@ package actor CastHub: Service {
     var oauth: MockOAuthState
     var tokens: CastTokens?
     let config: CastServiceConfiguration
+    var telemetry: Telemetry { config.edge.telemetry }
+    /// While a publish is delivered on the node that took it: when it reached the hub
+    /// (`castbridge_delivery_latency_seconds`).
+    private var publishStarted: ContinuousClock.Instant?
     let logger: Logger
     private let webSub: CastWebSubClient
     private let jobs: AsyncStream<@Sendable () async -> Void>
@@ -144,11 +148,26 @@ package actor CastHub: Service {
     /// In a cluster the envelope is delivered when the cluster carries it back, here as on every node, so that every
     /// subscriber of a topic sees its events in one order; it is answered once the cluster has it.
     package func publish(_ body: JSONValue, host: String?, pathTopic: String? = nil) async throws(CastError) {
+        do throws(CastError) {
+            try await take(body, host: host, pathTopic: pathTopic)
+            telemetry.castPublishes.success.add()
+        } catch {
+            telemetry.castPublishes.failure.add()
+            throw error
+        }
+    }
+
+    private func take(_ body: JSONValue, host: String?, pathTopic: String?) async throws(CastError) {
+        let start = ContinuousClock.now
         // Taken and then delivered to nobody would be a silent loss: a hub that is stopping says so.
         guard !isShuttingDown else { throw CastError(503, "the hub is shutting down") }
         try await ready()
         let forwarded = try state.accept(body, host: host, pathTopic: pathTopic)
-        guard store.spansNodes else { return deliver(state.route(forwarded, fromThisNode: true)) }
+        guard store.spansNodes else {
+            publishStarted = start
+            defer { publishStarted = nil }
+            return deliver(state.route(forwarded, fromThisNode: true))
+        }
         try await tell(.published(.object(forwarded)))
     }
 
@@ -166,7 +185,10 @@ package actor CastHub: Service {
         let (pending, frame) = state.startGet(
             subscriber: subscriber, dataType: dataType, topic: topic, actor: actor, requestId: requestId,
             id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
-        guard let frame else { return pending.reply() }
+        guard let frame else {
+            telemetry.castRequestsUnanswerable.add()
+            return pending.reply()
+        }
         sendOrPass(frame)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForCompletion(requestId) }
@@ -176,6 +198,7 @@ package actor CastHub: Service {
             group.cancelAll()
         }
         waits.forget(requestId)
+        (state.isAnswered(get: requestId) ? telemetry.castRequestsAnswered : telemetry.castRequestsTimedOut).add()
         return (state.finishGet(requestId) ?? pending).reply()
     }
 
@@ -184,8 +207,11 @@ package actor CastHub: Service {
         let buffer = JSONBody.encode(delivery.envelope)
         let message = TextMessage(buffer)
         var batch = WriteBatch()
-        for endpoint in delivery.endpoints { send(message, to: endpoint, batch: &batch) }
+        var sent = 0
+        for endpoint in delivery.endpoints where send(message, to: endpoint, batch: &batch) { sent += 1 }
         batch.submit()
+        telemetry.castDeliveries.success.add(sent + delivery.webSub.count)
+        if let publishStarted { telemetry.castDeliveryLatency.record(since: publishStarted) }
         for sub in delivery.webSub {
             guard let callback = sub.callback else { continue }
             let client = self.webSub
@@ -201,9 +227,12 @@ package actor CastHub: Service {
         batch.submit()
     }
 
-    private func send(_ message: TextMessage, to endpoint: String, batch: inout WriteBatch) {
-        guard let sink = sockets[endpoint] else { return }
+    /// Whether the message was queued for the endpoint's socket.
+    @discardableResult
+    private func send(_ message: TextMessage, to endpoint: String, batch: inout WriteBatch) -> Bool {
+        guard let sink = sockets[endpoint] else { return false }
         if !sink.enqueue(message, into: &batch) {
+            telemetry.castDeliveries.failure.add()
             // A peer that cannot keep up is removed, as on a failed send.
             logger.warning("dropping a Cast subscriber whose send buffer overflowed")
             sockets.removeValue(forKey: endpoint)?.abort()
@@ -211,10 +240,18 @@ package actor CastHub: Service {
                 if !sub.nodeLocal { pass(.removed(endpoints: [endpoint])) }
                 announceRemoval(sub, reason: "send-failure")
             }
+            return false
         }
+        return true
     }
 
     func hasSocket(_ endpoint: String) -> Bool { sockets[endpoint] != nil }
+
+    /// Frames handed to an endpoint's socket here and not yet taken; nil without one.
+    func queued(_ endpoint: String) -> Int? { sockets[endpoint]?.queued }
+
+    /// Bytes of binary payloads this node holds.
+    package func payloadBytes() async -> Int { await payloads?.heldBytes ?? 0 }
 
     /// Another node removed the subscription: its socket here, if any, is closed (that node told its peers).
     func closeSocket(_ endpoint: String) {
@@ -346,7 +383,10 @@ package actor CastHub: Service {
     package func request(_ request: CastRequest) async -> JSONValue {
         _ = try? await ready()
         let (pending, frames) = state.startRequest(request, id: UUID().uuidString.lowercased(), timestamp: CastTime.now())
-        guard !frames.isEmpty else { return pending.collated(timedOut: false) }
+        guard !frames.isEmpty else {
+            telemetry.castRequestsUnanswerable.add()
+            return pending.collated(timedOut: false)
+        }
         for f in frames { sendOrPass(f) }
         let id = request.id
         await withTaskGroup(of: Void.self) { group in
@@ -357,7 +397,9 @@ package actor CastHub: Service {
             group.cancelAll()
         }
         waits.forget(id)
-        return state.finishRequest(id, timedOut: !state.isComplete(id)) ?? pending.collated(timedOut: true)
+        let timedOut = !state.isComplete(id)
+        (timedOut ? telemetry.castRequestsTimedOut : telemetry.castRequestsAnswered).add()
+        return state.finishRequest(id, timedOut: timedOut) ?? pending.collated(timedOut: true)
     }
 
     private func waitForCompletion(_ id: String) async {

@@ -51,6 +51,9 @@ package actor PayloadStore {
     }
 
     /// Reserves room for an upload; false when it would pass the cap (the batch then goes out as metadata only).
+    /// Bytes of payloads held now (`castbridge_payload_store_bytes`).
+    package var heldBytes: Int { usedBytes }
+
     package func reserve(_ bytes: Int) -> Bool {
         // `bytes` is what a client declared: compared without adding, so that no size can overflow.
         guard bytes >= 0, bytes <= capBytes - usedBytes else { return false }

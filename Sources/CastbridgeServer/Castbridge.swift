@@ -54,7 +54,9 @@ public struct Castbridge: Sendable {
     public func makeServiceGroup(
         handleSignals: Bool = true, onReady: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> ServiceGroup {
-        let castHub = CastHub(config: config.castService, logger: logger, store: castStore)
+        let metrics = MetricsSampler()
+        let audit = RecentAudit(keeping: 50, then: self.audit)
+        let castHub = CastHub(config: config.castService(metrics.telemetry), logger: logger, store: castStore)
         let outlet: BridgeOutlet? =
             config.bridgeEnabled
             ? BridgeOutlet(
@@ -75,10 +77,11 @@ public struct Castbridge: Sendable {
             }
         }
         let hub = FHIRcastHub(
-            config: config.fhircastService, logger: logger, outlet: outlet, castTopics: castTopics, store: store, fanOut: fanOut)
+            config: config.fhircastService(metrics.telemetry), logger: logger, outlet: outlet, castTopics: castTopics, store: store, fanOut: fanOut)
         let bridge = outlet.map { outlet in
             CastBridge(
-                outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService, logger: self.logger,
+                outlet: outlet, upstream: makeUpstream(castHub: castHub), fhircast: hub, config: config.bridgeService(metrics.telemetry),
+                logger: self.logger,
                 leadership: bridgeLeadership, sharedPayloads: castStore.spansNodes ? castStore as? any SharedPayloads : nil)
         }
         let (access, tokens) = self.access.map { ($0, nil) } ?? Self.accessPolicy(for: config, logger: logger, audit: audit)
@@ -88,20 +91,19 @@ public struct Castbridge: Sendable {
                 "serving without tokens on an address other machines can reach (--allow-anonymous): anyone who reaches \(config.host):\(config.port) can read and change every patient context")
         }
         let router = Router(context: AppRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: AllowedOriginsMiddleware(origins: config.corsOrigins))
         router.add(middleware: NotFoundMiddleware())
         router.add(middleware: ProtocolErrorMiddleware())
         if let tokens { router.add(middleware: AuthenticationMiddleware(tokens: tokens)) }
-        router.get("health") { _, _ in
-            var health: [String: JSONValue] = [
-                "status": "ok", "subscriptions": .int(Int64(await hub.subscriptionCount)),
-                "verifying": .int(Int64(await hub.verifyingCount)),
-            ]
-            if let bridge { health["bridge"] = await bridge.status() }
-            return JSONBody.response(.object(health))
-        }
-        FHIRcastRoutes(hub: hub, config: config.fhircastService, access: access, audit: audit).add(to: router)
-        if let bridge { BridgeRoutes(bridge: bridge, config: config.bridgeService).add(to: router) }
+        let embeddedCast = config.castHubURL == nil ? castHub : nil
+        OperationsRoutes(fhircast: hub, cast: embeddedCast, bridge: bridge, store: store, metrics: metrics).add(to: router)
+        AdminConsole(
+            fhircast: hub, cast: embeddedCast, externalCastHub: config.castHubURL, bridge: bridge, audit: audit, access: access,
+            revealsIDs: config.adminShowsIDs, refresh: .milliseconds(Int64(config.adminRefreshSeconds * 1000)), node: nodeSummary
+        ).add(to: router)
+        FHIRcastRoutes(hub: hub, config: config.fhircastService(metrics.telemetry), access: access, audit: audit).add(to: router)
+        if let bridge { BridgeRoutes(bridge: bridge, config: config.bridgeService(metrics.telemetry)).add(to: router) }
         if let external = config.castHubURL {
             // Bridged to an external hub: Cast apps belong there; an embedded hub here would be an island.
             let message = "this castbridge is bridged to the external Cast hub \(external): connect Cast apps to that hub"
@@ -109,11 +111,15 @@ public struct Castbridge: Sendable {
                 router.post(RouterPath(path)) { _, _ -> Response in throw PlainTextError(.notFound, message) }
             }
         } else {
-            CastRoutes(hub: castHub, config: config.castService, access: access, audit: audit).add(to: router)
+            CastRoutes(hub: castHub, config: config.castService(metrics.telemetry), access: access, audit: audit).add(to: router)
         }
 
-        var sockets: [any WebSocketEndpoint] = [FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService, logger: logger)]
-        if config.castHubURL == nil { sockets.append(CastSocketEndpoint(hub: castHub, config: config.castService, logger: logger)) }
+        var sockets: [any WebSocketEndpoint] = [
+            FHIRcastSocketEndpoint(hub: hub, config: config.fhircastService(metrics.telemetry), logger: logger)
+        ]
+        if config.castHubURL == nil {
+            sockets.append(CastSocketEndpoint(hub: castHub, config: config.castService(metrics.telemetry), logger: logger))
+        }
         let logger = self.logger
         let app = Application(
             router: router,
@@ -133,6 +139,20 @@ public struct Castbridge: Sendable {
         // Past the grace period, whatever still holds the shutdown open is cancelled.
         groupConfig.maximumGracefulShutdownDuration = .seconds(config.shutdownGraceSeconds + 1)
         return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// What the admin console says of the node: never the store's URL, which may hold a password.
+    var nodeSummary: JSONValue {
+        let store: String =
+            switch config.store {
+            case .memory: "memory"
+            case .sqlite: "sqlite"
+            case .postgres: "postgres"
+            }
+        return [
+            "store": .string(store), "auth": .string(config.auth.rawValue), "bridge": .bool(config.bridgeEnabled),
+            "castHub": .string(config.castHubURL == nil ? "embedded" : "external"),
+        ]
     }
 
     /// Who holds the bridge's link: on an external Cast hub, one node of a cluster at a time (each would otherwise

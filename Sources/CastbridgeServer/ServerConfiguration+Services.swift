@@ -21,8 +21,10 @@ extension ServerConfiguration {
         return edge
     }
 
-    /// The FHIRcast service's part.
-    package var fhircastService: FHIRcastServiceConfiguration {
+    /// The FHIRcast service's part, recording into `telemetry`.
+    package func fhircastService(_ telemetry: Telemetry = .disabled) -> FHIRcastServiceConfiguration {
+        var edge = self.edge
+        edge.telemetry = telemetry
         var service = FHIRcastServiceConfiguration(
             hub: hub, tickIntervalSeconds: tickIntervalSeconds, shutdownGraceSeconds: shutdownGraceSeconds,
             webhookTimeoutSeconds: webhookTimeoutSeconds, webhookAttempts: webhookAttempts, webhookBackoffSeconds: webhookBackoffSeconds,
@@ -32,8 +34,10 @@ extension ServerConfiguration {
         return service
     }
 
-    /// The embedded Cast hub's part.
-    package var castService: CastServiceConfiguration {
+    /// The embedded Cast hub's part, recording into `telemetry`.
+    package func castService(_ telemetry: Telemetry = .disabled) -> CastServiceConfiguration {
+        var edge = self.edge
+        edge.telemetry = telemetry
         var service = CastServiceConfiguration(
             castEventMatching: castEventMatching, castMockOAuth: castMockOAuth, castPayloadChunkBytes: castPayloadChunkBytes,
             castPayloadTTLSeconds: castPayloadTTLSeconds, castPayloadMaxTotalBytes: castPayloadMaxTotalBytes,
@@ -43,11 +47,13 @@ extension ServerConfiguration {
         return service
     }
 
-    /// The bridge's part.
-    package var bridgeService: BridgeServiceConfiguration {
-        BridgeServiceConfiguration(
+    /// The bridge's part, recording into `telemetry`.
+    package func bridgeService(_ telemetry: Telemetry = .disabled) -> BridgeServiceConfiguration {
+        var service = BridgeServiceConfiguration(
             bridgeQueueMaxWaitSeconds: bridgeQueueMaxWaitSeconds, bridgeReconnectBaseSeconds: bridgeReconnectBaseSeconds,
             bridgeReconnectMaxSeconds: bridgeReconnectMaxSeconds, castPayloadTTLSeconds: castPayloadTTLSeconds, maxBodyBytes: maxBodyBytes,
             publicURL: publicURL, host: host)
+        service.telemetry = telemetry
+        return service
     }
 }

@@ -25,6 +25,15 @@ public struct ServerConfiguration: Sendable {
     /// Days audit records are kept in the store (besides their log lines); 0 keeps none there.
     public var auditRetentionDays: Double = 90
 
+    // MARK: Operations (Docs/operations.md)
+
+    /// Log lines as text (swift-log's) or one JSON object each.
+    public var logFormat: LogFormat = .text
+    /// The admin console shows resource ids unmasked (off: the last two characters only).
+    public var adminShowsIDs = false
+    /// How often the admin console's live view looks for a change.
+    public var adminRefreshSeconds: Double = 1
+
     // MARK: Security (Docs/security.md)
 
     /// Who may call: `off` (no tokens; loopback only unless `allowAnonymous`), `mock` or `oidc`.

@@ -13,6 +13,8 @@ package struct EdgeSettings: AdvertisedAddress {
     package var port: Int
     /// Whether castbridge serves TLS itself: its URLs are then `https://` and `wss://`.
     package var secure = false
+    /// Where the services record what happens (`/metrics`); nothing by default.
+    package var telemetry = Telemetry.disabled
 
     package init(sendBufferMessages: Int, pingInterval: TimeAmount?, maxBodyBytes: Int, publicURL: String?, host: String, port: Int) {
         self.sendBufferMessages = sendBufferMessages

@@ -20,6 +20,9 @@ package final class Backlog: Sendable {
         return false
     }
 
+    /// Frames handed over and not yet taken.
+    package var queued: Int { max(0, count.load(ordering: .relaxed)) }
+
     package var isFull: Bool { count.load(ordering: .relaxed) >= limit }
 
     /// Counts one frame in whatever the state: the last frame before a close.

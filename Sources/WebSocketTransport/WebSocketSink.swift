@@ -42,6 +42,12 @@ package struct WebSocketSink: Sendable {
 
     private init(target: Target) { self.target = target }
 
+    /// Frames handed over and not yet taken by the socket (0 for a sink without one).
+    package var queued: Int {
+        if case .socket(let direct) = target { return direct.backlog.queued }
+        return 0
+    }
+
     /// Sends one text message now. False when the subscriber's backlog is full or it is closing.
     package func send(_ buffer: ByteBuffer) -> Bool {
         var batch = WriteBatch()

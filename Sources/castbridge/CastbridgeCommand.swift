@@ -57,6 +57,8 @@ struct FileHandleOutput: TextOutputStream {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the hub on one port until SIGINT or SIGTERM.")
 
+    @Option(help: "A YAML file of options, keyed by their names without dashes (max-lease: 3600); a flag wins over the environment, the environment over the file. [env: CASTBRIDGE_CONFIG]")
+    var config: String?
     @Option(help: "Address to bind. [env: CASTBRIDGE_HOST] (default: 127.0.0.1)")
     var host: String?
     @Option(help: "Port to bind; 0 picks a free one. [env: CASTBRIDGE_PORT] (default: 8080)")
@@ -69,6 +71,10 @@ struct Serve: AsyncParsableCommand {
     var auditRetentionDays: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: CASTBRIDGE_LOG_LEVEL] (default: info)")
     var logLevel: String?
+    @Option(help: "text, or json: one JSON object per line. [env: CASTBRIDGE_LOG_FORMAT] (default: text)")
+    var logFormat: String?
+    @Flag(help: "The admin console shows resource ids unmasked. [env: CASTBRIDGE_ADMIN_SHOW_IDS=true] (default: the last two characters only)")
+    var adminShowIds = false
     @Option(help: "Who may call: off (no tokens; only on a loopback address unless --allow-anonymous), mock (castbridge's development authorization server, /oauth/token) or oidc (--oidc-issuer). [env: CASTBRIDGE_AUTH] (default: off)")
     var auth: String?
     @Flag(help: "With --auth off, serve on an address other machines can reach anyway (something in front does the authorization); warned at every start. [env: CASTBRIDGE_ALLOW_ANONYMOUS=true]")
@@ -148,15 +154,17 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = config.logLevel
-            return handler
-        }
+        LoggingSystem.bootstrap { label in config.logFormat.handler(label: label, level: config.logLevel) }
         try await Castbridge(config: config).makeServiceGroup().run()
     }
 
-    func makeConfiguration(environment env: [String: String]) throws -> ServerConfiguration {
+    /// The configuration from the flags, then the environment, then the `--config` file, then the defaults.
+    func makeConfiguration(environment: [String: String]) throws -> ServerConfiguration {
+        var env = environment
+        if let path = config ?? environment["CASTBRIDGE_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let options = ConfigFile.optionNames(of: self).subtracting(["config"])
+            env = try ConfigFile.environment(from: path, options: options).merging(environment) { _, set in set }
+        }
         var c = ServerConfiguration()
         func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
             if let flag { return flag }
@@ -181,6 +189,10 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("unknown log level '\(v)': use trace, debug, info, notice, warning, error or critical")
             }
             c.logLevel = level
+        }
+        if let v = try value(logFormat, "LOG_FORMAT", { $0 }) {
+            guard let format = LogFormat(rawValue: v.lowercased()) else { throw ValidationError("unknown log format '\(v)': use text or json") }
+            c.logFormat = format
         }
         if let v = try value(maxLease, "MAX_LEASE", { Int($0) }) {
             guard v > 0 else { throw ValidationError("the maximum lease must be positive") }
@@ -213,6 +225,7 @@ struct Serve: AsyncParsableCommand {
         c.castRequireAuth = castRequireAuth || envFlag("CAST_REQUIRE_AUTH")
         c.castSingleUser = castSingleUser || envFlag("CAST_SINGLE_USER")
         c.acceptAnyEvent = acceptAnyEvent || envFlag("ACCEPT_ANY_EVENT")
+        c.adminShowsIDs = adminShowIds || envFlag("ADMIN_SHOW_IDS")
         if let v = try value(castJWTSecret, "CAST_JWT_SECRET", { $0 }) {
             guard v.utf8.count >= 32 else { throw ValidationError("the Cast JWT secret must be at least 32 bytes") }
             c.castJWTSecret = v

@@ -11,7 +11,7 @@ struct PayloadStoreTests {
     /// What a bridge upload cut off by shutdown does: its task is cancelled with chunk files open.
     @Test("An upload whose task is cancelled closes and deletes its chunk files (NIOFileSystem refuses work in a cancelled task)")
     func cancelledUpload() async throws {
-        let store = try await PayloadStore.temporary(config: ServerConfiguration().castService, logger: Logger(label: "test"))
+        let store = try await PayloadStore.temporary(config: ServerConfiguration().castService(), logger: Logger(label: "test"))
         let directory = await String(describing: store.directory)
         let (openedChunks, leftChunks) = await Task {
             var writer = ChunkWriter(store: store, chunkBytes: 4)
@@ -31,7 +31,7 @@ struct PayloadStoreTests {
 
     @Test("A finished upload keeps its chunks, each at most chunkBytes, in order")
     func finishedUpload() async throws {
-        let store = try await PayloadStore.temporary(config: ServerConfiguration().castService, logger: Logger(label: "test"))
+        let store = try await PayloadStore.temporary(config: ServerConfiguration().castService(), logger: Logger(label: "test"))
         var writer = ChunkWriter(store: store, chunkBytes: 4)
         try await writer.write(ByteBuffer(string: "01234"))
         try await writer.write(ByteBuffer(string: "56789"))

@@ -37,7 +37,9 @@ extension CastHub {
     func tell(_ message: CastClusterMessage) async throws(CastError) {
         guard store.keepsCastState, store.spansNodes || message.isKeptOnOneNode else { return }
         do {
+            let start = ContinuousClock.now
             try await store.record(message)
+            telemetry.castStoreTell.record(since: start)
         } catch {
             logger.warning("the Cast hub's store refused a change", metadata: ["error": "\(error)"])
             throw CastError(503, "the change could not be stored: \(error)")

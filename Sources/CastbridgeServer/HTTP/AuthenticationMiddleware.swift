@@ -31,9 +31,11 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Discovery, health and the development server's endpoints answer without a token.
+    /// Discovery, health, metrics, the admin console's page (not its API) and the development server's endpoints answer
+    /// without a token.
     static func isOpen(_ path: String) -> Bool {
-        path == "/health" || path.hasPrefix("/health/") || path.hasSuffix("/.well-known/fhircast-configuration")
+        path == "/health" || path.hasPrefix("/health/") || path == "/metrics" || AdminConsole.openPaths.contains(path)
+            || path.hasSuffix("/.well-known/fhircast-configuration")
             || path == "/oauth/authorize" || path == "/oauth/token"
     }
 

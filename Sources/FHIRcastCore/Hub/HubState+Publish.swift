@@ -17,6 +17,12 @@ extension HubState {
         return refused(id, eventID: eventID, eventName: pending.eventName, status: status, now: now)
     }
 
+    /// How long an ACK still awaited took since its event was sent (nil: not awaited, or ACK timeouts are off).
+    public func ackWaited(_ id: SubscriptionID, eventID: String, now: Date) -> TimeInterval? {
+        guard let pending = pendingAcks[id]?.pending.first(where: { $0.eventID == eventID }) else { return nil }
+        return max(0, now.timeIntervalSince(pending.deadline) + config.ackTimeoutSeconds)
+    }
+
     mutating func trackAck(_ id: SubscriptionID, _ n: EventNotification, now: Date) {
         guard config.ackTimeoutSeconds > 0, n.event.key != "syncerror" else { return }
         let deadline = now.addingTimeInterval(config.ackTimeoutSeconds)
@@ -165,8 +171,9 @@ extension HubState {
 
     /// A hub-generated SyncError about `sub`, to the topic's other syncerror subscribers (C34, C35).
     mutating func syncErrorEffects(
-        about sub: Subscription, failedEvent: (id: String, name: String)?, diagnostics: String, now: Date
+        about sub: Subscription, cause: SyncErrorCause, failedEvent: (id: String, name: String)?, diagnostics: String, now: Date
     ) -> [HubEffect] {
+        syncErrorsMade[cause, default: 0] += 1
         let n = SyncErrorFactory.make(
             topic: sub.topic, failedEventID: failedEvent?.id ?? "none", failedEventName: failedEvent?.name ?? "none",
             subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
@@ -205,6 +212,7 @@ extension HubState {
         _ notification: EventNotification, requester: SubscriptionID, diagnostics: String, now: Date
     ) -> [HubEffect] {
         guard let sub = subscriptions[requester], sub.state == .active else { return [] }
+        syncErrorsMade[.notPassedOn, default: 0] += 1
         let n = SyncErrorFactory.make(
             topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,
             subscriberName: sub.displayName, diagnostics: diagnostics, id: makeID(), now: now)
@@ -223,6 +231,7 @@ extension HubState {
             targets = onTopic.filter { $0.subscriberName?.lowercased() == name }
         }
         if targets.isEmpty { targets = onTopic.filter { $0.wants("syncerror") } }
+        syncErrorsMade[.notPassedOn, default: 0] += 1
         guard !targets.isEmpty else { return [] }
         let n = SyncErrorFactory.make(
             topic: notification.event.topic, failedEventID: notification.id, failedEventName: notification.event.name,

@@ -28,7 +28,7 @@ extension HubState {
             let shown = secs == secs.rounded() ? String(Int(secs)) : String(secs)
             effects += unresponsive(
                 sid, eventID: oldest.eventID, eventName: oldest.eventName,
-                reason: "no acknowledgement of \(oldest.eventName) within \(shown) s", now: now)
+                reason: "no acknowledgement of \(oldest.eventName) within \(shown) s", cause: .ackTimeout, now: now)
         }
         while let first = leases.min, first.at <= now {
             leases.removeMin()

@@ -57,6 +57,8 @@ public struct HubState: Sendable {
         self.makeID = makeID
     }
 
+    /// SyncErrors this hub made, by cause, since it started (`castbridge_sync_errors_total`).
+    public internal(set) var syncErrorsMade: [SyncErrorCause: Int] = [:]
     public var pendingAckCount: Int { pendingAcks.values.reduce(0) { $0 + $1.pending.count } }
 
     // MARK: Subscribe / unsubscribe
@@ -253,7 +255,7 @@ public struct HubState: Sendable {
         if let code = closeCode, code == 1000 || code == 1001 { return [] }
         let how = closeCode.map { "with code \($0)" } ?? "without a close frame"
         return syncErrorEffects(
-            about: sub, failedEvent: sub.lastEvent,
+            about: sub, cause: .disconnected, failedEvent: sub.lastEvent,
             diagnostics: "\(sub.displayName) disconnected abnormally (\(how)) and is no longer subscribed", now: now)
     }
 
@@ -276,17 +278,19 @@ public struct HubState: Sendable {
         guard let sub = subscriptions[id] else { return [] }
         let what = (400..<500).contains(status) ? "refused" : "could not process"
         return syncErrorEffects(
-            about: sub, failedEvent: (eventID, eventName),
+            about: sub, cause: .refused, failedEvent: (eventID, eventName),
             diagnostics: "\(sub.displayName) \(what) \(eventName) (status \(status))", now: now)
     }
 
     /// A subscriber stopped taking events (webhook retries exhausted, send buffer overflow): SyncError to the
     /// others, then the subscriber is denied and removed (C33).
-    public mutating func unresponsive(_ id: SubscriptionID, eventID: String?, eventName: String?, reason: String, now: Date) -> [HubEffect] {
+    public mutating func unresponsive(
+        _ id: SubscriptionID, eventID: String?, eventName: String?, reason: String, cause: SyncErrorCause = .unresponsive, now: Date
+    ) -> [HubEffect] {
         guard let sub = subscriptions[id] else { return [] }
         let failed = eventID.map { ($0, eventName ?? "") } ?? sub.lastEvent
         var effects = syncErrorEffects(
-            about: sub, failedEvent: failed, diagnostics: "\(sub.displayName) is unresponsive (\(reason)) and has been unsubscribed",
+            about: sub, cause: cause, failedEvent: failed, diagnostics: "\(sub.displayName) is unresponsive (\(reason)) and has been unsubscribed",
             now: now)
         remove(id)
         effects.append(.deny(sub, reason: reason))

@@ -14,4 +14,6 @@ package protocol DeliverySink: Sendable {
     func shutdown() -> EventLoopFuture<Void>?
     /// Ends the channel at once, dropping what is queued (overflow, duplicate connection).
     func abort()
+    /// Events handed over and not yet taken by the subscriber (the admin console's backlog).
+    var queued: Int { get }
 }

@@ -1,3 +1,4 @@
+import ServiceSupport
 import FHIRcastCore
 import Foundation
 import Logging
@@ -102,7 +103,13 @@ extension FHIRcastHub {
             for batch in group { merged.merge(batch.changes) }
             let commit: HubCommit
             do {
-                commit = merged.isEmpty ? .written : try await store.commit(merged)
+                if merged.isEmpty {
+                    commit = .written
+                } else {
+                    let start = ContinuousClock.now
+                    commit = try await store.commit(merged)
+                    config.edge.telemetry.storeWrite.record(since: start)
+                }
             } catch {
                 undo(group, merged: merged, error: error)
                 continue
@@ -240,6 +247,8 @@ extension FHIRcastHub {
     /// A written batch's effects: a publish whose event the store carries to the other nodes is delivered here in
     /// its topic's order, like theirs; anything else at once.
     private func carryOut(_ batch: StoreBatch) {
+        publishStarted = batch.started
+        defer { publishStarted = nil }
         if let own = batch.changes.events.first {
             deliverInOrder(topic: own.event.event.topic, sequence: own.sequence, batch.effects)
             return

@@ -20,6 +20,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     }
     private var sinks: [SubscriptionID: SinkEntry] = [:]
     let config: FHIRcastServiceConfiguration
+    var telemetry: Telemetry { config.edge.telemetry }
     let logger: Logger
     private let webhooks: WebhookClient
     /// Where webhook callbacks may point, checked on the address resolved once (the routes check a new subscription).
@@ -28,6 +29,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     private let jobContinuation: AsyncStream<Job>.Continuation
     private let shutdownDeadline = ShutdownDeadline()
     var shuttingDown = false
+    /// While a publish is carried out: when it reached the hub (`castbridge_delivery_latency_seconds`).
+    var publishStarted: ContinuousClock.Instant?
     /// Accepted events go here on their way to Cast (nil: the bridge is off).
     private let outlet: (any EventOutlet)?
     /// Whether the outlet wants the topics that exist (read once: `perform` checks it on every publish).
@@ -213,8 +216,17 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     package func publish(_ notification: EventNotification, publisher: String? = nil, fromBridge: Bool = false) throws(HubError) {
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
         let now = Date()
+        publishStarted = .now
+        defer { publishStarted = nil }
         guard !fromBridge, let outlet else {
-            perform(try state.publish(notification, now: now), redo: notification)
+            // An app's publish is counted by its route; the bridge's here.
+            do throws(HubError) {
+                perform(try state.publish(notification, now: now), redo: notification)
+                if fromBridge { telemetry.fhircastPublishes.success.add() }
+            } catch {
+                if fromBridge { telemetry.fhircastPublishes.failure.add() }
+                throw error
+            }
             return
         }
         // The outlet checks first (a bad file bound for Cast refuses the whole event: nothing published), then the
@@ -244,6 +256,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     }
 
     package var subscriptionCount: Int { state.subscriptions.count }
+    /// Events handed to a subscriber's channel and not yet taken; nil when it has none.
+    func queued(_ id: SubscriptionID) -> Int? { sinks[id]?.sink.queued }
     /// Webhook subscriptions whose intent verification is still in flight.
     package var verifyingCount: Int { state.subscriptions.values.count { $0.state == .awaitingVerification } }
 
@@ -304,13 +318,22 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
     }
 
     package func acknowledged(_ id: SubscriptionID, ack: AckFrame) {
-        perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: Date()))
+        let now = Date()
+        noteAckLatency(id, ack, now: now)
+        perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: now))
+    }
+
+    /// `castbridge_ack_latency_seconds`: how long the ACK took since its event was sent.
+    private func noteAckLatency(_ id: SubscriptionID, _ ack: AckFrame, now: Date) {
+        guard let waited = state.ackWaited(id, eventID: ack.id, now: now) else { return }
+        telemetry.ackLatency.record(seconds: waited)
     }
 
     /// ACKs collected on the event loops (`AckInbox`), in the order they arrived.
     private func drainAcks() {
         let now = Date()
         for (id, ack) in acks.take() {
+            noteAckLatency(id, ack, now: now)
             perform(state.acknowledged(id, eventID: ack.id, status: ack.status, now: now))
         }
     }
@@ -358,7 +381,7 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
         let worker = WebhookWorker(
             subscription: sub.id, callback: callback, secret: secret, client: webhooks,
             attempts: max(1, config.webhookAttempts), backoff: .seconds(config.webhookBackoffSeconds),
-            shutdown: shutdownDeadline, state: workerState)
+            shutdown: shutdownDeadline, state: workerState, telemetry: telemetry)
         submit { await worker.run(stream, hub: self) }
     }
 
@@ -407,7 +430,8 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             if let shared { noteDelivered(shared) }
             return execute(effects, shared: sharedAfter)
         }
-        lastBatch = enqueue(StoreBatch(id: nextBatchID(), changes: changes, effects: effects, shared: sharedAfter, redo: redo))
+        lastBatch = enqueue(
+            StoreBatch(id: nextBatchID(), changes: changes, effects: effects, shared: sharedAfter, redo: redo, started: publishStarted))
         reportTopics()
     }
 
@@ -426,6 +450,11 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
             case .deliver(let notification, let targets):
                 var encoded: [Flavor: TextMessage] = [:]
                 var round = DeliveryRound()
+                var sent = 0
+                defer {
+                    telemetry.fhircastDeliveries.success.add(sent)
+                    if let publishStarted, sent > 0 { telemetry.fhircastDeliveryLatency.record(since: publishStarted) }
+                }
                 for id in targets {
                     guard let entry = sinks[id] else { continue }
                     let message: TextMessage
@@ -436,7 +465,10 @@ package actor FHIRcastHub: Service, WebhookOutcomes {
                         encoded[entry.flavor] = message
                     }
                     let event = OutboundEvent(message: message, eventID: notification.id, eventName: notification.event.name)
-                    if !entry.sink.enqueue(event, into: &round) {
+                    if entry.sink.enqueue(event, into: &round) {
+                        sent += 1
+                    } else {
+                        telemetry.fhircastDeliveries.failure.add()
                         logger.warning("dropping a subscriber whose send buffer overflowed", metadata: ["topic": "\(notification.event.topic)"])
                         queue.append(
                             contentsOf: state.unresponsive(

@@ -11,6 +11,8 @@ struct StoreBatch: Sendable {
     let shared: SharedEvent?
     /// The event whose publish this is: made again over the store's context when another node wrote the topic first.
     let redo: EventNotification?
+    /// When the publish whose delivery this batch holds reached the hub (`castbridge_delivery_latency_seconds`).
+    var started: ContinuousClock.Instant? = nil
 }
 
 extension HubEffect {

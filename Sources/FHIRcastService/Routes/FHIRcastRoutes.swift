@@ -125,7 +125,20 @@ package struct FHIRcastRoutes: Sendable {
         return JSONBody.response(body, status: .accepted)
     }
 
+    /// A FHIRcast app's event (C26), counted as accepted or refused (`castbridge_publishes_total`).
     private func publish(_ request: Request, body: ByteBuffer, flavor: Flavor, pathTopic: String?) async throws -> Response {
+        let publishes = config.edge.telemetry.fhircastPublishes
+        do {
+            let response = try await takeEvent(request, body: body, flavor: flavor, pathTopic: pathTopic)
+            publishes.success.add()
+            return response
+        } catch {
+            publishes.failure.add()
+            throw error
+        }
+    }
+
+    private func takeEvent(_ request: Request, body: ByteBuffer, flavor: Flavor, pathTopic: String?) async throws -> Response {
         if case .unsupported(let type) = Self.kind(of: request, body: body), !type.isEmpty {
             throw PlainTextError(.unsupportedMediaType, "unsupported Content-Type '\(type)': events are application/json or application/fhir+json")
         }

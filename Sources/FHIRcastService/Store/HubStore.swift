@@ -25,10 +25,13 @@ package protocol HubStore: Sendable {
     func rewrite(topic: String, _ make: @escaping @Sendable (TopicContext?) async throws -> HubChanges) async throws
     /// Releases the store (its file, its connections) once the hub has stopped and written its last batch.
     func close() async
+    /// Throws when the store does not answer now (`/health/ready`).
+    func ping() async throws
 }
 
 extension HubStore {
     package func close() async {}
+    package func ping() async throws {}
     package func rewrite(topic: String, _ make: @escaping @Sendable (TopicContext?) async throws -> HubChanges) async throws {
         throw StoreConflictUnsupported()
     }

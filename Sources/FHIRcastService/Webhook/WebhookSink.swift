@@ -9,6 +9,8 @@ package final class WebhookWorkerState: Sendable {
     private let aborted = Mutex(false)
     package var isAborted: Bool { aborted.withLock { $0 } }
     package func abort() { aborted.withLock { $0 = true } }
+    /// Events queued and not yet delivered or given up (the admin console's backlog).
+    package let queued = Atomic<Int>(0)
 }
 
 /// The deadline after which work left at shutdown is abandoned.
@@ -26,9 +28,13 @@ package struct WebhookSink: DeliverySink {
     package let state: WebhookWorkerState
 
     package func enqueue(_ event: OutboundEvent, into round: inout DeliveryRound) -> Bool {
+        state.queued.add(1, ordering: .relaxed)
         if case .enqueued = continuation.yield(event) { return true }
+        state.queued.subtract(1, ordering: .relaxed)
         return false
     }
+
+    package var queued: Int { state.queued.load(ordering: .relaxed) }
     /// The hub sends the GET denial itself; the worker just stops after what is queued.
     package func deny(frame: ByteBuffer) { continuation.finish() }
     package func shutdown() -> EventLoopFuture<Void>? {
@@ -52,9 +58,12 @@ package struct WebhookWorker: Sendable {
     package let backoff: Duration
     package let shutdown: ShutdownDeadline
     package let state: WebhookWorkerState
+    /// `castbridge_webhook_deliveries_total`.
+    package var telemetry = Telemetry.disabled
 
     package func run(_ events: AsyncStream<OutboundEvent>, hub: some WebhookOutcomes) async {
         for await event in events {
+            defer { state.queued.subtract(1, ordering: .relaxed) }
             if state.isAborted { return }
             var delay = backoff
             var attempt = 0
@@ -67,17 +76,21 @@ package struct WebhookWorker: Sendable {
                 }
                 switch await client.deliver(event.body, callback: callback, secret: secret, timeout: timeout) {
                 case .delivered:
+                    telemetry.webhookDelivered.add()
                     break delivery
                 case .refused(let status):
+                    telemetry.webhookRefused.add()
                     await hub.webhookRefused(subscription, event: event, status: status)
                     break delivery
                 case .failed(let reason):
                     if attempt >= attempts || state.isAborted || shutdown.remaining != nil {
+                        telemetry.webhookFailed.add()
                         if shutdown.remaining == nil {
                             await hub.webhookUnresponsive(subscription, event: event, reason: "\(attempt) delivery attempts failed, last: \(reason)")
                         }
                         return
                     }
+                    telemetry.webhookRetried.add()
                     try? await Task.sleep(for: delay)
                     delay *= 2
                 }

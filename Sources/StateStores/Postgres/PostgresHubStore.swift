@@ -151,6 +151,10 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     // MARK: HubStore
 
+    package func ping() async throws {
+        try await bounded("answer a health check") { [client, logger] in _ = try await client.query("SELECT 1", logger: logger) }
+    }
+
     package func load() async throws -> HubRecords {
         try await ready()
         try await untilListening({ $0.eventsListening }, "the cluster's events")

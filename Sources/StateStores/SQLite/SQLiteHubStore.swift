@@ -57,6 +57,10 @@ package actor SQLiteHubStore: HubStore {
         }
     }
 
+    package func ping() async throws {
+        try await exclusively { db in _ = try await db.query("SELECT 1") }
+    }
+
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
         let statements = try SQLiteStatements.writing(changes)
         try await exclusively { db in
