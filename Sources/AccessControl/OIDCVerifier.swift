@@ -10,8 +10,13 @@ import NIOHTTP1
 /// the `jwks_uri` of `{issuer}/.well-known/openid-configuration`, and are kept. A token naming a key id not among
 /// them fetches the key set again, at most once per `refetchInterval`, so a provider's key rotation needs no restart
 /// and a flood of made-up key ids costs one fetch per interval.
+///
+/// `discovery`: where castbridge reads the discovery document when it cannot reach the provider by the issuer's own
+/// address (containers: the browser's `http://localhost:8180/realms/x` is `http://keycloak:8080/realms/x` inside the
+/// network). The document must still name `issuer`, and tokens must still carry it.
 package actor OIDCVerifier: TokenVerifier {
     package nonisolated let issuer: String
+    private let discoveryBase: String
     private let http: HTTPClient
     private let refetchInterval: Duration
     private let logger: Logger
@@ -20,10 +25,15 @@ package actor OIDCVerifier: TokenVerifier {
     private var jwksURI: String?
     private var lastFetch: ContinuousClock.Instant?
 
-    package init(issuer: String, http: HTTPClient = .shared, refetchInterval: Duration = .seconds(10), logger: Logger) {
+    package init(
+        issuer: String, discovery: String? = nil, http: HTTPClient = .shared, refetchInterval: Duration = .seconds(10), logger: Logger
+    ) {
         var issuer = issuer
         while issuer.hasSuffix("/") { issuer.removeLast() }
         self.issuer = issuer
+        var base = discovery ?? issuer
+        while base.hasSuffix("/") { base.removeLast() }
+        self.discoveryBase = base
         self.http = http
         self.refetchInterval = refetchInterval
         self.logger = logger
@@ -62,7 +72,7 @@ package actor OIDCVerifier: TokenVerifier {
             if let jwksURI {
                 uri = jwksURI
             } else {
-                let discovery = try JSONDecoder().decode(Discovery.self, from: Data(String(buffer: try await get("\(issuer)/.well-known/openid-configuration")).utf8))
+                let discovery = try JSONDecoder().decode(Discovery.self, from: Data(String(buffer: try await get("\(discoveryBase)/.well-known/openid-configuration")).utf8))
                 guard discovery.issuer?.trimmingSlash == issuer else {
                     return TokenRefusal("the provider's discovery document names another issuer", status: 503)
                 }

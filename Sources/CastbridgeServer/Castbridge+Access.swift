@@ -20,7 +20,7 @@ extension Castbridge {
         case .oidc:
             let issuer = config.oidcIssuer ?? ""
             let verifier = OIDCVerifier(
-                issuer: issuer, http: .shared, refetchInterval: .milliseconds(Int64(config.oidcRefetchSeconds * 1000)), logger: logger)
+                issuer: issuer, discovery: config.oidcDiscoveryURL, http: .shared, refetchInterval: .milliseconds(Int64(config.oidcRefetchSeconds * 1000)), logger: logger)
             tokens = TokenAccess(
                 verifier: verifier, checks: TokenChecks(issuer: verifier.issuer, audience: config.oidcAudience), rules: rules, audit: audit)
         }

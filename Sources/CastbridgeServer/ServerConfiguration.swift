@@ -42,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     public var allowAnonymous = false
     /// `--auth oidc`: the provider's issuer URL (discovery at `{issuer}/.well-known/openid-configuration`).
     public var oidcIssuer: String?
+    /// `--auth oidc`: where castbridge reads the provider's discovery document when the issuer's own URL does not reach
+    /// it from here (a container network); nil: from the issuer.
+    public var oidcDiscoveryURL: String?
     /// `--auth oidc`: an audience tokens must name, when set.
     public var oidcAudience: String?
     /// Least time between two fetches of the provider's keys for an unknown key id.

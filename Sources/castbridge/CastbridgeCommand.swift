@@ -81,6 +81,8 @@ struct Serve: AsyncParsableCommand {
     var allowAnonymous = false
     @Option(help: "--auth oidc: the OpenID Connect issuer URL (discovery at {issuer}/.well-known/openid-configuration). [env: CASTBRIDGE_OIDC_ISSUER]")
     var oidcIssuer: String?
+    @Option(help: "--auth oidc: where to read the provider's discovery document when the issuer's URL does not reach it from here (in docker-compose, http://keycloak:8080/realms/castbridge); tokens must still name --oidc-issuer. [env: CASTBRIDGE_OIDC_DISCOVERY_URL] (default: the issuer)")
+    var oidcDiscoveryUrl: String?
     @Option(help: "--auth oidc: an audience every token must name. [env: CASTBRIDGE_OIDC_AUDIENCE] (default: not checked)")
     var oidcAudience: String?
     @Option(help: "The role or scope that allows the administration routes. [env: CASTBRIDGE_ADMIN_ROLE] (default: castbridge-admin)")

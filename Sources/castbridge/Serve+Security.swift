@@ -17,6 +17,7 @@ extension Serve {
         c.allowAnonymous = allowAnonymous || envFlag("ALLOW_ANONYMOUS")
         c.oidcIssuer = try value(oidcIssuer, "OIDC_ISSUER", { $0 })
         c.oidcAudience = try value(oidcAudience, "OIDC_AUDIENCE", { $0 })
+        c.oidcDiscoveryURL = try value(oidcDiscoveryUrl, "OIDC_DISCOVERY_URL", { $0 })
         if let v = try value(adminRole, "ADMIN_ROLE", { $0 }) {
             guard !v.isEmpty else { throw ValidationError("the admin role must not be empty") }
             c.adminRole = v
@@ -51,8 +52,11 @@ extension Serve {
                 throw ValidationError("--auth oidc needs --oidc-issuer, e.g. https://keycloak.example/realms/castbridge")
             }
             if let problem = OutboundURL.problem(issuer) { throw ValidationError("--oidc-issuer \(problem) (\(issuer))") }
+            if let url = c.oidcDiscoveryURL, let problem = OutboundURL.problem(url) {
+                throw ValidationError("--oidc-discovery-url \(problem) (\(url))")
+            }
         case .off, .mock:
-            if c.oidcIssuer != nil { throw ValidationError("--oidc-issuer goes with --auth oidc") }
+            if c.oidcIssuer != nil || c.oidcDiscoveryURL != nil { throw ValidationError("--oidc-issuer and --oidc-discovery-url go with --auth oidc") }
         }
         if c.auth == .mock, !c.castMockOAuth {
             throw ValidationError("--auth mock needs the development server's /oauth endpoints")

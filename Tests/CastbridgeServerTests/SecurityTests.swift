@@ -35,6 +35,27 @@ struct SecurityTests {
             .POST, server.stu3, body: String(decoding: try JSONEncoder().encode(event), as: UTF8.self), contentType: "application/json", bearer: bearer)
     }
 
+    @Test("--oidc-discovery-url: discovery read at an internal address, tokens still checked against the public issuer")
+    func discoveryElsewhere() async throws {
+        let issuer = try await TestIssuer.start()
+        let discovery = issuer.internalDiscovery
+        let publicIssuer = issuer.publicIssuer
+        let configure: @Sendable (inout ServerConfiguration) -> Void = {
+            $0.auth = .oidc
+            $0.oidcIssuer = publicIssuer
+            $0.oidcDiscoveryURL = discovery
+            $0.oidcAudience = "castbridge"
+        }
+        let publicToken = try await issuer.token(hubTopic: "T1", issuer: publicIssuer)
+        let loopbackToken = try await issuer.token(hubTopic: "T1")
+        // Without --oidc-discovery-url castbridge would read discovery from the public name, which does not reach the
+        // provider from here (every other OIDC test reads it from the issuer).
+        try await TestServer.with({ configure(&$0) }) { (server: TestServer) async throws in
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: publicToken).status == 202)
+            #expect(try await Self.subscribe(server, topic: "T1", events: "Patient-open", bearer: loopbackToken).status == 401)
+        }
+    }
+
     @Test("A missing, malformed, expired, not-yet-valid, wrongly signed, wrong-issuer, wrong-audience, alg none or HS256 token gets 401 with WWW-Authenticate invalid_token, and nothing is subscribed")
     func badTokens() async throws {
         let issuer = try await TestIssuer.start()

@@ -45,10 +45,12 @@ enum AdminAssets {
         """
 
     static let style = """
+        * { box-sizing: border-box; }
         body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1b1f24; background: #f6f7f9; }
         header { display: flex; gap: 1em; align-items: center; padding: .6em 1em; background: #14324f; color: #fff; }
         header h1 { font-size: 1.2em; margin: 0; }
         header form { margin-left: auto; display: flex; gap: .4em; }
+        header input { width: 22em; }
         .badge { padding: .1em .6em; border-radius: 1em; background: #555; font-size: .85em; }
         .badge.live { background: #1d7a3a; } .badge.down { background: #a32020; }
         main { padding: 0 1em 2em; }

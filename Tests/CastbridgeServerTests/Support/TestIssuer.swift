@@ -6,6 +6,7 @@ import NIOCore
 import ServiceLifecycle
 import _CryptoExtras
 import Synchronization
+import TestSupport
 
 /// A small OpenID Connect issuer on loopback for the security tests: discovery and JWKS over real HTTP, keys that
 /// can be rotated mid-test, and tokens signed with them. Not castbridge's code: what castbridge must trust.
@@ -52,19 +53,30 @@ final class TestIssuer: Sendable {
     private let service: LoopbackService
     var port: Int { service.port }
     var issuer: String { "http://127.0.0.1:\(port)/realms/castbridge" }
+    /// The issuer's public name, which does not reach it from here (a loopback port nothing listens on), as from inside
+    /// a container network; `--oidc-discovery-url` reads `internalDiscovery` instead.
+    let publicIssuer: String
+    var internalDiscovery: String { "http://127.0.0.1:\(port)/internal/realms/castbridge" }
 
-    private init(keys: Keys, service: LoopbackService) {
+    private init(keys: Keys, service: LoopbackService, publicIssuer: String) {
         self.keys = keys
         self.service = service
+        self.publicIssuer = publicIssuer
     }
 
     static func start() async throws -> TestIssuer {
         let keys = Keys()
+        let publicIssuer = "http://127.0.0.1:\(try await LoopbackPort.free())/realms/castbridge"
         let router = Router()
         let box = PortBox()
         router.get("realms/castbridge/.well-known/openid-configuration") { _, _ in
             let issuer = "http://127.0.0.1:\(box.port)/realms/castbridge"
             return Self.json(#"{"issuer":"\#(issuer)","jwks_uri":"\#(issuer)/protocol/openid-connect/certs","token_endpoint":"\#(issuer)/protocol/openid-connect/token"}"#)
+        }
+        // The same provider as a container network sees it: discovery read at this address names the public issuer.
+        router.get("internal/realms/castbridge/.well-known/openid-configuration") { _, _ in
+            let local = "http://127.0.0.1:\(box.port)/realms/castbridge"
+            return Self.json(#"{"issuer":"\#(publicIssuer)","jwks_uri":"\#(local)/protocol/openid-connect/certs"}"#)
         }
         router.get("realms/castbridge/protocol/openid-connect/certs") { _, _ in
             await keys.fetched()
@@ -87,7 +99,7 @@ final class TestIssuer: Sendable {
             Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: listening, logger: logger)
         }
         box.port = service.port
-        let issuer = TestIssuer(keys: keys, service: service)
+        let issuer = TestIssuer(keys: keys, service: service, publicIssuer: publicIssuer)
         try await issuer.addES256("k1")
         return issuer
     }
