@@ -101,11 +101,12 @@ extension HubState {
         return [.deny(sub, reason: reason)]
     }
 
-    /// The console clears a topic: every subscription of it ended, and its context forgotten.
-    public mutating func clear(topic: String, reason: String) -> [HubEffect] {
+    /// The console clears a topic: every subscription of it ended, and, when `forgetsContext`, its context forgotten (a
+    /// cluster keeps a topic's context in the store for every node: there it stays, see `FHIRcastHub.clear`).
+    public mutating func clear(topic: String, reason: String, forgetsContext: Bool = true) -> [HubEffect] {
         var effects: [HubEffect] = []
         for id in byTopic[topic] ?? [] { effects += end(id, reason: reason) }
-        if let context = topics.removeValue(forKey: topic) {
+        if forgetsContext, let context = topics.removeValue(forKey: topic) {
             noteTopic(topic, basis: context.sequence)
             knownTopicsGeneration &+= 1
         }

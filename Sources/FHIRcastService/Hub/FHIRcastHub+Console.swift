@@ -24,11 +24,13 @@ extension FHIRcastHub {
         return true
     }
 
-    /// Ends every subscription of `topic` and forgets its context. Returns how many subscriptions ended.
+    /// Ends every subscription of `topic` and, on one node, forgets its context. Returns how many subscriptions ended.
+    /// A cluster's nodes share a topic's context through the store, which keeps every topic (Docs/deployment.md): a
+    /// context forgotten here alone would differ from the other nodes', so there it stays.
     package func clear(topic: String) async throws(HubError) -> Int {
         if !restored { await untilRestored() }
         guard !shuttingDown else { throw .unavailable("the hub is shutting down") }
-        let effects = state.clear(topic: topic, reason: "the topic was cleared by an administrator")
+        let effects = state.clear(topic: topic, reason: "the topic was cleared by an administrator", forgetsContext: !sharesEvents)
         perform(effects)
         if keepsState { try await written() }
         return effects.count
