@@ -315,7 +315,7 @@ package actor CastHub: Service {
     /// The admin snapshot: subscriptions and conferences; secrets are never included.
     package func snapshot() async -> JSONValue {
         _ = try? await ready()
-        return state.adminSnapshot { sockets[$0] != nil }
+        return state.adminSnapshot(ref: ConsoleRef.of, connected: { sockets[$0] != nil })
     }
 
     /// Admin reset: every subscription, conference and pending request dropped, every socket closed; the

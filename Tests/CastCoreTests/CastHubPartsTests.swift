@@ -50,12 +50,14 @@ struct CastHubPartsTests {
                     "hub.topic": "U", "hub.events": "patient-open", "hub.channel.type": "websub", "hub.callback": "http://127.0.0.1:9/cb",
                     "hub.secret": "s3cret",
                 ]), endpoint: "e2"))
-        let snapshot = state.adminSnapshot { $0 == "e1" }
+        let snapshot = state.adminSnapshot(ref: { "ref-" + $0 }, connected: { $0 == "e1" })
         #expect(snapshot["stats"]?["total_subscriptions"] == 2)
         #expect(snapshot["stats"]?["total_topics"] == 2)
         let subs = try #require(snapshot["subscriptions"]?.arrayValue)
-        #expect(subs.first { $0["websocket_endpoint"] == "e1" }?["connected"] == true)
-        #expect(subs.first { $0["websocket_endpoint"] == "e2" }?["connected"] == false)
-        #expect(!String(describing: snapshot).contains("s3cret"))
+        #expect(subs.first { $0["ref"] == "ref-e1" }?["connected"] == true)
+        #expect(subs.first { $0["ref"] == "ref-e2" }?["connected"] == false)
+        #expect(subs.first { $0["ref"] == "ref-e2" }?["callback_host"] == "127.0.0.1")
+        // Neither the secret, nor an endpoint, nor the callback's path.
+        for leak in ["s3cret", "\"e1\"", "\"e2\"", "/cb"] { #expect(!String(describing: snapshot).contains(leak), "\(leak)") }
     }
 }
