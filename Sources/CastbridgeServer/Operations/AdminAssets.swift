@@ -117,20 +117,21 @@ enum AdminAssets {
           } catch (e) { say("failed: " + e); }
         }
 
-        function endButton(hub, ref, label) {
-          const b = el("button", "End", "danger end");
+        function actionButton(label, cls, question, path, body, done) {
+          const b = el("button", label, "danger " + cls);
           b.type = "button";
-          b.addEventListener("click", () => ask("End the subscription of " + label + "?",
-            () => act("/admin/api/subscriptions/end", { hub: hub, ref: ref }, "subscription ended")));
+          b.addEventListener("click", () => ask(question, () => act(path, body, done)));
           return b;
         }
 
+        function endButton(hub, ref, name) {
+          return actionButton("End", "end", "End the subscription of " + name + "?", "/admin/api/subscriptions/end",
+            { hub: hub, ref: ref }, "subscription ended");
+        }
+
         function clearButton(hub, topic) {
-          const b = el("button", "Clear topic", "danger clear");
-          b.type = "button";
-          b.addEventListener("click", () => ask("Clear topic " + topic + "? Every subscription of it ends.",
-            () => act("/admin/api/topics/clear", { hub: hub, topic: topic }, "topic cleared")));
-          return b;
+          return actionButton("Clear topic", "clear", "Clear topic " + topic + "? Every subscription of it ends.",
+            "/admin/api/topics/clear", { hub: hub, topic: topic }, "topic cleared");
         }
 
         function keyValues(target, object) {

@@ -114,42 +114,40 @@ struct AdminConsole: Sendable {
     // MARK: Actions
 
     private func end(hub: String, ref: String, subject: String?) async throws -> Response {
-        let ended: Bool
-        switch hub {
-        case "fhircast":
-            do throws(HubError) { ended = try await fhircast.end(ref: ref) } catch { throw PlainTextError(error) }
-        case "cast":
-            guard let cast else { throw PlainTextError(.badRequest, "Cast apps use an external hub here; end their subscriptions there") }
-            do throws(CastError) {
-                ended = try await cast.end(ref: ref)
-            } catch {
-                throw PlainTextError(HTTPResponse.Status(code: error.status), error.detail.stringValue ?? "\(error.detail)")
-            }
-        default:
-            throw PlainTextError(.badRequest, "hub must be 'fhircast' or 'cast', not '\(hub)'")
-        }
+        let ended = try await on(
+            hub, doing: "end their subscriptions", fhircast: { hub throws(HubError) in try await hub.end(ref: ref) },
+            cast: { hub throws(CastError) in try await hub.end(ref: ref) })
         record("end subscription \(ref)", hub: hub, topic: nil, status: ended ? 200 : 404, subject: subject)
         guard ended else { throw PlainTextError(.notFound, "no subscription \(ref) on this node (it may have ended already)") }
         return JSONBody.response(["ended": true])
     }
 
     private func clear(hub: String, topic: String, subject: String?) async throws -> Response {
-        let ended: Int
+        let ended = try await on(
+            hub, doing: "clear their topics", fhircast: { hub throws(HubError) in try await hub.clear(topic: topic) },
+            cast: { hub throws(CastError) in try await hub.clear(topic: topic) })
+        record("clear topic (\(ended) subscriptions ended)", hub: hub, topic: topic, status: 200, subject: subject)
+        return JSONBody.response(["ended": .int(Int64(ended))])
+    }
+
+    /// Runs an action on the hub the body names, its errors as plain-text answers.
+    private func on<T: Sendable>(
+        _ hub: String, doing what: String, fhircast: (FHIRcastHub) async throws(HubError) -> T,
+        cast: (CastHub) async throws(CastError) -> T
+    ) async throws -> T {
         switch hub {
         case "fhircast":
-            do throws(HubError) { ended = try await fhircast.clear(topic: topic) } catch { throw PlainTextError(error) }
+            do throws(HubError) { return try await fhircast(self.fhircast) } catch { throw PlainTextError(error) }
         case "cast":
-            guard let cast else { throw PlainTextError(.badRequest, "Cast apps use an external hub here; clear their topics there") }
+            guard let castHub = self.cast else { throw PlainTextError(.badRequest, "Cast apps use an external hub here; \(what) there") }
             do throws(CastError) {
-                ended = try await cast.clear(topic: topic)
+                return try await cast(castHub)
             } catch {
                 throw PlainTextError(HTTPResponse.Status(code: error.status), error.detail.stringValue ?? "\(error.detail)")
             }
         default:
             throw PlainTextError(.badRequest, "hub must be 'fhircast' or 'cast', not '\(hub)'")
         }
-        record("clear topic (\(ended) subscriptions ended)", hub: hub, topic: topic, status: 200, subject: subject)
-        return JSONBody.response(["ended": .int(Int64(ended))])
     }
 
     private func record(_ what: String, hub: String, topic: String?, status: Int, subject: String?) {
