@@ -265,6 +265,17 @@ struct ClusterTests {
         }
     }
 
+    @Test("/health/ready asks PostgreSQL: ready on a live database")
+    func readyOnPostgres() async throws {
+        try await TestPostgres.withDatabase { address in
+            try await TestServer.with(Self.onPostgres(address)) { server in
+                let ready = try await server.get("/health/ready")
+                #expect(ready.status == 200)
+                #expect(ready.json?["checks"]?["store"]?["status"] == "ok")
+            }
+        }
+    }
+
     @Test("A node whose listening connection is cut (pg_terminate_backend) listens again and delivers what was published meanwhile, once, in order")
     func listenerCut() async throws {
         try await Self.withTwoNodes { a, b, address in

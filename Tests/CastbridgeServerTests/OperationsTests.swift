@@ -2,6 +2,8 @@ import AccessCore
 import AsyncHTTPClient
 import CastbridgeServer
 import FHIRcastCore
+import FHIRcastService
+import StateStores
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -55,6 +57,34 @@ struct OperationsTests {
             #expect(ready.status == 200)
             #expect(ready.json?["checks"]?["store"]?["status"] == "ok")
             #expect(ready.json?["checks"]?["bridge"]?["status"] == "ok")
+        }
+    }
+
+    @Test("A store that does not answer makes /health/ready 503 with its error, and ready again once it answers; /health/live stays 200")
+    func readyFollowsTheStore() async throws {
+        struct Unreachable: Error, CustomStringConvertible { var description: String { "the database is unreachable" } }
+        let store = MemoryHubStore()
+        try await TestServer.with(store: store) { server in
+            #expect(try await server.get("/health/ready").status == 200)
+            await store.failCommits(with: Unreachable())
+            let failing = try await server.get("/health/ready")
+            #expect(failing.status == 503)
+            #expect(failing.json?["checks"]?["store"]?["status"] == "failing")
+            #expect(failing.json?["checks"]?["store"]?["error"] == "the database is unreachable")
+            #expect(try await server.get("/health/live").status == 200)
+            await store.failCommits(with: nil)
+            #expect(try await server.get("/health/ready").status == 200)
+        }
+    }
+
+    @Test("/health/ready asks a real SQLite store")
+    func readyOnSQLite() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("castbridge-ready-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await TestServer.with({ $0.store = .sqlite(path: folder.appendingPathComponent("s.sqlite").path) }) { server in
+            let ready = try await server.get("/health/ready")
+            #expect(ready.status == 200)
+            #expect(ready.json?["checks"]?["store"]?["status"] == "ok")
         }
     }
 

@@ -4,7 +4,7 @@ import FHIRcastCore
 /// it would from a database. The reference implementation of `HubStore`, and the one the seam's tests use.
 package actor MemoryHubStore: HubStore {
     private var records = HubRecords()
-    /// When set, commits fail with it (a store that cannot be reached).
+    /// When set, commits and pings fail with it (a store that cannot be reached).
     private var failure: (any Error)?
 
     package nonisolated let deliversAfterWrite: Bool
@@ -16,6 +16,10 @@ package actor MemoryHubStore: HubStore {
 
     package nonisolated var keepsState: Bool { true }
     package func load() async throws -> HubRecords { records }
+
+    package func ping() async throws {
+        if let failure { throw failure }
+    }
 
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
         if let failure { throw failure }
