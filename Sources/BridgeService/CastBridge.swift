@@ -170,7 +170,10 @@ package actor CastBridge: Service {
                 self.link = nil
                 // The lead was lost: this link ends here, before another node opens its own.
                 if Task.isCancelled { await link.close() }
-                if !stopping { logger.warning("the Cast hub connection ended; reconnecting", metadata: ["upstream": "\(upstream.label)"]) }
+                // Not when castbridge is stopping (a port it could not take stops it before it ever served).
+                if !stopping, !Task.isCancelled, !Task.isShuttingDownGracefully {
+                    logger.warning("the Cast hub connection ended; reconnecting", metadata: ["upstream": "\(upstream.label)"])
+                }
             } catch {
                 state.connectFailed("\(error)")
                 logger.warning("cannot subscribe on the Cast hub", metadata: ["upstream": "\(upstream.label)", "error": "\(error)"])

@@ -75,11 +75,18 @@ public struct CastSubscription: Sendable, Hashable {
     /// The subscriber's product name, or `client_info.productName` (the reference prefers the explicit one).
     public var routingProductName: String? { productName ?? clientInfo["productName"]?.stringValue }
 
+    /// The most events one subscription may name (its confirmation and every match read them all).
+    public static let maxEvents = 256
+
     /// Parses a subscribe request. Throws the reference hub's 400s.
     public static func parse(_ fields: CastFields, endpoint: String) throws(CastError) -> CastSubscription {
         guard let topic = fields.string("hub.topic"), !topic.isEmpty else { throw CastError(400, "Missing hub.topic") }
         guard let events = fields.string("hub.events"), !events.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw CastError(400, "Missing hub.events")
+        }
+        let named = events.split(separator: ",").count
+        guard named <= maxEvents else {
+            throw CastError(400, "hub.events names \(named) events; a subscription may name at most \(maxEvents) ('*' takes them all)")
         }
         var lease = 7200
         if let text = fields.string("hub.lease_seconds") ?? fields.string("hub.lease") {

@@ -340,6 +340,13 @@ package struct CastRoutes: Sendable {
             return (CastFields.merge(query: query, body: object), json)
         }
         if body.readableBytes == 0 { return (CastFields.merge(query: query, body: [:]), nil) }
+        // A body that is neither JSON nor a form is refused as the FHIRcast hub refuses it (a form without a
+        // Content-Type is still read, as the reference reads one).
+        if !type.isEmpty, !type.hasPrefix("application/x-www-form-urlencoded") {
+            let shown = type.split(separator: ";").first.map(String.init) ?? type
+            throw CastHTTPError(
+                error: CastError(415, "Unsupported Content-Type '\(shown)': send application/json or application/x-www-form-urlencoded"))
+        }
         do {
             let form = try FormFields.parse(String(buffer: body))
             var object: [String: JSONValue] = [:]

@@ -150,7 +150,8 @@ public struct Castbridge: Sendable {
             case .postgres: "postgres"
             }
         return [
-            "store": .string(store), "auth": .string(config.auth.rawValue), "bridge": .bool(config.bridgeEnabled),
+            "version": .string(CastbridgeVersion.current), "store": .string(store), "auth": .string(config.auth.rawValue),
+            "bridge": .bool(config.bridgeEnabled),
             "castHub": .string(config.castHubURL == nil ? "embedded" : "external"),
         ]
     }

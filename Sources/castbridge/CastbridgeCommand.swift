@@ -7,6 +7,7 @@ import CastCore
 import CastbridgeServer
 import FHIRcastCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 import StateStores
 
@@ -15,6 +16,7 @@ struct CastbridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "castbridge",
         abstract: "A FHIRcast hub of record bridged to Cast.",
+        version: CastbridgeVersion.current,
         subcommands: [Serve.self, Mappings.self])
 }
 
@@ -24,9 +26,9 @@ struct Mappings: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate the mapping files of a directory; print every problem with its file and line.")
+            abstract: "Validate the mapping files of a directory (or one file); print every problem with its file and line.")
 
-        @Argument(help: "The directory of mapping files. (default: ./mappings)")
+        @Argument(help: "A directory of mapping files, or one file.")
         var directory = "mappings"
 
         func run() throws {
@@ -157,7 +159,17 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
         LoggingSystem.bootstrap { label in config.logFormat.handler(label: label, level: config.logLevel) }
-        try await Castbridge(config: config).makeServiceGroup().run()
+        do {
+            try await Castbridge(config: config).makeServiceGroup().run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ListenError(
+                description: "castbridge cannot listen on \(config.host):\(config.port): the address is already in use (another "
+                    + "castbridge, or another program). Stop that one, or choose another port with --port.")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw ListenError(
+                description: "castbridge cannot listen on \(config.host):\(config.port): no interface of this machine has that address. "
+                    + "Use --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).")
+        }
     }
 
     /// The configuration from the flags, then the environment, then the `--config` file, then the defaults.
@@ -316,6 +328,11 @@ extension Serve {
             throw MappingLoadError(description: "the mapping files have problems:\n\(error.description)")
         }
     }
+}
+
+/// The port cannot be had: said in one line, with what to do (exit 1, no usage text).
+struct ListenError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Bad mapping files stop `serve` with every problem listed (exit 1, no usage text: the flags were fine).

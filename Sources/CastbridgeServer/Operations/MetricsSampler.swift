@@ -37,6 +37,7 @@ actor MetricsSampler {
 
     /// Reads the levels, then writes every metric in Prometheus' text format.
     func scrape(fhircast: FHIRcastHub, cast: CastHub?, bridge: CastBridge?) async -> [UInt8] {
+        set("castbridge_build_info", [("version", CastbridgeVersion.current)], 1)
         let census = await fhircast.census
         set("castbridge_subscribers", [("hub", "fhircast"), ("channel", "websocket")], census.websocket)
         set("castbridge_subscribers", [("hub", "fhircast"), ("channel", "webhook")], census.webhook)

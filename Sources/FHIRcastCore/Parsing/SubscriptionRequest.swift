@@ -18,6 +18,9 @@ public struct SubscriptionRequest: Sendable, Hashable {
     public var callback: String?
     public var secret: String?
     public var subscriberName: String?
+    /// The most events one subscription may name: its confirmation echoes them, so they bound what one request makes
+    /// the hub hold and send (the catalog has about 50; `*` takes them all).
+    public static let maxEvents = 256
     /// Who asks (the token's subject, when there is a token): subscriptions are capped per owner.
     public var owner: String? = nil
 
@@ -84,6 +87,10 @@ public struct SubscriptionRequest: Sendable, Hashable {
             }
             let requested = EventName.parseList(eventsText)
             if requested.isEmpty { throw .badRequest("'hub.events' is empty") }
+            if requested.count > Self.maxEvents {
+                throw .badRequest(
+                    "'hub.events' names \(requested.count) events; a subscription may name at most \(Self.maxEvents) (the catalog has about 50, and '*' takes them all)")
+            }
             // `heartbeat` was removed from STU3 but older clients still ask for it: it is left out of the granted
             // events (C5), which the confirmation shows, rather than failing the whole subscription.
             let events = requested.filter { !Self.droppedEvents.contains($0.lowercased()) }
