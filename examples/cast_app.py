@@ -70,7 +70,9 @@ def main():
                 "subscriber.name": args.name, "actor": "ID",
                 "event": {"hub.topic": event.get("hub.topic", args.topic), "hub.event": "status-response",
                           "context": {"id": event.get("context", {}).get("id"),
-                                      "data": {"status": "ready", "open": [], "product": "example viewer"}}},
+                                      # An image display's STATUS, in the reference's shape (Docs/cast-wire.md).
+                                      "data": {"source": "status", "product": "example viewer",
+                                               "items": [{"key": "availability", "value": "online"}]}}},
             }
             socket.send_json(response)
             print("answered the STATUS request", event.get("context", {}).get("id"), flush=True)

@@ -82,7 +82,9 @@ struct ExamplesTests {
                 .POST, "\(hub)/fhircast/STU3/demo/request", body: #"{"dataType": "STATUS", "timeoutSeconds": 5}"#, contentType: "application/json")
             #expect(status.status == 200)
             #expect(status.json?["ok"] == true)
-            #expect(status.json?["responses"]?.arrayValue?.first?["data"]?["status"] == "ready")
+            let data = status.json?["responses"]?.arrayValue?.first?["data"]
+            #expect(data?["source"] == "status")
+            #expect(data?["items"]?.arrayValue?.first?["value"] == "online")
             try await viewer.until("answered the STATUS request")
 
             // Cast → FHIRcast: a second Cast app publishes patient-close.
