@@ -6,15 +6,10 @@ answers STATUS requests with a status-response, and can publish a patient-close.
 """
 
 import argparse
-import datetime
 import json
-import sys
-import urllib.parse
-import urllib.request
 import uuid
 
-from castbridge_ws import WebSocket
-from fhircast_app import post
+from castbridge_ws import now, patient, post, subscribe
 
 
 def main():
@@ -28,24 +23,16 @@ def main():
     args = parser.parse_args()
     hub = args.hub.rstrip("/") + "/api/hub"
 
-    form = urllib.parse.urlencode({
-        "hub.mode": "subscribe", "hub.channel.type": "websocket", "hub.topic": args.topic, "hub.events": args.events,
-        "subscriber.name": args.name, "subscriber.actors": '["ID"]', "subscriber.product.name": "example viewer",
-    }).encode()
-    status, body = post(hub, form, "application/x-www-form-urlencoded")
-    if status != 202:
-        sys.exit("subscribe refused (%d): %s" % (status, body))
-    endpoint = json.loads(body)["hub.channel.endpoint"]
-    print("subscribed; endpoint", endpoint, flush=True)
-    socket = WebSocket(endpoint)
+    socket = subscribe(hub, {
+        "hub.topic": args.topic, "hub.events": args.events, "subscriber.name": args.name,
+        "subscriber.actors": '["ID"]', "subscriber.product.name": "example viewer",
+    })
     print("first frame:", json.dumps(socket.recv_json()), flush=True)  # {"type": "connection.established", …}
 
     if args.close_patient:
         envelope = {
-            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(), "id": str(uuid.uuid4()),
-            "subscriber.name": args.name,
-            "event": {"hub.topic": args.topic, "hub.event": "patient-close",
-                      "context": [{"key": "patient", "resource": {"resourceType": "Patient", "id": args.close_patient}}]},
+            "timestamp": now(), "id": str(uuid.uuid4()), "subscriber.name": args.name,
+            "event": {"hub.topic": args.topic, "hub.event": "patient-close", "context": patient(args.close_patient)},
         }
         status, body = post(hub, json.dumps(envelope).encode(), "application/json")
         print("published patient-close:", status, body, flush=True)
@@ -66,7 +53,7 @@ def main():
         if name.lower() == "status-request":
             # The answer goes back on the socket: the same request id in context.id, and what this app shows.
             response = {
-                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(), "id": str(uuid.uuid4()),
+                "timestamp": now(), "id": str(uuid.uuid4()),
                 "subscriber.name": args.name, "actor": "ID",
                 "event": {"hub.topic": event.get("hub.topic", args.topic), "hub.event": "status-response",
                           "context": {"id": event.get("context", {}).get("id"),

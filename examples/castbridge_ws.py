@@ -1,12 +1,47 @@
-"""A minimal WebSocket client on Python's standard library, for the examples (RFC 6455: masked client frames, text,
-ping/pong, close). Real apps use a WebSocket library; this one keeps the examples free of installs."""
+"""What both example apps need, on Python's standard library: HTTP posts, a WebSocket subscription, and a minimal
+WebSocket client (RFC 6455: masked client frames, text, ping/pong, close). Real apps use a WebSocket library; this one
+keeps the examples free of installs."""
 
 import base64
+import datetime
 import json
 import os
 import socket
 import struct
+import sys
+import urllib.error
 import urllib.parse
+import urllib.request
+
+
+def post(url, body, content_type):
+    """POSTs a body; returns the status and the answer's text, for errors too."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def subscribe(url, fields):
+    """Subscribes over WebSocket (a form POST to the hub), opens the endpoint it answers, and returns the socket."""
+    form = urllib.parse.urlencode(dict(fields, **{"hub.mode": "subscribe", "hub.channel.type": "websocket"})).encode()
+    status, body = post(url, form, "application/x-www-form-urlencoded")
+    if status != 202:
+        sys.exit("subscribe refused (%d): %s" % (status, body))
+    endpoint = json.loads(body)["hub.channel.endpoint"]
+    print("subscribed; endpoint", endpoint, flush=True)
+    return WebSocket(endpoint)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def patient(patient_id):
+    """The context of a Patient-open or -close: one patient."""
+    return [{"key": "patient", "resource": {"resourceType": "Patient", "id": patient_id}}]
 
 
 class WebSocket:

@@ -6,23 +6,10 @@ acknowledges every event, and can publish a Patient-open. Standard library only.
 """
 
 import argparse
-import datetime
 import json
-import sys
-import urllib.parse
-import urllib.request
 import uuid
 
-from castbridge_ws import WebSocket
-
-
-def post(url, body, content_type):
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+from castbridge_ws import now, patient, post, subscribe
 
 
 def main():
@@ -36,23 +23,13 @@ def main():
     args = parser.parse_args()
     hub = args.hub.rstrip("/") + "/fhircast/STU3"
 
-    form = urllib.parse.urlencode({
-        "hub.mode": "subscribe", "hub.channel.type": "websocket", "hub.topic": args.topic,
-        "hub.events": args.events, "subscriber.name": args.name,
-    }).encode()
-    status, body = post(hub, form, "application/x-www-form-urlencoded")
-    if status != 202:
-        sys.exit("subscribe refused (%d): %s" % (status, body))
-    endpoint = json.loads(body)["hub.channel.endpoint"]
-    print("subscribed; endpoint", endpoint, flush=True)
-    socket = WebSocket(endpoint)
+    socket = subscribe(hub, {"hub.topic": args.topic, "hub.events": args.events, "subscriber.name": args.name})
     print("confirmation:", json.dumps(socket.recv_json()), flush=True)
 
     if args.open_patient:
         event = {
-            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(), "id": str(uuid.uuid4()),
-            "event": {"hub.topic": args.topic, "hub.event": "Patient-open",
-                      "context": [{"key": "patient", "resource": {"resourceType": "Patient", "id": args.open_patient}}]},
+            "timestamp": now(), "id": str(uuid.uuid4()),
+            "event": {"hub.topic": args.topic, "hub.event": "Patient-open", "context": patient(args.open_patient)},
         }
         status, body = post(hub, json.dumps(event).encode(), "application/json")
         print("published Patient-open:", status, body, flush=True)

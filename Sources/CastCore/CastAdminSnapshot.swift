@@ -1,4 +1,3 @@
-import Foundation
 import FHIRcastCore
 
 extension CastHubState {
@@ -15,7 +14,7 @@ extension CastHubState {
                 "lease_seconds": .int(Int64(sub.leaseSeconds)), "client_info": .object(sub.clientInfo),
             ]
             if let product = sub.productName { o["product_name"] = .string(product) }
-            if let callback = sub.callback, let host = URLComponents(string: callback)?.host { o["callback_host"] = .string(host) }
+            if let callback = sub.callback, let host = ConsoleMask.host(of: callback) { o["callback_host"] = .string(host) }
             return .object(o)
         }
         let topics = Set(allSubscriptions.map(\.topic)).filter { !$0.isEmpty }

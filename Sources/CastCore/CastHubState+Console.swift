@@ -1,5 +1,4 @@
 import OrderedCollections
-import Foundation
 import FHIRcastCore
 
 /// What the admin console shows of the embedded Cast hub: subscriptions, conferences and the requests waiting for
@@ -35,7 +34,7 @@ extension CastHubState {
             if let product = sub.routingProductName { o["product"] = .string(product) }
             if sub.isWebSocket { o["connected"] = .bool(connected(sub.endpoint)) }
             if let queued = queued(sub.endpoint) { o["backlog"] = .int(Int64(queued)) }
-            if let callback = sub.callback, let host = URLComponents(string: callback)?.host { o["callbackHost"] = .string(host) }
+            if let callback = sub.callback, let host = ConsoleMask.host(of: callback) { o["callbackHost"] = .string(host) }
             return .object(o)
         }
         let requests = pending.values.sorted { $0.request.id < $1.request.id }.map { p -> JSONValue in

@@ -16,7 +16,7 @@ struct HubConsoleTests {
         var hook = SubscriptionRequest(mode: .subscribe, topic: "ROOM", events: ["Patient-open"], channelType: .webhook, subscriberName: "pacs")
         hook.callback = "https://pacs.example/fhircast/cb?token=callback-secret"
         hook.secret = "hmac-key-0123456789"
-        let webhook = try state.subscribe(hook, flavor: .stu2, now: t0, newID: SubscriptionID("webhook-id-9876")).subscription.id
+        _ = try state.subscribe(hook, flavor: .stu2, now: t0, newID: SubscriptionID("webhook-id-9876"))
         _ = try state.publish(base.open("ROOM", patient: "MRN-445566", id: "e1"), now: t0)
         let view = state.consoleView(
             now: t0.addingTimeInterval(100), revealsIDs: false, ref: { "ref-" + String($0.raw.count) }, queued: { $0 == socket ? 3 : nil })
@@ -36,7 +36,6 @@ struct HubConsoleTests {
         let pacs = try #require(subs.first { $0["name"] == "pacs" })
         #expect(pacs["channel"] == "webhook" && pacs["callbackHost"] == "pacs.example" && pacs["state"] == "awaiting verification")
         #expect(pacs["backlog"] == nil && pacs["version"] == "STU2")
-        _ = webhook
         let revealed = state.consoleView(now: t0, revealsIDs: true, ref: { $0.raw }, queued: { _ in nil })
         #expect(revealed.arrayValue?.first?["context"]?["resources"]?.arrayValue?.first?["id"] == "MRN-445566")
     }

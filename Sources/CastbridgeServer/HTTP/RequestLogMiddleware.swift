@@ -18,8 +18,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func log(_ request: Request, _ context: Context, status: Int, since start: ContinuousClock.Instant) {
         guard context.logger.logLevel <= .info else { return }
-        let elapsed = ContinuousClock.now - start
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = (ContinuousClock.now - start) / .milliseconds(1)
         context.logger.info(
             "request",
             metadata: [

@@ -18,7 +18,7 @@ extension HubState {
         for sub in subscriptions.values {
             if sub.isWebSocket { census.websocket += 1 } else { census.webhook += 1 }
         }
-        census.topics = Set(topics.keys).union(byTopic.keys).count
+        census.topics = knownTopics.count
         return census
     }
 
@@ -29,7 +29,7 @@ extension HubState {
     public func consoleView(
         now: Date, revealsIDs: Bool, ref: (SubscriptionID) -> String, queued: (SubscriptionID) -> Int?
     ) -> JSONValue {
-        let names = Set(topics.keys).union(byTopic.keys).sorted()
+        let names = knownTopics.sorted()
         return .array(
             names.map { topic -> JSONValue in
                 let subs = (byTopic[topic] ?? []).compactMap { subscriptions[$0] }.sorted { $0.displayName < $1.displayName }
@@ -59,8 +59,7 @@ extension HubState {
             o["channel"] = "websocket"
         case .webhook(let callback, _):
             o["channel"] = "webhook"
-            // The host only: a callback's path or query may carry a secret of the subscriber's.
-            if let host = URLComponents(string: callback)?.host { o["callbackHost"] = .string(host) }
+            if let host = ConsoleMask.host(of: callback) { o["callbackHost"] = .string(host) }
         }
         if let queued { o["backlog"] = .int(Int64(queued)) }
         return .object(o)
@@ -119,5 +118,10 @@ extension HubState {
 public enum ConsoleMask {
     public static func id(_ id: String) -> String {
         id.count <= 4 ? "••••" : "••••" + id.suffix(2)
+    }
+
+    /// A callback's host only: its path or query may carry a secret of the subscriber's.
+    public static func host(of callback: String) -> String? {
+        URLComponents(string: callback)?.host
     }
 }
