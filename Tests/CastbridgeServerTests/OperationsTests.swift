@@ -159,6 +159,34 @@ struct OperationsTests {
         }
     }
 
+    @Test("/metrics counts webhook deliveries, times the store's writes, and reads the bridge's link and queue")
+    func webhookStoreAndBridgeMetrics() async throws {
+        let store = MemoryHubStore()
+        try await CallbackServer.with { callback in
+            try await TestServer.with({ $0.bridgeEnabled = true }, store: store) { server in
+                let subscribed = try await server.post(
+                    "",
+                    form: [
+                        ("hub.mode", "subscribe"), ("hub.channel.type", "webhook"), ("hub.topic", "T1"), ("hub.events", "Patient-open"),
+                        ("hub.callback", callback.url), ("hub.secret", "s3cret"),
+                    ], flavor: .stu2)
+                #expect(subscribed.status == 202)
+                try await server.untilVerified()
+                #expect(try await server.publish(Events.patientOpen(topic: "T1")).status == 200)
+                let text = try await Self.until(server, #"castbridge_webhook_deliveries_total{outcome="delivered"}"#, atLeast: 1)
+                #expect(Self.sample(text, #"castbridge_webhook_deliveries_total{outcome="failed"}"#) == 0)
+                #expect((Self.sample(text, #"castbridge_store_operation_duration_seconds_count{operation="fhircast_write"}"#) ?? 0) >= 1)
+                #expect(Self.sample(text, #"castbridge_subscribers{hub="fhircast",channel="webhook"}"#) == 1)
+                #expect(Self.sample(text, "castbridge_bridge_upstream_connected") == 1)
+                #expect(Self.sample(text, "castbridge_bridge_leader") == 1)
+                #expect(Self.sample(text, "castbridge_bridge_queue_depth") == 0)
+                #expect(Self.sample(text, #"castbridge_bridge_events_total{direction="to_cast"}"#) == 1)
+                #expect(Self.sample(text, "castbridge_bridge_reconnects_total") == 0)
+                #expect(Self.sample(text, #"castbridge_build_info{version="\#(CastbridgeVersion.current)"}"#) == 1)
+            }
+        }
+    }
+
     // MARK: The admin console's API
 
     @Test("The admin API needs the admin role: 401 without a token, 403 without the role, 200 with it; the page loads without one")
