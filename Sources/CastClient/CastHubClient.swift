@@ -200,7 +200,10 @@ public actor CastHubClient {
 
     /// `GET /api/hub/payloads/{id}`, streamed piece by piece; nil when the hub does not have it (unknown or expired).
     public nonisolated func readPayload(_ id: String, into body: (ByteBuffer) async throws -> Void) async throws -> Bool {
-        let response = try await http.execute(HTTPClientRequest(url: "\(root)/api/hub/payloads/\(RemoteHubURL.segment(id))"), timeout: .seconds(600))
+        var request = HTTPClientRequest(url: "\(root)/api/hub/payloads/\(RemoteHubURL.segment(id))")
+        // The reference serves payloads without a token; a hub that asks for one gets it.
+        if let token = try await bearer() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await http.execute(request, timeout: .seconds(600))
         guard response.status == .ok else { return false }
         for try await piece in response.body { try await body(piece) }
         return true

@@ -19,7 +19,9 @@ public struct CastHubSession: Sendable {
         /// Subscribed and bound: the hub's first frame (`connection.established`, sent once it has bound the socket)
         /// came, and is passed on next. Events published from now on reach this subscriber. `endpoint` is the socket
         /// URL the hub gave.
-        case connected(endpoint: String)
+        /// `socket` sends frames to the hub on this binding (a request's response); it is gone at the next
+        /// `disconnected`.
+        case connected(endpoint: String, socket: CastHubSocket)
         /// One text frame from the hub (the hub's pings are answered, not passed on).
         case frame(ByteBuffer)
         /// The socket ended, or the hub could not be reached or refused: a new attempt follows after `retryIn` seconds.
@@ -35,6 +37,11 @@ public struct CastHubSession: Sendable {
     /// Frames held for a slow `handle` before the socket is ended as fallen behind (it then reconnects).
     public var frameBuffer: Int
     public var logger: Logger
+
+    /// A session for a typed subscriber.
+    public init(client: CastHubClient, subscriber: CastSubscriber, reconnectBaseSeconds: Double = 0.5, reconnectMaxSeconds: Double = 30, logger: Logger = Logger(label: "castclient")) {
+        self.init(client: client, fields: subscriber.fields, reconnectBaseSeconds: reconnectBaseSeconds, reconnectMaxSeconds: reconnectMaxSeconds, logger: logger)
+    }
 
     public init(
         client: CastHubClient, fields: [String: String], reconnectBaseSeconds: Double = 0.5, reconnectMaxSeconds: Double = 30,
@@ -70,7 +77,7 @@ public struct CastHubSession: Sendable {
                         if !bound {
                             bound = true
                             backoff.reset()
-                            await handle(.connected(endpoint: endpoint))
+                            await handle(.connected(endpoint: endpoint, socket: socket))
                         }
                         await handle(.frame(frame))
                     }

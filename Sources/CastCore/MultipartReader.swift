@@ -1,3 +1,5 @@
+import Foundation
+
 /// A streaming reader of a MIME multipart body (RFC 2046 §5.1), as Cast binary batches send it
 /// (`multipart/related`, cast-protocol.md §4.1). Pure: chunks of bytes in, events out, no I/O.
 ///
@@ -53,6 +55,17 @@ public struct MultipartReader: Sendable {
     private var headerBytes = 0
 
     /// A reader for this boundary, or an error saying why the boundary cannot be one.
+    /// The `boundary` parameter of a `multipart/…` content type, unquoted; nil when there is none.
+    public static func boundary(ofContentType contentType: String) -> String? {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let kv = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
+            let value = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            return value.isEmpty ? nil : value
+        }
+        return nil
+    }
+
     public init(boundary: String) throws(MultipartError) {
         let bytes = Array(boundary.utf8)
         guard !bytes.isEmpty else { throw MultipartError("the multipart boundary is empty") }

@@ -25,13 +25,7 @@ package struct CastUpload {
     }
 
     package static func boundary(of contentType: String) -> String? {
-        for parameter in contentType.split(separator: ";").dropFirst() {
-            let kv = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
-            let value = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            return value.isEmpty ? nil : value
-        }
-        return nil
+        MultipartReader.boundary(ofContentType: contentType)
     }
 
     /// Reads, checks and stores the batch; returns the envelope to publish.
