@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "BridgeCore", targets: ["BridgeCore"]),
         .library(name: "CastbridgeServer", targets: ["CastbridgeServer"]),
         .library(name: "CastClient", targets: ["CastClient"]),
+        .library(name: "CastRoles", targets: ["CastRoles"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -200,6 +201,32 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Pure code of the Cast client roles: where an imagingstudy-open says the study is, job admission, status
+        // replies and scene views, safe local file names. No I/O.
+        .target(
+            name: "CastRolesCore",
+            dependencies: ["FHIRcastCore"],
+            swiftSettings: swiftSettings
+        ),
+        // The Cast client roles beside the hub: the service-provider runner and the image display client, with the
+        // programs they run and the files they fetch.
+        .target(
+            name: "CastRoles",
+            dependencies: [
+                "CastClient",
+                "CastRolesCore",
+                "CastCore",
+                "FHIRcastCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -265,6 +292,8 @@ let package = Package(
         .executableTarget(
             name: "castbridge",
             dependencies: [
+                "CastRoles",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "AccessCore",
                 "StateStores",
                 "CastClient",
@@ -317,6 +346,11 @@ let package = Package(
         .testTarget(
             name: "AccessCoreTests",
             dependencies: ["AccessCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CastRolesCoreTests",
+            dependencies: ["CastRolesCore", "FHIRcastCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -386,6 +420,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "CastClient",
+                "CastRoles",
+                "CastRolesCore",
                 "CastbridgeServer",
                 "BridgeService",
                 "CastService",
