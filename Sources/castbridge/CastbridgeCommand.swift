@@ -17,7 +17,7 @@ struct CastbridgeCommand: AsyncParsableCommand {
         commandName: "castbridge",
         abstract: "A FHIRcast hub of record bridged to Cast.",
         version: CastbridgeVersion.current,
-        subcommands: [Serve.self, Mappings.self])
+        subcommands: [Serve.self, ProviderCommand.self, DisplayCommand.self, Mappings.self])
 }
 
 /// `castbridge mappings check [DIR]`: validates the mapping files without serving.
