@@ -373,6 +373,7 @@ let package = Package(
         .testTarget(
             name: "CastbridgeCommandTests",
             dependencies: [
+                "CastRoles",
                 "StateStores",
                 "CastClient",
                 "castbridge",

@@ -32,6 +32,12 @@ struct DisplayCommand: AsyncParsableCommand {
     @Option(help: "Bytes one study may take.")
     var maxStudyBytes: Int = 8 << 30
 
+    /// Bad options are said before anything starts, with this command's usage.
+    func validate() throws {
+        _ = try configuration()
+        _ = try hub.logger("castbridge.display")
+    }
+
     func run() async throws {
         let config = try configuration()
         let logger = try hub.logger("castbridge.display")

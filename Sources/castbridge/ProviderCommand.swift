@@ -32,6 +32,12 @@ struct ProviderCommand: AsyncParsableCommand {
     @Flag(help: "Keep job folders after their job, to debug an onMessage program.")
     var keepJobs = false
 
+    /// Bad options are said before anything starts, with this command's usage.
+    func validate() throws {
+        _ = try configuration()
+        _ = try hub.logger("castbridge.provider")
+    }
+
     func run() async throws {
         let config = try configuration()
         let logger = try hub.logger("castbridge.provider")
