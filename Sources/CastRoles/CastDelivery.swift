@@ -17,8 +17,10 @@ struct CastDelivery: Sendable {
         while true {
             let outcome = await attempt()
             switch outcome {
-            case .sent, .failed: 
-                if case .failed(let why) = outcome { logger.warning("\(what) was refused: \(why)") }
+            case .sent:
+                return outcome
+            case .failed(let why):
+                logger.warning("\(what) was refused: \(why)")
                 return outcome
             case .notSent(let why), .busy(let why):
                 guard ContinuousClock.now < deadline, !Task.isCancelled else {

@@ -19,6 +19,8 @@ public actor DisplayClient {
     private var state = DisplayState()
     private var socket: CastHubSocket?
     private var work: AsyncStream<Work>.Continuation?
+    private var hookRuns = 0
+    static let maxHookRuns = 4
 
     /// Opens and closes run one at a time, in order; requests are answered meanwhile.
     enum Work: Sendable {
@@ -45,7 +47,7 @@ public actor DisplayClient {
         logger.info("display \(config.subscriberName) subscribing to \(config.hubURL) on topic \(config.topic)")
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await session.run { event in await self.on(event) }
+                await RoleLink.run(session, name: "display \(self.config.subscriberName)", logger: self.logger, bound: { await self.bind($0) }, take: { await self.take($0) })
                 sink.finish()
             }
             group.addTask {
@@ -56,19 +58,7 @@ public actor DisplayClient {
 
     // MARK: Events
 
-    private func on(_ event: CastHubSession.Event) async {
-        switch event {
-        case .connected(let endpoint, let socket):
-            self.socket = socket
-            logger.info("display \(config.subscriberName) connected: \(endpoint)")
-        case .disconnected(let reason, let retryIn):
-            socket = nil
-            logger.warning("display \(config.subscriberName) lost the hub (\(reason)); subscribing again in \(String(format: "%.1f", retryIn)) s")
-        case .frame(let text):
-            guard let message = CastMessage(frame: String(buffer: text)) else { return }
-            take(message)
-        }
-    }
+    private func bind(_ socket: CastHubSocket?) { self.socket = socket }
 
     private func take(_ message: CastMessage) {
         guard message.isAddressed(toActors: config.actors, product: config.product) else {
@@ -95,7 +85,13 @@ public actor DisplayClient {
             let kind = message.dataType.uppercased()
             guard kind == "STATUS" || kind == "SCENEVIEW", let socket else { return }
             let snapshot = state
-            Task { await self.answer(message, kind: kind, state: snapshot, on: socket) }
+            // At most `maxHookRuns` answers run the hook at once; beyond, the empty scene view is sent at once.
+            let useHook = hookRuns < Self.maxHookRuns
+            if useHook { hookRuns += 1 }
+            Task {
+                await self.answer(message, kind: kind, state: snapshot, hook: useHook, on: socket)
+                if useHook { await self.hookEnded() }
+            }
         default:
             return
         }
@@ -107,7 +103,7 @@ public actor DisplayClient {
         switch item {
         case .open(let generation, let plan, let message):
             guard generation == state.generation else { return }  // a newer open or a close came first
-            let outcome = await open(plan, message: message)
+            let outcome = await open(plan, message: message, generation: generation)
             if state.loaded(generation: generation, directory: outcome.folder, error: outcome.error) {
                 if let error = outcome.error { logger.error("study \(plan.studyID): \(error)") } else { logger.info("study \(plan.studyID) is open") }
             }
@@ -121,7 +117,7 @@ public actor DisplayClient {
     }
 
     /// Fetches the study (or finds it in the cache) and runs the viewer on it.
-    private func open(_ plan: ImagingStudyOpen, message: CastMessage) async -> (folder: String?, error: String?) {
+    private func open(_ plan: ImagingStudyOpen, message: CastMessage, generation: Int) async -> (folder: String?, error: String?) {
         let fm = FileManager.default
         let folder = config.cacheDirectory + "/" + LocalFileName.safe(plan.studyID, fallback: "study")
         do {
@@ -143,7 +139,8 @@ public actor DisplayClient {
         } catch {
             return (nil, "the study could not be fetched: \(error)")
         }
-        guard let program = config.viewerCommand.first else { return (folder, nil) }
+        // Overtaken while it was fetched: the newer open or the close is what the viewer must show.
+        guard generation == state.generation, let program = config.viewerCommand.first else { return (folder, nil) }
         let result = await ChildProcess.run(
             program, arguments: Array(config.viewerCommand.dropFirst()) + [folder],
             environment: [
@@ -172,8 +169,10 @@ public actor DisplayClient {
 
     // MARK: STATUS and SCENEVIEW
 
-    private func answer(_ request: CastMessage, kind: String, state: DisplayState, on socket: CastHubSocket) async {
-        let sceneview = await self.sceneview(state: state)
+    private func hookEnded() { hookRuns -= 1 }
+
+    private func answer(_ request: CastMessage, kind: String, state: DisplayState, hook: Bool, on socket: CastHubSocket) async {
+        let sceneview = hook ? await self.sceneview(state: state) : StatusReply.emptySceneview(product: config.product)
         let data = kind == "STATUS" ? StatusReply.display(product: config.product, items: state.items, sceneview: sceneview) : sceneview
         let reply = request.response(from: config.subscriberName, actor: config.actors.first, productName: config.product, data: data)
         if !socket.send(String(decoding: reply.json.jsonBytes, as: UTF8.self)) { logger.warning("the \(kind) answer could not be queued on the socket") }

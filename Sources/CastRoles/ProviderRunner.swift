@@ -46,7 +46,7 @@ public actor ProviderRunner {
         logger.info("provider \(config.product) subscribing to \(config.hubURL) for \(ProviderConfiguration.events.joined(separator: ", ")) on topic \(config.topic)")
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await session.run { event in await self.on(event) }
+                await RoleLink.run(session, name: "provider \(self.config.product)", logger: self.logger, bound: { await self.bind($0) }, take: { await self.take($0) })
                 sink.finish()
             }
             for await job in jobs {
@@ -57,19 +57,7 @@ public actor ProviderRunner {
 
     // MARK: Events
 
-    private func on(_ event: CastHubSession.Event) async {
-        switch event {
-        case .connected(let endpoint, let socket):
-            self.socket = socket
-            logger.info("provider \(config.product) connected: \(endpoint)")
-        case .disconnected(let reason, let retryIn):
-            socket = nil
-            logger.warning("provider \(config.product) lost the hub (\(reason)); subscribing again in \(String(format: "%.1f", retryIn)) s")
-        case .frame(let text):
-            guard let message = CastMessage(frame: String(buffer: text)) else { return }
-            await take(message)
-        }
-    }
+    private func bind(_ socket: CastHubSocket?) { self.socket = socket }
 
     private func take(_ message: CastMessage) async {
         guard message.subscriberName?.lowercased() != config.subscriberName.lowercased() else { return }
