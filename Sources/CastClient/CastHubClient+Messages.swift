@@ -24,6 +24,31 @@ extension CastHubClient {
         return await publishBatch(body.requestBody, contentType: body.contentType, timeout: timeout)
     }
 
+    /// Asks the apps of `topic` for `dataType` (`STATUS`, `SCENEVIEW`…) as `from`, and waits for their answers, at most
+    /// `timeoutSeconds` (the hub caps it at 300). `targetActor` and `targetProduct` narrow who is asked; `context` adds
+    /// fields to the request's context.
+    public func request(
+        _ dataType: String, topic: String, from name: String, targetActor: String? = nil, targetProduct: String? = nil,
+        timeoutSeconds: Double = 2, context: [String: JSONValue] = [:], id: String = UUID().uuidString.lowercased()
+    ) async throws -> CastAnswer {
+        var fields = context
+        fields["dataType"] = .string(dataType)
+        fields["timeoutSeconds"] = .double(timeoutSeconds)
+        var body: [String: JSONValue] = [
+            "subscriber.name": .string(name), "id": .string(id), "timestamp": .string(Timestamp.format(Date())),
+            "event": ["hub.topic": .string(topic), "hub.event": .string("\(dataType.lowercased())-request"), "context": .object(fields)],
+        ]
+        if let targetActor { body["target.actor"] = .string(targetActor) }
+        if let targetProduct { body["target.product.name"] = .string(targetProduct) }
+        return CastAnswer(json: try await request(.object(body), timeoutSeconds: timeoutSeconds))
+    }
+
+    /// Ends the subscription bound at `endpoint` (`hub.mode=unsubscribe`); the hub tells the topic's other apps.
+    /// Closing the socket ends it too, on a Cast hub.
+    public func unsubscribe(endpoint: String) async throws {
+        _ = try await postForm("\(root)/api/hub", ["hub.mode": "unsubscribe", "hub.channel.endpoint": endpoint], bearer: try await bearer())
+    }
+
     /// A file of a manifest that could not be fetched whole.
     public struct FetchFailed: Error, CustomStringConvertible {
         public var description: String

@@ -2,6 +2,7 @@ import CastClient
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
+import Logging
 import Synchronization
 import NIOCore
 import Testing
@@ -88,5 +89,25 @@ struct CastHubSessionTests {
         #expect(try JSONValue.parse(Data(String(buffer: two).utf8))["id"] == "s-2")
         running.cancel()
         try await second.stop()
+    }
+
+    @Test("unsubscribe ends a subscription: the hub no longer asks it; a typed request's answer says who was expected")
+    func unsubscribe() async throws {
+        try await TestServer.with { server in
+            let client = CastHubClient(url: server.base, auth: .none)
+            let endpoint = try await client.subscribe(CastSubscriber(topic: "U3", events: ["status-request"], name: "leaving").fields)
+            let socket = try await CastHubSocket.open(endpoint, maxFrameBytes: 1 << 20, logger: Logger(label: "test"), frames: { _ in true }, ended: {})
+            defer { socket.close() }
+            var before = try await client.request("STATUS", topic: "U3", from: "probe", timeoutSeconds: 0.2)
+            for _ in 0..<50 where before.expected.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+                before = try await client.request("STATUS", topic: "U3", from: "probe", timeoutSeconds: 0.2)
+            }
+            #expect(before.expected == ["leaving"])
+            #expect(before.missing == ["leaving"] && before.timedOut && !before.ok)
+            try await client.unsubscribe(endpoint: endpoint)
+            let after = try await client.request("STATUS", topic: "U3", from: "probe", timeoutSeconds: 0.2)
+            #expect(after.expected.isEmpty && after.ok)
+        }
     }
 }
