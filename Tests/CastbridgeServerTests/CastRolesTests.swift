@@ -21,12 +21,8 @@ struct CastRolesTests {
         let client = CastHubClient(url: base, auth: .none)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let answer = try await client.request(
-                [
-                    "subscriber.name": "probe", "id": .string(UUID().uuidString), "target.product.name": .string(product),
-                    "event": ["hub.topic": .string(topic), "hub.event": "status-request", "context": ["timeoutSeconds": 2]],
-                ], timeoutSeconds: 2)
-            if let data = answer["responses"]?.arrayValue?.first?["data"] { return data }
+            let answer = try await client.request("STATUS", topic: topic, from: "probe", targetProduct: product)
+            if let data = answer.data() { return data }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestFailure("no app of \(product) answered STATUS on \(topic)")
@@ -164,6 +160,40 @@ struct CastRolesTests {
         }
     }
 
+    @Test("provider through the bridge: a FHIRcast app's org.castbridge.dicom_send is worked on; the result and the progress come back to FHIRcast as org.castbridge.dicom_send and org.castbridge.status_update")
+    func providerThroughBridge() async throws {
+        try await TestServer.with(BridgeTests.bridged) { server in
+            try await BridgeTests.waitForBridge(server)
+            let dir = try RoleScripts.folder()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let runner = Task { await ProviderRunner(config: try Self.provider(server.base, dir: dir), logger: Self.logger).run() }
+            defer { runner.cancel() }
+            _ = try await Self.untilAnswers(server.base, topic: "T", product: "SEGMENTER")
+            let ehr = try await server.subscriber(topic: "T", events: "org.castbridge.dicom_send,org.castbridge.status_update", name: "EHR")
+            let sent = Events.notification("org.castbridge.dicom_send", topic: "T", context: [BridgeBinaryTests.attachmentEntry("scan.dcm", Array("DICM-77".utf8))])
+            #expect(try await server.publish(sent).status == 200)
+
+            var result: JSONValue?
+            var updates: [String] = []
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline, !updates.contains(where: { $0.contains(": done") }) {
+                guard let event = try await ehr.socket.nextJSON(timeout: .seconds(1)) else { continue }
+                if let id = event["id"]?.stringValue { ehr.socket.ack(id) }
+                switch event["event"]?["hub.event"]?.stringValue {
+                case "org.castbridge.dicom_send":
+                    if let file = BridgeBinaryTests.attachments(event).first, file["title"] == "seg-scan.dcm" { result = file }
+                case "org.castbridge.status_update":
+                    updates.append(String(decoding: event.jsonBytes, as: UTF8.self))
+                default: continue
+                }
+            }
+            #expect(updates.contains { $0.contains("received 1 file(s)") })
+            #expect(updates.contains { $0.contains("done, 1 result file(s) sent") })
+            let url = try #require(result?["url"]?.stringValue)
+            #expect(try await BridgeBinaryTests.fetch(url).1 == Array("RESULT:DICM-77".utf8))
+        }
+    }
+
     @Test("provider: when the hub restarts on the same port the provider subscribes again and serves the next batch")
     func providerSurvivesRestart() async throws {
         let first = try await TestServer.start()
@@ -284,10 +314,9 @@ struct CastRolesTests {
             #expect(RoleScripts.read(dir + "/record.txt") == "open files  a.nii \n")
             #expect(RoleScripts.read(dir + "/cache/f1/a.nii") == "NIFTI")
 
-            let scene = try await client.request(
-                ["subscriber.name": "probe", "id": "sv1", "target.actor": "ID", "event": ["hub.topic": "U9", "hub.event": "sceneview-request", "context": ["dataType": "SCENEVIEW", "timeoutSeconds": 3]]],
-                timeoutSeconds: 3)
-            let sceneview = scene["responses"]?.arrayValue?.first?["data"]
+            let scene = try await client.request("SCENEVIEW", topic: "U9", from: "probe", targetActor: "ID", timeoutSeconds: 3)
+            #expect(scene.ok && scene.expected == ["VIEWER-U9"] && scene.missing.isEmpty)
+            let sceneview = scene.data(from: "VIEWER-U9")
             #expect(sceneview?["source"] == "sceneview")
             #expect(sceneview?["viewports"] == [])
 
@@ -296,10 +325,8 @@ struct CastRolesTests {
             var toWorklist = CastMessage(topic: "U9", event: "imagingstudy-open", context: [other, files], subscriberName: "worklist")
             toWorklist.targetActor = "WORKLIST_CLIENT"
             #expect(await client.publish(toWorklist) == .sent)
-            let otherProduct = try await client.request(
-                ["subscriber.name": "probe", "id": "st2", "target.product.name": "OTHER", "event": ["hub.topic": "U9", "hub.event": "status-request", "context": ["timeoutSeconds": 1]]],
-                timeoutSeconds: 1)
-            #expect(otherProduct["responses"] == [])
+            let otherProduct = try await client.request("STATUS", topic: "U9", from: "probe", targetProduct: "OTHER", timeoutSeconds: 1)
+            #expect(otherProduct.responses.isEmpty && otherProduct.expected.isEmpty)
             #expect(await display.current.studyID == "f1")
 
             // An open that names no study: shown as an error, the viewer not run.
