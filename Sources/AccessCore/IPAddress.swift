@@ -76,8 +76,9 @@ public struct CIDR: Sendable, Equatable {
     public let prefix: Int
 
     public init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
-        guard let base = IPAddress(String(parts[0])) else { return nil }
+        // Split keeping empty pieces: "" and "/8" have no address and are refused, never indexed past the end.
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let first = parts.first, let base = IPAddress(String(first)) else { return nil }
         let bits = base.bytes.count * 8
         let prefix = parts.count == 2 ? Int(parts[1]) : bits
         guard let prefix, (0...bits).contains(prefix) else { return nil }

@@ -18,6 +18,11 @@ struct CallbackAddressTests {
         #expect(CIDR("fd00::/8")?.contains(IPAddress("fd12::1")!) == true)
         #expect(CIDR("10.0.0.0/8")?.contains(IPAddress("fd12::1")!) == false)
         #expect(CIDR("10.0.0.0/33") == nil)
+        // Found by the fuzzer (Fuzz/Corpus/token-and-addresses/empty): an empty range, or one with no address, trapped.
+        #expect(CIDR("") == nil)
+        #expect(CIDR("/8") == nil)
+        #expect(CIDR("/") == nil)
+        #expect(CIDR("10.0.0.0/") == nil)
     }
 
     @Test("Link-local, metadata, unspecified, multicast: never, whatever is allowed; private and loopback only when allowed; public always")
