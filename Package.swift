@@ -329,6 +329,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Every parser that reads bytes from outside, as fuzz targets (Docs/reliability.md); pure.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["FHIRcastCore", "CastCore", "BridgeCore", "AccessCore", "CastRolesCore"],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer's driver of those targets (scripts/fuzz.sh); built normally, it replays files through one.
+        // libFuzzer's driver entry, declared (a header: no C code).
+        .target(name: "FuzzerDriver"),
+        .executableTarget(
+            name: "castbridge-fuzz",
+            dependencies: ["FuzzTargets", "FuzzerDriver"],
+            swiftSettings: swiftSettings
+        ),
         // What the tests and the benchmark share: free loopback ports, castbridge in a child process, form bodies,
         // a seeded random generator and the mutations of the robustness tests.
         .target(
@@ -349,13 +363,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FuzzTargetsTests",
+            dependencies: ["FuzzTargets"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CastRolesCoreTests",
             dependencies: ["CastRolesCore", "FHIRcastCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FHIRcastCoreTests",
-            dependencies: ["FHIRcastCore"],
+            dependencies: ["FHIRcastCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -54,7 +54,6 @@ public struct MultipartReader: Sendable {
     private var line: [UInt8] = []
     private var headerBytes = 0
 
-    /// A reader for this boundary, or an error saying why the boundary cannot be one.
     /// The `boundary` parameter of a `multipart/…` content type, unquoted; nil when there is none.
     public static func boundary(ofContentType contentType: String) -> String? {
         for parameter in contentType.split(separator: ";").dropFirst() {
@@ -66,6 +65,7 @@ public struct MultipartReader: Sendable {
         return nil
     }
 
+    /// A reader for this boundary, or an error saying why the boundary cannot be one.
     public init(boundary: String) throws(MultipartError) {
         let bytes = Array(boundary.utf8)
         guard !bytes.isEmpty else { throw MultipartError("the multipart boundary is empty") }
