@@ -414,7 +414,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CastCoreTests",
-            dependencies: ["CastCore", "TestSupport"],
+            dependencies: ["CastCore", "TestSupport", .product(name: "OrderedCollections", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         // The transport's state machine and socket sessions, on NIO's embedded channels: no server.
