@@ -38,6 +38,12 @@ struct Bench: AsyncParsableCommand {
     var store: String?
     @Option(help: "Publish to this castbridge instead (another node of the same cluster): the fan-out scenarios' subscribers stay on the measured one, so every delivery crosses between nodes.")
     var publishTo: String?
+    @Option(help: "Instead of the scenarios: a soak of this many minutes (Docs/reliability.md). Events flow at half the saturated rate (or --soak-rate) to FHIRcast and Cast subscribers, through the bridge, while others join and leave; RSS, open descriptors and p99 are reported every minute, and the run fails when any event is lost or duplicated, or RSS or descriptors end more than 5 % above where they were after the warm-up.")
+    var soak: Double?
+    @Option(help: "Events per second for --soak (default: half the rate measured in a 10 s saturation at the start).")
+    var soakRate: Double?
+    @Option(help: "Warm-up minutes of --soak, before the baseline is taken.")
+    var soakWarmup: Double = 2
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
     @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
@@ -53,6 +59,11 @@ struct Bench: AsyncParsableCommand {
         print("castbridge-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, server \(peer.map { "\($0) (peer)" } ?? url ?? binary)")
         if peer != nil, !wanted.isSubset(of: ["fhircast", "cast"]) {
             throw BenchError("--peer measures the fhircast and cast scenarios only (the bridge and binary scenarios need castbridge)")
+        }
+        if let soak {
+            guard soak > soakWarmup else { throw BenchError("--soak must be longer than --soak-warmup (\(soakWarmup) minutes)") }
+            if try await self.soak(minutes: soak, binary: binary) > 0 { throw ExitCode.failure }
+            return
         }
         if wanted.contains("floor") { failures += try await floor(events: perRun) }
         for kind in [Subscriber.Kind.fhircast, .cast] where wanted.contains(kind == .fhircast ? "fhircast" : "cast") {

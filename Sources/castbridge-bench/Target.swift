@@ -33,6 +33,9 @@ struct Target: Sendable {
     /// Resident memory of the server process, bytes (nil for a URL target).
     func rss() async -> Int? { await child?.rss() }
 
+    /// Open file descriptors of the server process.
+    func openFiles() async -> Int? { await child?.openFiles() }
+
     /// User + system CPU time of the server process, seconds.
     func cpuSeconds() async -> Double? { await child?.cpuSeconds() }
 }

@@ -115,6 +115,11 @@ public actor ChildServer {
         return kb.map { $0 * 1024 }
     }
 
+    /// Open file descriptors of the child (sockets, files, pipes).
+    public func openFiles() -> Int? {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd"))?.count
+    }
+
     /// User + system CPU time of the child, seconds.
     public func cpuSeconds() -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
