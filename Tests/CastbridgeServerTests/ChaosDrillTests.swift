@@ -1,6 +1,7 @@
 import CastbridgeServer
 import FHIRcastCore
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -81,5 +82,37 @@ struct ChaosDrillTests {
             await second.stopAndWait()
         }
         await gate.stop()
+    }
+
+    @Test("A webhook callback that never answers: each attempt times out, the subscriber is denied when its attempts run out and a SyncError goes out; a websocket subscriber of the topic gets every event meanwhile, without delay")
+    func webhookNeverAnswers() async throws {
+        try await CallbackServer.with { cb in
+            try await TestServer.with({
+                $0.webhookAttempts = 2
+                $0.webhookTimeoutSeconds = 0.3
+            }) { server in
+                let (watcher, _, _) = try await server.subscriber(topic: "nv", events: "patient-open,syncerror", name: "Watcher")
+                _ = try await WebhookTests.subscribeWebhook(server, callback: cb.url, topic: "nv")
+                #expect(await cb.wait { !$0.verifications.isEmpty })
+                try await server.untilVerified()
+                // From now on deliveries are answered only after 3 s, ten times past the timeout: never, for the hub. (Not
+                // longer: the callback server finishes its handlers before it stops.)
+                cb.state.withLock { $0.delaySeconds = 3 }
+                let started = ContinuousClock.now
+                for i in 0..<5 { _ = try await server.publish(Events.patientOpen(topic: "nv", patient: "p\(i)", id: "n\(i)")) }
+                var opens: [String] = []
+                var syncErrors = 0
+                while opens.count < 5 || syncErrors == 0, let f = try await watcher.nextJSON(timeout: .seconds(5)) {
+                    if f["event"]?["hub.event"] == "SyncError" { syncErrors += 1 } else { opens.append(f["id"]?.stringValue ?? "") }
+                    if opens.count == 5 { #expect(ContinuousClock.now - started < .seconds(1), "the websocket subscriber waited for the webhook") }
+                }
+                #expect(opens == ["n0", "n1", "n2", "n3", "n4"])
+                #expect(syncErrors >= 1)
+                #expect(await cb.wait { !$0.denials.isEmpty })
+                // Two attempts at the first event, then denied: nothing more is tried.
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(cb.snapshot().deliveries.count == 2)
+            }
+        }
     }
 }
