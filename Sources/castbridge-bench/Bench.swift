@@ -17,7 +17,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "castbridge-bench",
         abstract: "Measure castbridge: fan-out latency and throughput, the bridge hop, memory per subscriber, CPU per event.")
 
-    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge, binary.")
+    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge, binary, stall (not by default: a subscriber that stops reading, Docs/reliability.md).")
     var scenarios = "floor,fhircast,cast,bridge,binary"
     @Option(help: "Subscriber counts for the fan-out scenarios, comma-separated.")
     var subscribers = "1,100,1000,10000"
@@ -73,6 +73,7 @@ struct Bench: AsyncParsableCommand {
         }
         if wanted.contains("bridge") { failures += try await bridgeHop(events: perRun, binary: binary) }
         if wanted.contains("binary") { failures += try await binaryTransfers(binary: binary) }
+        if wanted.contains("stall") { failures += try await stall(binary: binary, seconds: smoke ? 2 : 10) }
         if failures > 0 {
             print("FAILED: \(failures) run(s) lost or duplicated deliveries")
             throw ExitCode.failure
@@ -80,7 +81,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// The server to measure: started fresh (`--server`, or the one next to this executable), or `--url`.
-    func makeTarget(binary: String) async throws -> Target {
+    func makeTarget(binary: String, extra more: [String] = []) async throws -> Target {
         if let peer {
             return Target(base: peer.hasSuffix("/") ? String(peer.dropLast()) : peer, child: nil)
         }
@@ -99,7 +100,7 @@ struct Bench: AsyncParsableCommand {
             extra += ["--store", "sqlite:\(folder.path)/bench.sqlite"]
         case let other?: extra += ["--store", other]
         }
-        return try await Target.spawn(binary: binary, port: try await LoopbackPort.free(), extra: extra)
+        return try await Target.spawn(binary: binary, port: try await LoopbackPort.free(), extra: extra + more)
     }
 
     // MARK: Scenarios

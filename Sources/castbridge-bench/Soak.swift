@@ -140,10 +140,12 @@ final class SoakShared: Sendable {
     let readings = Mutex<[(minute: Int, rss: Int, fds: Int)]>([])
 }
 
-/// A soak event: its send time in its id, so that a receiver knows its latency without a shared table.
-func soakPublish(_ client: PublishClient, topic: String, index k: Int) async throws {
+/// A soak event: its send time in its id, so that a receiver knows its latency without a shared table; `padding`
+/// bytes of text make it larger.
+func soakPublish(_ client: PublishClient, topic: String, index k: Int, padding: Int = 0) async throws {
     let id = "bench-\(k)-\(Int(Clock.now()))-\(topic)"
-    let context = #"[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(k % 7)"}}]"#
+    let note = padding > 0 ? #","text":{"div":"\#(String(repeating: "x", count: padding))"}"# : ""
+    let context = #"[{"key":"patient","resource":{"resourceType":"Patient","id":"p\#(k % 7)"\#(note)}}]"#
     if k % 2 == 0 {
         let body = #"{"timestamp":"\#(Publish.timestamp)","id":"\#(id)","event":{"hub.topic":"\#(topic)","hub.event":"Patient-open","context":\#(context)}}"#
         let r = try await client.post("/fhircast/STU3", body: body, contentType: "application/json")

@@ -21,7 +21,7 @@ struct Subscriber: Sendable {
     /// Subscribes on `topic`, connects, and returns once the first frame (confirmation or connection.established) came.
     static func connect(
         kind: Kind, base: String, topic: String, events: String, name: String, maxEvents: Int, ack: Bool,
-        onFrame: (@Sendable (String) -> Void)? = nil
+        onFrame: (@Sendable (String) -> Void)? = nil, receiveBuffer: Int? = nil
     ) async throws -> Subscriber {
         let fields = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]
         let endpoint: String
@@ -33,11 +33,15 @@ struct Subscriber: Sendable {
             // As a Cast app does, through the Cast client: the socket URL rebased onto the configured host.
             endpoint = try await CastHubClient(url: base, auth: .none).subscribe(Dictionary(uniqueKeysWithValues: fields))
         }
-        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame)
+        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame, receiveBuffer: receiveBuffer)
     }
 
     /// Connects a socket; `onFrame` sees every text message after the first.
-    static func open(_ url: String, maxEvents: Int, ack: Bool, onFrame: (@Sendable (String) -> Void)? = nil) async throws -> Subscriber {
+    /// `receiveBuffer` fixes the socket's receive buffer (no kernel autotuning), so that a subscriber that stops reading
+    /// backs up into the server soon.
+    static func open(
+        _ url: String, maxEvents: Int, ack: Bool, onFrame: (@Sendable (String) -> Void)? = nil, receiveBuffer: Int? = nil
+    ) async throws -> Subscriber {
         guard let parts = URLComponents(string: url), let host = parts.host else { throw BenchError("not a URL: \(url)") }
         let port = parts.port ?? 80
         let path = (parts.percentEncodedPath.isEmpty ? "/" : parts.percentEncodedPath) + (parts.percentEncodedQuery.map { "?\($0)" } ?? "")
@@ -51,8 +55,9 @@ struct Subscriber: Sendable {
                     BenchFrameHandler(url: url, receipts: receipts, ack: ack, onFrame: onFrame, ready: ready, closing: closing))
             }
         }
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        var bootstrap = ClientBootstrap(group: eventLoop).channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                     .flatMapThrowing { try channel.pipeline.syncOperations.addHandler(UpgradeRequest(host: "\(host):\(port)", path: path)) }
@@ -83,6 +88,11 @@ struct Subscriber: Sendable {
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: code), promise: nil)
         // The server answers with its close frame and then closes; the connection is dropped after a second if not.
         channel.eventLoop.scheduleTask(in: .seconds(1)) { [channel] in channel.close(promise: nil) }
+    }
+
+    /// Stops reading from the socket: the server's writes back up, as with an app that hangs.
+    func stopReading() {
+        channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
     }
 
     /// Returns once the connection is closed.
