@@ -99,7 +99,8 @@ public actor ProviderRunner {
 
     // MARK: Status updates
 
-    /// Publishes a status-update to the job's sender, in order with the job's other updates.
+    /// Publishes a status-update to the job's sender at once, outside the job's own ordered updates: for a job that
+    /// is queued or refused, before it runs.
     private nonisolated func update(_ job: Job, _ level: JobOutputLine.Level, _ text: String) {
         Task { await self.send(update: job, level, text) }
     }
