@@ -84,7 +84,7 @@ struct ChaosDrillTests {
         await gate.stop()
     }
 
-    @Test("A webhook callback that never answers: each attempt times out, the subscriber is denied when its attempts run out and a SyncError goes out; a websocket subscriber of the topic gets every event meanwhile, without delay")
+    @Test("A webhook callback that never answers: each attempt times out, the subscriber is denied when its attempts run out and a SyncError goes out; a websocket subscriber of the topic gets every event meanwhile (that it is not delayed is WebhookTests.slowCallback)")
     func webhookNeverAnswers() async throws {
         try await CallbackServer.with { cb in
             try await TestServer.with({
@@ -98,13 +98,11 @@ struct ChaosDrillTests {
                 // From now on deliveries are answered only after 3 s, ten times past the timeout: never, for the hub. (Not
                 // longer: the callback server finishes its handlers before it stops.)
                 cb.state.withLock { $0.delaySeconds = 3 }
-                let started = ContinuousClock.now
                 for i in 0..<5 { _ = try await server.publish(Events.patientOpen(topic: "nv", patient: "p\(i)", id: "n\(i)")) }
                 var opens: [String] = []
                 var syncErrors = 0
                 while opens.count < 5 || syncErrors == 0, let f = try await watcher.nextJSON(timeout: .seconds(5)) {
                     if f["event"]?["hub.event"] == "SyncError" { syncErrors += 1 } else { opens.append(f["id"]?.stringValue ?? "") }
-                    if opens.count == 5 { #expect(ContinuousClock.now - started < .seconds(1), "the websocket subscriber waited for the webhook") }
                 }
                 #expect(opens == ["n0", "n1", "n2", "n3", "n4"])
                 #expect(syncErrors >= 1)
