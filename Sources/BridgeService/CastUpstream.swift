@@ -70,19 +70,14 @@ package enum CastBatch {
 extension CastUpstream {
     /// The subscribe fields every bridge subscription carries.
     package static func subscribeFields(events: [String], identity: BridgeIdentity) -> [String: String] {
-        let actors = String(buffer: JSONBody.encode(.array(identity.actors.map(JSONValue.string))))
-        var fields = [
-            "hub.mode": "subscribe",
-            "hub.topic": "*",
-            "hub.events": events.joined(separator: ","),
-            "hub.channel.type": "websocket",
-            "hub.lease_seconds": "7200",
-            "subscriber.name": identity.subscriberName,
-            "subscriber.actors": actors,
-            "subscriber.product.name": identity.productName,
-            "subscriber.client_info": String(buffer: JSONBody.encode(["productName": .string(identity.productName)])),
-        ]
-        if let version = identity.productVersion { fields["subscriber.product.version"] = version }
+        var subscriber = CastSubscriber(
+            topic: "*", events: [], name: identity.subscriberName, actors: identity.actors, productName: identity.productName,
+            productVersion: identity.productVersion)
+        subscriber.events = events  // as the mappings name them
+        var fields = subscriber.fields
+        fields["subscriber.actors"] = String(buffer: JSONBody.encode(.array(identity.actors.map(JSONValue.string))))
+        fields["hub.lease_seconds"] = "7200"
+        fields["subscriber.client_info"] = String(buffer: JSONBody.encode(["productName": .string(identity.productName)]))
         return fields
     }
 }

@@ -31,7 +31,7 @@ public actor DisplayClient {
     public init(config: DisplayConfiguration, logger: Logger = Logger(label: "castbridge.display")) {
         self.config = config
         self.client = CastHubClient(url: config.hubURL, auth: config.auth)
-        self.fetcher = StudyFetcher(http: .shared, maxBytes: config.maxStudyBytes, timeout: .minutes(30))
+        self.fetcher = StudyFetcher(client: client, http: .shared, maxBytes: config.maxStudyBytes, timeout: .minutes(30))
         self.logger = logger
     }
 

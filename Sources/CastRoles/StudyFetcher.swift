@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CastClient
 import CastCore
 import CastRolesCore
 import Foundation
@@ -11,6 +12,7 @@ import _NIOFileSystem
 /// answer streamed to one file per instance), DICOM files from their URLs, or the files the event carries.
 /// Nothing is held whole in memory; more than `maxBytes` in all is refused.
 struct StudyFetcher: Sendable {
+    let client: CastHubClient
     let http: HTTPClient
     let maxBytes: Int
     let timeout: TimeAmount
@@ -65,6 +67,7 @@ struct StudyFetcher: Sendable {
         return writer.files
     }
 
+    /// The event's files, from their url or their inline data, as a Cast manifest's files are fetched.
     private func fetchFiles(_ files: [ImagingStudyOpen.FileRef], into folder: String) async throws -> Int {
         var names: Set<String> = []
         var total = 0
@@ -72,32 +75,19 @@ struct StudyFetcher: Sendable {
             let fromURL = file.url.flatMap { URL(string: $0)?.lastPathComponent }
             let name = LocalFileName.unique(LocalFileName.safe(file.fileName ?? fromURL, fallback: "file-\(index + 1)"), taken: names)
             names.insert(name)
-            let path = folder + "/" + name
-            if let data = file.data {
-                guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters) else { throw Failed(description: "\(name)'s data is not base64") }
-                total += bytes.count
-                guard total <= maxBytes else { throw Failed(description: "the study is over the limit of \(maxBytes) bytes") }
-                try bytes.write(to: URL(fileURLWithPath: path))
-            } else if let url = file.url {
-                let response = try await http.execute(HTTPClientRequest(url: url), timeout: timeout)
-                guard response.status == .ok else { throw Failed(description: "\(url) answered \(response.status.code)") }
-                var writer = PartWriter(folder: folder, maxBytes: maxBytes - total)
-                try await writer.begin(named: name)
-                for try await piece in response.body { try await writer.write(piece) }
-                try await writer.end()
-                total += writer.bytes
-            }
+            let entry = CastFileEntry(fileName: name, mimeType: file.mimeType, url: file.url, data: file.data)
+            total += try await client.fetch(entry, to: folder + "/" + name, maxBytes: maxBytes - total, http: http)
         }
         return files.count
     }
 }
 
-/// Writes parts to numbered files (`instance-0001.dcm`…) or to a given name, counting bytes against a limit.
+/// Writes parts to numbered files (`instance-0001.dcm`…), counting bytes against a limit.
 private struct PartWriter {
     let folder: String
     let maxBytes: Int
     private(set) var files = 0
-    private(set) var bytes = 0
+    private var bytes = 0
     private var handle: WriteFileHandle?
     private var offset: Int64 = 0
 
@@ -106,10 +96,10 @@ private struct PartWriter {
         self.maxBytes = maxBytes
     }
 
-    mutating func begin(named name: String? = nil) async throws {
+    mutating func begin() async throws {
         try await end()
         files += 1
-        let path = folder + "/" + (name ?? String(format: "instance-%04d.dcm", files))
+        let path = folder + "/" + String(format: "instance-%04d.dcm", files)
         handle = try await FileSystem.shared.openFile(forWritingAt: FilePath(path), options: .newFile(replaceExisting: true))
         offset = 0
     }
