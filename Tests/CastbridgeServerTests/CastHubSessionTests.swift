@@ -33,8 +33,9 @@ struct CastHubSessionTests {
 
         deinit { reader.cancel() }
 
-        /// The next event that is not the hub's first frame; fails after `timeout`.
-        func next(timeout: Duration = .seconds(10)) async throws -> CastHubSession.Event {
+        /// The next event that is not the hub's first frame; fails after `timeout`, a bound on liveness only: with the
+        /// whole suite on 2 cores a server takes seconds to start, not milliseconds.
+        func next(timeout: Duration = .seconds(30)) async throws -> CastHubSession.Event {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if let event = buffer.events.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
