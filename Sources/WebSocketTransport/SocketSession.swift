@@ -184,9 +184,13 @@ package final class SocketSession: ChannelInboundHandler, RemovableChannelHandle
         run(delivery)
     }
 
-    /// Hands a batch to the consumer in one task; the next batch waits for it.
+    /// Hands a batch to the consumer in one task; the next batch waits for it. The socket's end is the last event:
+    /// once it is handed over the session lets the consumer go, for a consumer may hold this socket's sink, which
+    /// holds the session (a Cast socket's answers its pings through it); kept, that cycle would keep the session, its
+    /// channel and its buffers for the life of the process once the socket closed.
     private func run(_ delivery: SocketStateMachine.Delivery) {
         guard case .deliver(let events) = delivery, let consumer else { return }
+        if case .closed? = events.last { self.consumer = nil }
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         Task {
             for event in events { await consumer(event) }

@@ -44,6 +44,8 @@ struct Bench: AsyncParsableCommand {
     var soakRate: Double?
     @Option(help: "Warm-up minutes of --soak, before the baseline is taken.")
     var soakWarmup: Double = 2
+    @Option(help: "Subscribers joining --soak per second (the oldest of 20 leaves as each joins); 0: none join or leave.")
+    var soakChurn: Double = 2
     @Flag(help: "A tiny run that checks the benchmark works (not a measurement).")
     var smoke = false
     @Flag(help: "FHIRcast fan-out subscribers do not acknowledge (a server started here gets --ack-timeout 3600): the fan-out without the ACKs' cost, to tell the two apart. Not how a FHIRcast subscriber behaves.")
@@ -62,6 +64,7 @@ struct Bench: AsyncParsableCommand {
         }
         if let soak {
             guard soak > soakWarmup else { throw BenchError("--soak must be longer than --soak-warmup (\(soakWarmup) minutes)") }
+            guard soakChurn >= 0, soakChurn <= 1000 else { throw BenchError("--soak-churn is joins per second, 0 to 1000") }
             if try await self.soak(minutes: soak, binary: binary) > 0 { throw ExitCode.failure }
             return
         }

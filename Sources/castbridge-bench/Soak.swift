@@ -41,7 +41,7 @@ extension Bench {
         window.reset()
         let paceRate = rate
         let firstIndex = shared.next.load(ordering: .relaxed)
-        print("castbridge-bench soak: \(String(format: "%.0f", rate)) events/s for \(minutes) min (warm-up \(soakWarmup) min), \(stableCount) stable subscribers, 20 more joining and leaving")
+        print("castbridge-bench soak: \(String(format: "%.0f", rate)) events/s for \(minutes) min (warm-up \(soakWarmup) min), \(stableCount) stable subscribers, \(soakChurn > 0 ? "20 more joining and leaving, \(soakChurn) a second" : "none joining or leaving")")
         print("minute  published  RSS MiB  open fds  p99 ms  delivered (stable, min..max)")
 
         let start = ContinuousClock.now
@@ -60,8 +60,8 @@ extension Bench {
                     }
                 }
             }
-            // Subscribers joining and leaving: one joins every half second, the oldest of 20 leaves.
-            group.addTask {
+            // Subscribers joining and leaving: `soakChurn` join a second, and as each joins the oldest of 20 leaves.
+            if soakChurn > 0 { group.addTask {
                 var churn: [Subscriber] = []
                 var n = 0
                 while ContinuousClock.now < end {
@@ -75,10 +75,10 @@ extension Bench {
                         shared.churnFailures.add(1, ordering: .relaxed)
                     }
                     if churn.count > 20 { churn.removeFirst().beginClose() }
-                    try await Task.sleep(for: .milliseconds(500))
+                    try await Task.sleep(for: .seconds(1 / soakChurn))
                 }
                 await closeAll(churn)
-            }
+            } }
             // Every minute: memory, descriptors, latency.
             group.addTask {
                 var minute = 0
@@ -91,6 +91,7 @@ extension Bench {
                     let delivered = window.delivered()
                     print(String(format: "%6d  %9d  %7.1f  %8d  %6.2f  %d..%d", minute, shared.published.load(ordering: .relaxed),
                         Double(rss) / 1048576, fds, p99 / 1000, delivered.min() ?? 0, delivered.max() ?? 0))
+                    fflush(nil)  // a row as it comes, also when the output goes to a file
                     shared.readings.withLock { $0.append((minute, rss, fds)) }
                 }
             }

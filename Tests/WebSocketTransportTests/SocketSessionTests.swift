@@ -191,6 +191,39 @@ struct SocketSessionTests {
         #expect(try await broken.written() == closeFrame(1002))
     }
 
+    /// A weak reference, to see whether anything still holds an object.
+    struct Watched { weak var object: AnyObject? }
+
+    @Test("A socket that ended lets its session and channel go, though the hub's consumer holds the socket's sink (as the Cast hub's does): nothing is kept per closed socket (the soak's growth, issue #16)")
+    func endedSocketIsReleased() async throws {
+        let session = Mutex(Watched())
+        let channel = Mutex(Watched())
+        let recorder = Recorder()
+        var loop: NIOAsyncTestingEventLoop?
+        do {
+            let h = try await Harness.make(SocketOptions(backlog: 8))
+            loop = h.loop
+            let sink = WebSocketSink(direct: h.direct)
+            let record = recorder.consumer
+            h.direct.start { event in
+                _ = sink.queued  // the consumer holds the sink, and so the session
+                await record(event)
+            }
+            try await h.loop.executeInContext {
+                session.withLock { $0.object = h.direct.session.value }
+                channel.withLock { $0.object = h.channel }
+            }
+            try await h.sendClose(1000)
+            #expect(try await h.wait(for: recorder, count: 1) == ["closed 1000"])
+        }
+        for _ in 0..<100 where session.withLock({ $0.object != nil }) {
+            await loop?.run()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(session.withLock { $0.object == nil })
+        #expect(channel.withLock { $0.object == nil })
+    }
+
     @Test("Past maxQueued waiting events the socket is not read; reading resumes once the hub has them")
     func backpressure() async throws {
         let h = try await Harness.make(SocketOptions(backlog: 8))
