@@ -126,7 +126,10 @@ public struct Castbridge: Sendable {
             server: try Self.serverBuilder(
                 sockets: sockets, maxMessageBytes: config.maxBodyBytes, firstByteTimeout: config.firstByteTimeoutSeconds,
                 tls: try config.tlsConfiguration()),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge"),
+            // A backlog of 4,096 pending connections (the kernel caps it at net.core.somaxconn): with Hummingbird's 256,
+            // 10,000 subscribers reconnecting at once overflow it and wait for their SYNs to be sent again (the burst
+            // drill, Docs/reliability.md).
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "castbridge", backlog: 4096),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("castbridge listening", metadata: ["host": "\(config.host)", "port": "\(port)"])

@@ -17,8 +17,10 @@ struct Bench: AsyncParsableCommand {
         commandName: "castbridge-bench",
         abstract: "Measure castbridge: fan-out latency and throughput, the bridge hop, memory per subscriber, CPU per event.")
 
-    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge, binary, stall (not by default: a subscriber that stops reading, Docs/reliability.md).")
+    @Option(help: "Scenarios to run, comma-separated: floor, fhircast, cast, bridge, binary; and the drills, not by default (Docs/reliability.md): stall (a subscriber that stops reading), burst (--burst-subscribers connect at once and disconnect at once).")
     var scenarios = "floor,fhircast,cast,bridge,binary"
+    @Option(help: "Subscribers of the burst scenario, half FHIRcast and half Cast.")
+    var burstSubscribers = 10_000
     @Option(help: "Subscriber counts for the fan-out scenarios, comma-separated.")
     var subscribers = "1,100,1000,10000"
     @Option(help: "Events per sequential (latency) run.")
@@ -68,6 +70,7 @@ struct Bench: AsyncParsableCommand {
             if try await self.soak(minutes: soak, binary: binary) > 0 { throw ExitCode.failure }
             return
         }
+        if wanted.contains("burst"), burstSubscribers < 2 { throw BenchError("--burst-subscribers must be at least 2 (half FHIRcast, half Cast)") }
         if wanted.contains("floor") { failures += try await floor(events: perRun) }
         for kind in [Subscriber.Kind.fhircast, .cast] where wanted.contains(kind == .fhircast ? "fhircast" : "cast") {
             for n in counts {
@@ -77,6 +80,7 @@ struct Bench: AsyncParsableCommand {
         if wanted.contains("bridge") { failures += try await bridgeHop(events: perRun, binary: binary) }
         if wanted.contains("binary") { failures += try await binaryTransfers(binary: binary) }
         if wanted.contains("stall") { failures += try await stall(binary: binary, seconds: smoke ? 2 : 10) }
+        if wanted.contains("burst") { failures += try await burst(binary: binary, count: smoke ? 200 : burstSubscribers) }
         if failures > 0 {
             print("FAILED: \(failures) run(s) lost or duplicated deliveries")
             throw ExitCode.failure

@@ -51,12 +51,12 @@ enum HTTP {
         var body: String
     }
 
-    static func request(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil) async throws -> Result {
+    static func request(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = nil, timeout: TimeAmount = .seconds(30)) async throws -> Result {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 1 << 20)
         return Result(status: Int(response.status.code), body: String(buffer: bytes))
     }

@@ -159,6 +159,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let config = try makeConfiguration(environment: ProcessEnvironment.current)
         LoggingSystem.bootstrap { label in config.logFormat.handler(label: label, level: config.logLevel) }
+        DescriptorLimit.raiseToHard()
         do {
             try await Castbridge(config: config).makeServiceGroup().run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
