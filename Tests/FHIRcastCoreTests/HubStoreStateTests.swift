@@ -323,4 +323,45 @@ struct HubStoreStateTests {
         // The stored version is the one to update against again.
         #expect(throws: Never.self) { try state.publish(update(v1, observation: "again"), now: t0) }
     }
+
+    @Test("C33 with a store that refused the change: the deliveries withdrawn await no ACK, so the subscriber is not dropped for an event it never got; an ACK of a delivery made still counts")
+    func withdrawnDeliveriesAwaitNoAck() throws {
+        var state = HubStateTests.makeState { $0.ackTimeoutSeconds = 10 }
+        let sub = try base.connected(&state, events: ["Patient-open", "SyncError"], id: "s")
+        let made = try state.publish(base.open(patient: "p1", id: "made"), now: t0)
+        let refused = try state.publish(base.open(patient: "p2", id: "refused"), now: t0)
+        #expect(state.pendingAckCount == 2)
+        state.withdraw(refused)
+        #expect(state.pendingAckCount == 1)
+        #expect(state.acknowledged(sub, eventID: "made", status: 200, now: t0).isEmpty)
+        #expect(state.expire(now: t0.addingTimeInterval(11)).isEmpty)
+        #expect(state.subscriptions[sub]?.state == .active)
+        #expect(base.targets(made) == [[sub]])
+    }
+
+    @Test("C29 with a change withdrawn: what its deliveries would have shown is not counted as shown, so the next event implies those opens again; the subscriber's last event is not the withdrawn one")
+    func withdrawnDeliveriesShowNothing() throws {
+        var state = HubStateTests.makeState()
+        let patientOnly = try base.connected(&state, events: ["Patient-open"], id: "p")
+        let withdrawn = try state.publish(base.encounterOpen("e1", patient: "P", id: "x1"), now: t0)
+        #expect(base.targets(withdrawn) == [[], [patientOnly]])  // no one takes the Encounter-open; the implied Patient-open
+        state.withdraw(withdrawn)
+        #expect(state.subscriptions[patientOnly]?.shownAnchors["patient"] == nil)
+        #expect(state.subscriptions[patientOnly]?.lastEvent == nil)
+        // The patient was never shown: the next Encounter-open implies it again.
+        #expect(base.targets(try state.publish(base.encounterOpen("e2", patient: "P", id: "x2"), now: t0)) == [[], [patientOnly]])
+    }
+
+    @Test("A publish made again (redo) over the store's context: the first attempt's delivery withdrawn, the remade one tracked; one ACK settles it")
+    func redoneDeliveryTrackedOnce() throws {
+        var state = HubStateTests.makeState { $0.ackTimeoutSeconds = 10 }
+        let sub = try base.connected(&state, events: ["Patient-open"], id: "s")
+        let first = try state.publish(base.open(patient: "p", id: "e"), now: t0)
+        state.withdraw(first)
+        _ = try state.publish(base.open(patient: "p", id: "e"), now: t0)
+        #expect(state.pendingAckCount == 1)
+        #expect(state.acknowledged(sub, eventID: "e", status: 200, now: t0).isEmpty)
+        #expect(state.expire(now: t0.addingTimeInterval(11)).isEmpty)
+        #expect(state.subscriptions[sub]?.state == .active)
+    }
 }

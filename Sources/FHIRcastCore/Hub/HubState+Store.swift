@@ -87,6 +87,27 @@ extension HubState {
     /// Undoes changes the store could not keep, back to what it holds (`durable`): each topic they touched takes the
     /// stored context again (or none), and a webhook subscription they created is removed without a denial (its
     /// subscribe was answered 503). A renewal or an ending stays as it is in memory. Nothing is recorded as changed.
+    /// Deliveries planned with a change and never made (the store refused the change, or it is made again over the
+    /// store's context): the hub awaits no ACK for them, so a subscriber is not dropped for an event it never got, and
+    /// what they would have shown does not count as shown (the next event implies those opens again) nor as the
+    /// subscriber's last event. Other effects are left alone.
+    public mutating func withdraw(_ effects: [HubEffect]) {
+        for case .deliver(let n, let targets) in effects {
+            let shown = ImpliedOpens.shown(by: n.event)
+            for id in targets {
+                if var track = pendingAcks[id], let i = track.pending.lastIndex(where: { $0.eventID == n.id }) {
+                    track.pending.remove(at: i)
+                    pendingAcks[id] = track
+                }
+                guard let slot = subscriptions.index(forKey: id) else { continue }
+                Self.update(&subscriptions.values[slot]) { sub in
+                    for (type, anchor) in shown where sub.shownAnchors[type] == anchor { sub.shownAnchors.removeValue(forKey: type) }
+                    if sub.lastEventID == n.id { sub.lastEvent = nil }
+                }
+            }
+        }
+    }
+
     public mutating func revert(_ changes: HubChanges, to durable: HubRecords, now: Date) {
         let tracking = tracksChanges
         tracksChanges = false

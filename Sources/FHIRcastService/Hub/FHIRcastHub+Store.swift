@@ -160,7 +160,12 @@ extension FHIRcastHub {
         state.revert(merged, to: durable, now: Date())
         let refusal = HubError.unavailable("the hub could not keep this change in its store (\(error)); try again")
         for batch in group + behind {
-            execute(batch.changes.isEmpty ? batch.effects : batch.effects.filter(\.survivesUndo), shared: nil)
+            if batch.changes.isEmpty {
+                execute(batch.effects, shared: nil)
+            } else {
+                state.withdraw(batch.effects)
+                execute(batch.effects.filter(\.survivesUndo), shared: nil)
+            }
             finish(batch.id, refusal)
         }
     }
@@ -169,6 +174,8 @@ extension FHIRcastHub {
     /// until it is written, keeping its place for the request that waits: accepted, or refused as it would have been
     /// had it come later (a stale versionId: 400).
     private func redo(_ batch: StoreBatch) async {
+        // The first attempt's deliveries are not made: the remade event's are (with the same id).
+        state.withdraw(batch.effects)
         execute(batch.effects.filter(\.survivesUndo), shared: nil)
         guard let event = batch.redo else {
             finish(batch.id, nil)
@@ -186,7 +193,10 @@ extension FHIRcastHub {
         } catch {
             // Nothing was written: the copy takes the store's context again at the next conflict or catch-up.
             logger.error("the hub's store did not keep a change made again", metadata: ["error": "\(error)"])
-            if let failed = remade.changes { state.revert(failed, to: durable, now: Date()) }
+            if let failed = remade.changes {
+                state.revert(failed, to: durable, now: Date())
+                state.withdraw(remade.effects)
+            }
             finish(batch.id, .unavailable("the hub could not keep this change in its store (\(error)); try again"))
             return
         }

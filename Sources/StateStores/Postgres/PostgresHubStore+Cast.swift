@@ -43,16 +43,16 @@ extension PostgresHubStore: CastHubStore {
         try await ready()
         // Read once the channel is listened to: what is written after the read comes as notices.
         try await untilListening({ $0.castListening }, "the cluster's Cast messages")
-        return try await bounded("read the Cast hub's state") { [client, logger] in
+        return try await bounded("read the Cast hub's state") { [logger] connection in
             let decoder = JSONDecoder()
             var records = CastRecords()
-            let subs = try await client.query("SELECT subscription, bound FROM cast_subscriptions ORDER BY created", logger: logger)
+            let subs = try await connection.query("SELECT subscription, bound FROM cast_subscriptions ORDER BY created", logger: logger)
             for try await (json, bound) in subs.decode((String, Bool).self) {
                 var sub = try decoder.decode(CastSubscription.self, from: Data(json.utf8))
                 sub.bound = bound
                 records.subscriptions.append(sub)
             }
-            let conferences = try await client.query("SELECT host_topic, title, topics FROM cast_conferences ORDER BY created", logger: logger)
+            let conferences = try await connection.query("SELECT host_topic, title, topics FROM cast_conferences ORDER BY created", logger: logger)
             for try await (host, title, topics) in conferences.decode((String, String, [String]).self) {
                 records.conferences.append(CastConference(hostTopic: host, title: title, topics: topics))
             }
@@ -64,12 +64,12 @@ extension PostgresHubStore: CastHubStore {
         try await ready()
         let queries = try castQueries(message, node: node)
         let send = try Self.castMessageQuery(message, origin: node)
-        try await bounded("tell the cluster's Cast hub") { [client, logger] in
+        try await bounded("tell the cluster's Cast hub") { [logger] connection in
             guard !queries.isEmpty else {
-                try await client.query(send, logger: logger)
+                try await connection.query(send, logger: logger)
                 return
             }
-            try await client.withTransaction(logger: logger) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 for query in queries { try await connection.query(query, logger: logger) }
                 try await connection.query(send, logger: logger)
             }
@@ -79,8 +79,8 @@ extension PostgresHubStore: CastHubStore {
     package func castSubscription(_ endpoint: String) async -> CastSubscription? {
         do {
             try await ready()
-            return try await bounded("look a Cast subscription up") { [client, logger] in
-                let rows = try await client.query("SELECT subscription, bound FROM cast_subscriptions WHERE endpoint = \(endpoint)", logger: logger)
+            return try await bounded("look a Cast subscription up") { [logger] connection in
+                let rows = try await connection.query("SELECT subscription, bound FROM cast_subscriptions WHERE endpoint = \(endpoint)", logger: logger)
                 for try await (json, bound) in rows.decode((String, Bool).self) {
                     var sub = try JSONDecoder().decode(CastSubscription.self, from: Data(json.utf8))
                     sub.bound = bound
@@ -163,9 +163,9 @@ extension PostgresHubStore: CastHubStore {
         }
         let from = since.addingTimeInterval(-5)
         do {
-            let missed = try await bounded("read Cast messages written while not listening") { [client, logger] in
+            let missed = try await bounded("read Cast messages written while not listening") { [logger] connection in
                 var found: [(Int64, String)] = []
-                let rows = try await client.query("SELECT id, body FROM cast_messages WHERE created_at >= \(from) ORDER BY id", logger: logger)
+                let rows = try await connection.query("SELECT id, body FROM cast_messages WHERE created_at >= \(from) ORDER BY id", logger: logger)
                 for try await row in rows.decode((Int64, String).self) { found.append(row) }
                 return found
             }
@@ -185,8 +185,8 @@ extension PostgresHubStore: CastHubStore {
         if !rest.isEmpty { return take(id, String(rest)) }
         guard !castSeen.contains(id) else { return }
         do {
-            let body = try await bounded("read a Cast message") { [client, logger] in
-                for try await body in try await client.query("SELECT body FROM cast_messages WHERE id = \(id)", logger: logger).decode(String.self) {
+            let body = try await bounded("read a Cast message") { [logger] connection in
+                for try await body in try await connection.query("SELECT body FROM cast_messages WHERE id = \(id)", logger: logger).decode(String.self) {
                     return body
                 }
                 throw StoreError("Cast message \(id) is no longer kept")
@@ -211,10 +211,10 @@ extension PostgresHubStore: CastHubStore {
     // MARK: Nodes that stopped
 
     /// The WebSocket subscriptions of nodes that stopped saying they are up end for everyone: their sockets are gone.
-    func sweepCastSubscriptions() async throws {
-        let gone = presumedGone
-        try await bounded("remove the Cast subscriptions of stopped nodes") { [client, logger, node] in
-            try await client.withTransaction(logger: logger) { connection in
+    func sweepCastSubscriptions(_ silence: PresumedGone) async throws {
+        let gone = silence.seconds
+        try await bounded("remove the Cast subscriptions of stopped nodes") { [logger, node] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     DELETE FROM cast_subscriptions

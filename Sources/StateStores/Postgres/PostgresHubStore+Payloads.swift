@@ -11,8 +11,8 @@ import PostgresNIO
 extension PostgresHubStore: SharedPayloads {
     package func putPayload(_ payload: SharedPayload) async throws {
         try await ready()
-        try await bounded("keep an uploaded file") { [client, logger] in
-            try await client.query(
+        try await bounded("keep an uploaded file") { [logger] connection in
+            try await connection.query(
                 """
                 INSERT INTO cast_payloads (id, mime_type, file_name, expires_at, bytes)
                 VALUES (\(payload.id), \(payload.mimeType), \(payload.fileName), \(payload.expiresAt), \(payload.bytes))
@@ -23,8 +23,8 @@ extension PostgresHubStore: SharedPayloads {
 
     package func payload(id: String) async throws -> SharedPayload? {
         try await ready()
-        return try await bounded("read an uploaded file") { [client, logger] in
-            let rows = try await client.query(
+        return try await bounded("read an uploaded file") { [logger] connection in
+            let rows = try await connection.query(
                 "SELECT mime_type, file_name, expires_at, bytes FROM cast_payloads WHERE id = \(id) AND expires_at > now()", logger: logger)
             for try await (mime, name, expires, bytes) in rows.decode((String, String, Date, ByteBuffer).self) {
                 return SharedPayload(id: id, mimeType: mime, fileName: name, expiresAt: expires, bytes: bytes)
@@ -35,8 +35,8 @@ extension PostgresHubStore: SharedPayloads {
 
     package func putLink(id: String, json: String, expiresAt: Date) async throws {
         try await ready()
-        try await bounded("keep a file link") { [client, logger] in
-            try await client.query(
+        try await bounded("keep a file link") { [logger] connection in
+            try await connection.query(
                 "INSERT INTO bridge_payload_links (id, file, expires_at) VALUES (\(id), \(json), \(expiresAt)) ON CONFLICT (id) DO NOTHING",
                 logger: logger)
         }
@@ -44,8 +44,8 @@ extension PostgresHubStore: SharedPayloads {
 
     package func link(id: String) async throws -> String? {
         try await ready()
-        return try await bounded("read a file link") { [client, logger] in
-            let rows = try await client.query("SELECT file FROM bridge_payload_links WHERE id = \(id) AND expires_at > now()", logger: logger)
+        return try await bounded("read a file link") { [logger] connection in
+            let rows = try await connection.query("SELECT file FROM bridge_payload_links WHERE id = \(id) AND expires_at > now()", logger: logger)
             for try await json in rows.decode(String.self) { return json }
             return nil
         }

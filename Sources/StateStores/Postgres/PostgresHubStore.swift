@@ -114,14 +114,14 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package func shareUnsubscribe(_ id: SubscriptionID) async throws {
         try await ready()
         let query = try Self.clusterMessageQuery(CastWire(o: node, u: id.raw))
-        try await bounded("pass an unsubscribe on") { [client, logger] in try await client.query(query, logger: logger) }
+        try await bounded("pass an unsubscribe on") { [logger] connection in try await connection.query(query, logger: logger) }
     }
 
     package func shareSyncError(_ notification: EventNotification) async {
         do {
             try await ready()
             let query = try Self.clusterMessageQuery(CastWire(o: node, s: notification))
-            try await bounded("tell the cluster of a SyncError") { [client, logger] in try await client.query(query, logger: logger) }
+            try await bounded("tell the cluster of a SyncError") { [logger] connection in try await connection.query(query, logger: logger) }
         } catch {
             logger.warning("a SyncError could not be told to the other nodes", metadata: ["error": "\(error)"])
         }
@@ -152,36 +152,38 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     // MARK: HubStore
 
     package func ping() async throws {
-        try await bounded("answer a health check") { [client, logger] in _ = try await client.query("SELECT 1", logger: logger) }
+        try await bounded("answer a health check") { [logger] connection in _ = try await connection.query("SELECT 1", logger: logger) }
     }
 
     package func load() async throws -> HubRecords {
         try await ready()
         try await untilListening({ $0.eventsListening }, "the cluster's events")
-        var records = try await bounded("read the hub's state") { [client, logger] in
+        var records = try await bounded("read the hub's state") { [logger] connection in
             var records = HubRecords()
             let decoder = JSONDecoder()
-            let topics = try await client.query("SELECT topic, context FROM fhircast_topics", logger: logger)
+            let topics = try await connection.query("SELECT topic, context FROM fhircast_topics", logger: logger)
             for try await (topic, json) in topics.decode((String, String).self) {
                 records.topics[topic] = try decoder.decode(TopicContext.self, from: Data(json.utf8))
             }
             // WebSocket subscriptions stay with the nodes that hold their sockets; a starting node takes the webhooks.
             return records
         }
-        // Webhooks: those of nodes that stopped (after a restart of every node, all of them), each taken by one node.
-        for (sub, _) in try await claimOrphanedWebhooks() { records.subscriptions[sub.id] = sub }
+        // Webhooks: those of nodes that said they stopped (after a restart of every node, all of them), each taken by
+        // one node. Those of nodes merely silent are left to the heartbeat, once this node has been heard long enough
+        // to judge (`keepPresent`).
+        for (sub, _) in try await claimOrphanedWebhooks(PresumedGone(silentFor: presumedGone, judging: false)) { records.subscriptions[sub.id] = sub }
         return records
     }
 
     package func commit(_ changes: HubChanges) async throws -> HubCommit {
         try await ready()
         let writes = try PostgresWrites(changes, node: node)
-        return try await bounded("write a change") { [client, logger] in
+        return try await bounded("write a change") { [logger] connection in
             if writes.fitsOneStatement, let topic = writes.topics.first {
-                let conflict = try await topic.write { try await client.query($0, logger: logger) }
+                let conflict = try await topic.write { try await connection.query($0, logger: logger) }
                 return HubCommit(conflicts: conflict.map { [topic.topic: $0] } ?? [:])
             }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await connection.withTransaction(logger: logger) { connection in
                 var conflicts: [String: TopicContext?] = [:]
                 for topic in writes.topics {
                     if let stored = try await topic.write({ try await connection.query($0, logger: logger) }) {
@@ -198,8 +200,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         try await ready()
         let node = self.node
         let placeholder = String(decoding: try JSONEncoder().encode(TopicContext(now: Date())), as: UTF8.self)
-        try await bounded("write a change made again") { [client, logger] in
-            try await client.withTransaction(logger: logger) { connection in
+        try await bounded("write a change made again") { [logger] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 // A row to lock even for a topic no node has written yet (number 0: any first write takes it).
                 try await connection.query(
                     "INSERT INTO fhircast_topics (topic, seq, context) VALUES (\(topic), 0, \(placeholder)) ON CONFLICT (topic) DO NOTHING",
@@ -226,9 +228,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         guard !closed else { return }
         closed = true
         guard migrated else { return }
-        _ = try? await bounded("mark this node as gone") { [client, logger, node] in
+        _ = try? await bounded("mark this node as gone") { [logger, node] connection in
             // Presumed gone at once, with the time of its last word kept for the node that takes its webhooks over.
-            try await client.query(
+            try await connection.query(
                 "UPDATE castbridge_nodes SET seen_at = '-infinity', last_word = now() WHERE node = \(node)", logger: logger)
         }
     }
@@ -237,8 +239,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     package func missed(topic: String, after: Int64) async throws -> [SharedEvent]? {
         try await ready()
-        let found = try await bounded("read missed events") { [client, logger] in
-            try await Self.events(client, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(topic) AND seq > \(after) ORDER BY seq")
+        let found = try await bounded("read missed events") { [logger] connection in
+            try await Self.events(connection, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(topic) AND seq > \(after) ORDER BY seq")
         }
         guard found.first?.sequence == after + 1 else { return nil }
         return found
@@ -246,8 +248,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
 
     package func storedContext(topic: String) async throws -> TopicContext? {
         try await ready()
-        return try await bounded("read a topic") { [client, logger] in
-            let rows = try await client.query("SELECT context FROM fhircast_topics WHERE topic = \(topic)", logger: logger)
+        return try await bounded("read a topic") { [logger] connection in
+            let rows = try await connection.query("SELECT context FROM fhircast_topics WHERE topic = \(topic)", logger: logger)
             for try await json in rows.decode(String.self) { return try JSONDecoder().decode(TopicContext.self, from: Data(json.utf8)) }
             return nil
         }
@@ -256,8 +258,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package func topicExists(_ topic: String) async -> Bool {
         do {
             try await ready()
-            return try await bounded("look a topic up") { [client, logger] in
-                let rows = try await client.query(
+            return try await bounded("look a topic up") { [logger] connection in
+                let rows = try await connection.query(
                     """
                     SELECT EXISTS (SELECT 1 FROM fhircast_subscriptions WHERE topic = \(topic) AND expires_at > now())
                         OR EXISTS (SELECT 1 FROM fhircast_topics WHERE topic = \(topic) AND seq > 0)
@@ -274,8 +276,8 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     package func subscription(_ id: SubscriptionID) async -> Subscription? {
         do {
             try await ready()
-            return try await bounded("look a subscription up") { [client, logger] in
-                let rows = try await client.query(
+            return try await bounded("look a subscription up") { [logger] connection in
+                let rows = try await connection.query(
                     "SELECT subscription FROM fhircast_subscriptions WHERE id = \(id.raw) AND expires_at > now()", logger: logger)
                 for try await json in rows.decode(String.self) { return try JSONDecoder().decode(Subscription.self, from: Data(json.utf8)) }
                 return nil
@@ -330,9 +332,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
         let from = since.addingTimeInterval(-5)
         do {
-            let missed = try await bounded("read events written while not listening") { [client, logger] in
+            let missed = try await bounded("read events written while not listening") { [logger] connection in
                 try await Self.events(
-                    client, logger: logger,
+                    connection, logger: logger,
                     "SELECT seq, event FROM fhircast_events WHERE created_at >= \(from) AND origin <> \(self.node) ORDER BY topic, seq")
             }
             logger.info("listening to the cluster again", metadata: ["eventsReadAgain": "\(missed.count)"])
@@ -355,9 +357,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
         let numbers = notice.n.map(\.s)
         do {
-            let fetched = try await bounded("read a notice's events") { [client, logger] in
+            let fetched = try await bounded("read a notice's events") { [logger] connection in
                 try await Self.events(
-                    client, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(notice.t) AND seq = ANY(\(numbers)) ORDER BY seq")
+                    connection, logger: logger, "SELECT seq, event FROM fhircast_events WHERE topic = \(notice.t) AND seq = ANY(\(numbers)) ORDER BY seq")
             }
             for event in fetched { eventSink.yield(event) }
         } catch {
@@ -367,26 +369,36 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     }
 
     /// Says every `heartbeat` that this node is up, and takes over the webhooks of nodes that stopped saying so.
+    ///
+    /// Another node's silence is taken for its end only once this node has itself been heard for `presumedGone`
+    /// without a break: when the database was out of reach, every node fell silent at once, and each gets that long
+    /// to say it is up again before its webhooks are taken and its sockets' Cast subscriptions removed (the store
+    /// outage drill, Docs/reliability.md). A node that said it stopped is taken for gone at once.
     private func keepPresent() async {
+        var heardSince: ContinuousClock.Instant?
         while !Task.isCancelled {
             do { try await Task.sleep(for: heartbeat) } catch { return }
             if closed { return }
             do {
                 try await ready()  // a node still migrating the schema has nothing to say yet
                 try await markPresent()
-                for (sub, lastWord) in try await claimOrphanedWebhooks() {
+                let since = heardSince ?? .now
+                heardSince = since
+                let silence = PresumedGone(silentFor: presumedGone, judging: ContinuousClock.now - since >= .seconds(presumedGone))
+                for (sub, lastWord) in try await claimOrphanedWebhooks(silence) {
                     claimSink.yield(WebhookHandover(subscription: sub, missed: await missedDuringHandover(sub, since: lastWord)))
                 }
-                try await sweepCastSubscriptions()
+                try await sweepCastSubscriptions(silence)
             } catch {
+                heardSince = nil
                 logger.warning("could not tell the cluster this node is up", metadata: ["error": "\(error)"])
             }
         }
     }
 
     private func markPresent() async throws {
-        try await bounded("mark this node as up") { [client, logger, node] in
-            try await client.query(
+        try await bounded("mark this node as up") { [logger, node] connection in
+            try await connection.query(
                 """
                 INSERT INTO castbridge_nodes (node, seen_at, last_word) VALUES (\(node), now(), now())
                 ON CONFLICT (node) DO UPDATE SET seen_at = now(), last_word = now()
@@ -398,10 +410,10 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     /// Webhook subscriptions whose node has not said it is up for `presumedGone`, now this node's (each row is taken
     /// by one node: the update is atomic).
     /// Each with its old node's last word (its last heartbeat, or when it stopped), when that is known.
-    private func claimOrphanedWebhooks() async throws -> [(Subscription, Date?)] {
-        let gone = presumedGone
-        return try await bounded("take over webhooks") { [client, logger, node] in
-            let rows = try await client.query(
+    private func claimOrphanedWebhooks(_ silence: PresumedGone) async throws -> [(Subscription, Date?)] {
+        let gone = silence.seconds
+        return try await bounded("take over webhooks") { [logger, node] connection in
+            let rows = try await connection.query(
                 """
                 WITH orphans AS (
                     SELECT s.id, n.last_word FROM fhircast_subscriptions s LEFT JOIN castbridge_nodes n ON n.node = s.node
@@ -425,9 +437,9 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     private func missedDuringHandover(_ sub: Subscription, since lastWord: Date?) async -> [EventNotification] {
         guard let lastWord else { return [] }
         do {
-            return try await bounded("read a taken-over webhook's missed events") { [client, logger] in
+            return try await bounded("read a taken-over webhook's missed events") { [logger] connection in
                 try await Self.events(
-                    client, logger: logger,
+                    connection, logger: logger,
                     "SELECT seq, event FROM fhircast_events WHERE topic = \(sub.topic) AND created_at >= \(lastWord) ORDER BY seq")
             }.map(\.event)
         } catch {
@@ -481,7 +493,7 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
     func ready() async throws {
         guard !migrated else { return }
         try await probe()
-        try await bounded("prepare its tables") { [client, logger] in try await PostgresSchema.migrate(client, logger: logger) }
+        try await bounded("prepare its tables") { [logger] connection in try await PostgresSchema.migrate(connection, logger: logger) }
         migrated = true
         try await markPresent()
     }
@@ -512,25 +524,33 @@ package actor PostgresHubStore: HubStore, TopicFanOut, Service {
         }
     }
 
-    private static func events(_ client: PostgresClient, logger: Logger, _ query: PostgresQuery) async throws -> [SharedEvent] {
+    private static func events(_ connection: PostgresConnection, logger: Logger, _ query: PostgresQuery) async throws -> [SharedEvent] {
         var found: [SharedEvent] = []
         let decoder = JSONDecoder()
-        for try await (seq, json) in try await client.query(query, logger: logger).decode((Int64, String).self) {
+        for try await (seq, json) in try await connection.query(query, logger: logger).decode((Int64, String).self) {
             found.append(SharedEvent(event: try decoder.decode(EventNotification.self, from: Data(json.utf8)), sequence: seq))
         }
         return found
     }
 
-    /// Runs a database operation within `operationTimeout`, and names PostgreSQL and what failed when it does not
-    /// succeed (a PostgreSQL error's own text hides its details). The bound holds even for work that does not stop
-    /// when cancelled (a connection lease from a pool that cannot connect): the caller gets its error at the timeout,
-    /// and the work is cancelled and left to end by itself.
+    /// Runs a database operation on a leased connection within `operationTimeout`, and names PostgreSQL and what
+    /// failed when it does not succeed (a PostgreSQL error's own text hides its details). The bound holds even for
+    /// work that does not stop when cancelled (a connection lease from a pool that cannot connect): the caller gets
+    /// its error at the timeout, and the work is cancelled and left to end by itself. Work whose caller has had its
+    /// error never starts: the lease may come long after, once the database is back, and a change answered with a 503
+    /// must not be made then (the store-outage drill, Docs/reliability.md).
     @discardableResult
-    func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let timeout = operationTimeout
         let address = self.address
+        let client = self.client
         do {
-            return try await Self.racing(timeout: timeout, operation) {
+            return try await Self.racing(timeout: timeout, {
+                try await client.withConnection { connection in
+                    try Task.checkCancellation()
+                    return try await operation(connection)
+                }
+            }) {
                 StoreError("PostgreSQL at \(address.host):\(address.port) did not answer within \(timeout)")
             }
         } catch let error as StoreError {

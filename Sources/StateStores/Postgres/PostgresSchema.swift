@@ -82,17 +82,15 @@ enum PostgresSchema {
     /// An arbitrary constant: the advisory lock every castbridge takes while it migrates.
     static let migrationLock: Int64 = 0x6361_7374_6272_6467
 
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
-        try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
-            do {
-                try await migrateLocked(connection, logger: logger)
-            } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
-                throw error
-            }
-            try await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
+        do {
+            try await migrateLocked(connection, logger: logger)
+        } catch {
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+            throw error
         }
+        try await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
     }
 
     private static func migrateLocked(_ connection: PostgresConnection, logger: Logger) async throws {
