@@ -122,7 +122,9 @@ struct BadInputTests {
         var shutdownStarted = ContinuousClock.now
         try await TestServer.with({ $0.firstByteTimeoutSeconds = 0.5 }) { server in
             let early = try await RawSocket.idleTCP(port: server.port)
-            try await Task.sleep(for: .milliseconds(1200))
+            // Closed 0.5 s after it was accepted; waited for up to 5 s, for a loaded machine (CI's first seconds).
+            let closeDue = ContinuousClock.now + .seconds(5)
+            while early.isActive, ContinuousClock.now < closeDue { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!early.isActive, "an idle connection outlived the first-byte timeout")
             lingering = try await RawSocket.idleTCP(port: server.port)
             try await Task.sleep(for: .milliseconds(100))

@@ -137,6 +137,28 @@ struct SQLiteHubStoreTests {
         }
     }
 
+    /// This process's descriptors open on `path` (Linux: `/proc/self/fd`).
+    static func descriptors(on path: String) -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == path }.count
+    }
+
+    @Test("Closed from a task that is already cancelled (a shutdown past its grace period), the store still closes its file")
+    func closeWhenCancelled() async throws {
+        try await Self.withFolder { folder in
+            let path = folder + "/castbridge.sqlite"
+            let store = SQLiteHubStore(path: path, logger: Self.logger)
+            _ = try await store.load()
+            #expect(Self.descriptors(on: path) == 1)
+            let closing = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                await store.close()
+            }
+            await closing.value
+            #expect(Self.descriptors(on: path) == 0)
+        }
+    }
+
     @Test("Operations that come together at start (the hub's load, the audit's first prune) share one opening of the file: none finds the store's own lock held")
     func concurrentOpen() async throws {
         try await Self.withFolder { folder in

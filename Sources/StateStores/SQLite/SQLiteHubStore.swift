@@ -87,8 +87,15 @@ package actor SQLiteHubStore: HubStore {
         guard let connection else { return }
         self.connection = nil
         opening = nil
-        try? await connection.close()
+        await Self.closeRegardless(connection)
         lock = nil
+    }
+
+    /// Closes a connection even when the caller has been cancelled (a shutdown past its grace period cancels the
+    /// hub's task): sqlite-nio's close runs on its thread pool only for a task that is not cancelled, and a connection
+    /// left open keeps the file's handle (and stops a debug build at its deinit).
+    static func closeRegardless(_ db: SQLiteConnection) async {
+        await Task { try? await db.close() }.value
     }
 
     /// The connection, opened by the first caller; callers that come while it opens wait for the same opening (two
@@ -134,13 +141,13 @@ package actor SQLiteHubStore: HubStore {
             _ = try await db.query("PRAGMA journal_mode = WAL")
             _ = try await db.query("PRAGMA synchronous = NORMAL")
         } catch {
-            try? await db.close()
+            await Self.closeRegardless(db)
             throw StoreError("cannot set up the SQLite store \(path): \(error)")
         }
         do {
             try await SQLiteSchema.migrate(db, logger: logger)
         } catch {
-            try? await db.close()
+            await Self.closeRegardless(db)
             throw error
         }
         connection = db
