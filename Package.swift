@@ -302,6 +302,7 @@ let package = Package(
                 "BridgeCore",
                 "CastCore",
                 "FHIRcastCore",
+                "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -315,6 +316,7 @@ let package = Package(
             name: "castbridge-bench",
             dependencies: [
                 "CastClient",
+                "ServiceSupport",
                 "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

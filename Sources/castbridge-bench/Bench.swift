@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import ServiceSupport
 import TestSupport
 import NIOCore
 import NIOHTTP1
@@ -54,7 +55,7 @@ struct Bench: AsyncParsableCommand {
     var noAck = false
 
     func run() async throws {
-        raiseFileLimit()
+        DescriptorLimit.raiseToHard()  // 10,000 subscribers need 10,000 client sockets
         let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("castbridge").path
         let counts = smoke ? [1, 10] : subscribers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let perRun = smoke ? 20 : events
@@ -225,14 +226,6 @@ struct Bench: AsyncParsableCommand {
         print("Floor: WebSocket echo round trip over loopback, \(events) messages: \(result.all.summary); \(result.tally)")
         return result.tally.missing + result.tally.duplicated > 0 ? 1 : 0
     }
-}
-
-/// 10,000 subscribers need 10,000 sockets on each side: the soft descriptor limit is raised to the hard one.
-func raiseFileLimit() {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }
 
 /// User + system CPU time of this benchmark process (its clients), seconds.

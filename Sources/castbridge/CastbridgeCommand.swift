@@ -7,6 +7,7 @@ import CastCore
 import CastbridgeServer
 import FHIRcastCore
 import Logging
+import ServiceSupport
 import NIOCore
 import ServiceLifecycle
 import StateStores

@@ -8,11 +8,12 @@ import Darwin
 
 /// Every subscriber's socket is a file descriptor, and many systems start a process with a soft limit of 1,024:
 /// `serve` raises its soft limit to the hard one, as nginx and Go programs do, so that the hard limit (systemd's
-/// `LimitNOFILE`, `docker run --ulimit nofile=…`) is what bounds the subscribers (Docs/operations.md).
-enum DescriptorLimit {
+/// `LimitNOFILE`, `docker run --ulimit nofile=…`) is what bounds the subscribers (Docs/operations.md). The
+/// benchmark does the same for its thousands of client sockets.
+package enum DescriptorLimit {
     /// Raises the soft limit to the hard one; the limit in force after, or nil when it cannot be read.
     @discardableResult
-    static func raiseToHard() -> UInt64? {
+    package static func raiseToHard() -> UInt64? {
         var limit = rlimit()
         #if os(Linux)
         let resource = Int32(RLIMIT_NOFILE.rawValue)
