@@ -1,8 +1,6 @@
-import CastClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// `--scenarios burst` (Docs/reliability.md): `--burst-subscribers` subscribers, half FHIRcast and half Cast, 100 to
 /// a topic (a hospital's workstations coming back at once, each user's apps on the user's topic), subscribe and then
@@ -21,18 +19,11 @@ extension Bench {
 
         // Subscribing is ordinary HTTP, 64 requests at a time; the sockets are what arrive at once.
         let subscribeStart = ContinuousClock.now
-        let endpoints = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-            var result = [String](repeating: "", count: count)
-            var next = 0
-            func add(_ i: Int) {
-                group.addTask { (i, try await Self.subscribeOnly(fhircast: i % 2 == 0, base: base, topic: topics[i / perTopic], name: "burst-\(i)")) }
-            }
-            while next < min(64, count) { add(next); next += 1 }
-            while let (i, endpoint) = try await group.next() {
-                result[i] = endpoint
-                if next < count { add(next); next += 1 }
-            }
-            return result
+        let endpoints = try await inParallel(count, parallel: 64) { i in
+            let fhircast = i % 2 == 0
+            return try await Subscriber.subscribe(
+                kind: fhircast ? .fhircast : .cast, base: base, topic: topics[i / perTopic], events: fhircast ? "Patient-open" : "patient-open",
+                name: "burst-\(i)")
         }
         let subscribed = ContinuousClock.now - subscribeStart
         // The baseline: after the subscribes, so that it counts the HTTP client's pooled connections (up to 8, kept
@@ -122,16 +113,6 @@ extension Bench {
         if !drained { bad += 1 }
         if healthWorst.failed > 0 { bad += 1 }
         return bad
-    }
-
-    /// Subscribes without connecting: the socket URL to open.
-    static func subscribeOnly(fhircast: Bool, base: String, topic: String, name: String) async throws -> String {
-        let fields = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", fhircast ? "Patient-open" : "patient-open"), ("subscriber.name", name)]
-        if fhircast {
-            let r = try await HTTP.request(.POST, base + "/fhircast/STU3", body: HTTP.form(fields), contentType: "application/x-www-form-urlencoded")
-            return try HTTP.endpoint(in: r.body)
-        }
-        return try await CastHubClient(url: base, auth: .none).subscribe(Dictionary(uniqueKeysWithValues: fields))
     }
 
     /// FHIRcast subscriptions (`/health`) and Cast subscriptions named `prefix…` (the Cast hub's admin snapshot) the

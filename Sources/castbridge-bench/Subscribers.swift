@@ -23,17 +23,21 @@ struct Subscriber: Sendable {
         kind: Kind, base: String, topic: String, events: String, name: String, maxEvents: Int, ack: Bool,
         onFrame: (@Sendable (String) -> Void)? = nil, receiveBuffer: Int? = nil
     ) async throws -> Subscriber {
+        let endpoint = try await subscribe(kind: kind, base: base, topic: topic, events: events, name: name)
+        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame, receiveBuffer: receiveBuffer)
+    }
+
+    /// Subscribes without connecting: the socket URL to open.
+    static func subscribe(kind: Kind, base: String, topic: String, events: String, name: String) async throws -> String {
         let fields = [("hub.mode", "subscribe"), ("hub.channel.type", "websocket"), ("hub.topic", topic), ("hub.events", events), ("subscriber.name", name)]
-        let endpoint: String
         switch kind {
         case .fhircast:
             let r = try await HTTP.request(.POST, base + "/fhircast/STU3", body: HTTP.form(fields), contentType: "application/x-www-form-urlencoded")
-            endpoint = try HTTP.endpoint(in: r.body)
+            return try HTTP.endpoint(in: r.body)
         case .cast:
             // As a Cast app does, through the Cast client: the socket URL rebased onto the configured host.
-            endpoint = try await CastHubClient(url: base, auth: .none).subscribe(Dictionary(uniqueKeysWithValues: fields))
+            return try await CastHubClient(url: base, auth: .none).subscribe(Dictionary(uniqueKeysWithValues: fields))
         }
-        return try await open(endpoint, maxEvents: maxEvents, ack: ack && kind == .fhircast, onFrame: onFrame, receiveBuffer: receiveBuffer)
     }
 
     /// Connects a socket; `onFrame` sees every text message after the first.
@@ -245,16 +249,21 @@ private final class BenchFrameHandler: ChannelInboundHandler {
 func connectAll(
     _ count: Int, parallel: Int = 64, make: @escaping @Sendable (Int) async throws -> Subscriber
 ) async throws -> [Subscriber] {
-    try await withThrowingTaskGroup(of: (Int, Subscriber).self) { group in
-        var result = [Subscriber?](repeating: nil, count: count)
+    try await inParallel(count, parallel: parallel, make)
+}
+
+/// `make(0..<count)`, `parallel` at a time, in index order.
+func inParallel<T: Sendable>(_ count: Int, parallel: Int, _ make: @escaping @Sendable (Int) async throws -> T) async throws -> [T] {
+    try await withThrowingTaskGroup(of: (Int, T).self) { group in
+        var result = [T?](repeating: nil, count: count)
         var next = 0
         while next < min(parallel, count) {
             let i = next
             group.addTask { (i, try await make(i)) }
             next += 1
         }
-        while let (i, s) = try await group.next() {
-            result[i] = s
+        while let (i, value) = try await group.next() {
+            result[i] = value
             if next < count {
                 let j = next
                 group.addTask { (j, try await make(j)) }
